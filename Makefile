@@ -1,0 +1,97 @@
+# devcloud: `make` builds everything into build/, `make test` runs the
+# tests, `make up` / `make down` run the suite locally.
+
+CC ?= cc
+PKGS := libuv hiredis json-c libconfig libcurl
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+	-DDC_VERSION='"$(VERSION)"' -Icommon
+LDLIBS += -lnng -lhttp_parser -lpthread -lm
+
+ifneq ($(SANITIZER),)
+CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+
+# pkg-config is asked only when a compile needs it, so `make deps` works
+# on a machine without it.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+B := build
+SERVICES := bus proxy autostart regulator idepool deployer
+BINS := $(SERVICES:%=$(B)/bin/devcloud-%) $(B)/bin/devcloudctl
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+all: check-deps $(BINS)
+
+$(B)/obj/%.o: %.c $(wildcard common/*.h) | check-deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -I$(dir $<) -c -o $@ $<
+
+$(B)/libdccommon.a: $(COMMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# A program is every .c file of its folder, linked with common.
+define program
+$(1): $$(patsubst %.c,$(B)/obj/%.o,$$(wildcard $(2)/*.c)) $(B)/libdccommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call program,$(B)/bin/devcloud-$(s),services/$(s))))
+$(eval $(call program,$(B)/bin/devcloudctl,tools/devcloudctl))
+
+# A unit test may test a daemon's pure parts: it links the objects named
+# in its first line "// links: services/proxy/http.c ...".
+$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libdccommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< \
+		$$(sed -n '1s,^// links: ,,p' $<) \
+		$(LDFLAGS) $(B)/libdccommon.a $(PKG_LIBS) $(LDLIBS)
+
+unit: $(UNIT_BINS)
+
+test: deps-auto
+	@$(MAKE) --no-print-directory all unit
+	@tests/run.sh
+
+# libFuzzer targets, each with ASan; run one with build/fuzz/fuzz_msg -max_total_time=60
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+fuzz: check-deps $(FUZZ_BINS)
+$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icommon $(PKG_CFLAGS) \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(COMMON_SRC) \
+		$$(sed -n '1s,^// links: ,,p' $<) $(PKG_LIBS) $(LDLIBS)
+
+check-deps:
+	@deploy/deps.sh check
+
+deps:
+	@deploy/deps.sh install
+
+deps-auto:
+	@deploy/deps.sh check >/dev/null 2>&1 || deploy/deps.sh install
+
+up: deps-auto
+	@$(MAKE) --no-print-directory all
+	@deploy/up.sh
+
+down:
+	@deploy/down.sh
+
+clean:
+	rm -rf $(B)
+
+format:
+	clang-format -i common/*.[ch] services/*/*.[ch] tools/*/*.[ch]
+
+.PHONY: all unit test fuzz check-deps deps deps-auto up down clean format

@@ -1,0 +1,450 @@
+/*
+ * Configuration loading. The table below is the only place a setting is
+ * declared: its name in the file ("section.setting"), its type, where it
+ * lands in struct config, its default and bounds, and a line of help.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum conf_type { CONF_STR, CONF_INT };
+
+/* What a string setting must look like. */
+enum conf_check {
+	CHECK_NONE,
+	CHECK_URL,	/* an nng URL */
+	CHECK_HOSTPORT,	/* HOST:PORT */
+	CHECK_LEVEL,	/* a log level */
+	CHECK_NAME,	/* a key-safe name, may be empty */
+};
+
+struct conf_setting {
+	const char *name;	/* "section.setting" */
+	enum conf_type type;
+	size_t offset;
+	size_t size;		/* of the char array, for CONF_STR */
+	const char *def_str;
+	int def_int;
+	int min, max;
+	enum conf_check check;
+	const char *alias_env;	/* short environment name, or NULL */
+};
+
+#define STR(n, field, def, chk, env) { n, CONF_STR, \
+	offsetof(struct config, field), \
+	sizeof(((struct config *)0)->field), def, 0, 0, 0, chk, env }
+#define INT(n, field, def, lo, hi) { n, CONF_INT, \
+	offsetof(struct config, field), 0, NULL, def, lo, hi, CHECK_NONE, NULL }
+#define DAEMON(sec, ctl, adm) \
+	STR(#sec ".control", sec.d.control, ctl, CHECK_URL, NULL), \
+	STR(#sec ".admin", sec.d.admin, adm, CHECK_HOSTPORT, NULL)
+
+static const struct conf_setting settings[] = {
+	STR("log.level", log_level, "info", CHECK_LEVEL, NULL),
+	STR("log.instance", instance, "", CHECK_NAME, "DEVCLOUD_INSTANCE"),
+
+	STR("redis.address", redis.address, "127.0.0.1:6379", CHECK_NONE,
+	    "DEVCLOUD_REDIS"),
+	STR("redis.prefix", redis.prefix, "dc:", CHECK_NONE, NULL),
+	INT("redis.retry_max_ms", redis.retry_max_ms, 2000, 10, 60000),
+
+	STR("bus.in", bus.in, "tcp://127.0.0.1:7400", CHECK_URL,
+	    "DEVCLOUD_BUS_IN"),
+	STR("bus.out", bus.out, "tcp://127.0.0.1:7401", CHECK_URL,
+	    "DEVCLOUD_BUS_OUT"),
+	STR("bus.admin", bus.admin, "127.0.0.1:7409", CHECK_HOSTPORT, NULL),
+	INT("bus.heartbeat_ms", bus.heartbeat_ms, 2000, 100, 600000),
+	INT("bus.max_msg_bytes", bus.max_msg_bytes, 65536, 1024, 65536),
+	INT("bus.call_timeout_ms", bus.call_timeout_ms, 5000, 10, 600000),
+
+	DAEMON(proxy, "tcp://127.0.0.1:7410", "127.0.0.1:7420"),
+	STR("proxy.listen", proxy.listen, "0.0.0.0:8080", CHECK_HOSTPORT,
+	    NULL),
+	INT("proxy.workers", proxy.workers, 0, 0, 256),
+	INT("proxy.max_connections", proxy.max_connections, 100000, 1,
+	    10000000),
+	INT("proxy.max_request_line", proxy.max_request_line, 8192, 64,
+	    1048576),
+	INT("proxy.max_header_bytes", proxy.max_header_bytes, 32768, 256,
+	    1048576),
+	INT("proxy.header_timeout_ms", proxy.header_timeout_ms, 10000, 10,
+	    3600000),
+	INT("proxy.keepalive_timeout_ms", proxy.keepalive_timeout_ms, 60000,
+	    10, 3600000),
+	INT("proxy.connect_timeout_ms", proxy.connect_timeout_ms, 5000, 10,
+	    600000),
+	INT("proxy.upstream_timeout_ms", proxy.upstream_timeout_ms, 60000, 10,
+	    3600000),
+	INT("proxy.hold_max_requests", proxy.hold_max_requests, 1024, 0,
+	    1000000),
+	INT("proxy.hold_max_bytes", proxy.hold_max_bytes, 1048576, 0,
+	    1073741824),
+	INT("proxy.hold_timeout_ms", proxy.hold_timeout_ms, 60000, 10,
+	    3600000),
+	INT("proxy.flush_interval_ms", proxy.flush_interval_ms, 1000, 10,
+	    60000),
+	INT("proxy.route_refresh_ms", proxy.route_refresh_ms, 30000, 100,
+	    3600000),
+
+	DAEMON(autostart, "tcp://127.0.0.1:7411", "127.0.0.1:7421"),
+	STR("autostart.run_dir", autostart.run_dir, "/tmp/devcloud",
+	    CHECK_NONE, NULL),
+	INT("autostart.default_ttl_s", autostart.default_ttl_s, 600, 1,
+	    31536000),
+	INT("autostart.sweep_interval_ms", autostart.sweep_interval_ms, 500,
+	    10, 60000),
+	INT("autostart.start_timeout_ms", autostart.start_timeout_ms, 60000,
+	    100, 3600000),
+	INT("autostart.stop_grace_ms", autostart.stop_grace_ms, 10000, 0,
+	    600000),
+	STR("autostart.docker_socket", autostart.docker_socket,
+	    "/var/run/docker.sock", CHECK_NONE, NULL),
+
+	DAEMON(regulator, "tcp://127.0.0.1:7412", "127.0.0.1:7422"),
+	DAEMON(idepool, "tcp://127.0.0.1:7413", "127.0.0.1:7423"),
+	DAEMON(deployer, "tcp://127.0.0.1:7414", "127.0.0.1:7424"),
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static const struct conf_setting *
+setting_find(const char *section, const char *name)
+{
+	size_t sl = strlen(section);
+
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const char *n = settings[i].name;
+		if (strncmp(n, section, sl) == 0 && n[sl] == '.' &&
+		    strcmp(n + sl + 1, name) == 0)
+			return &settings[i];
+	}
+	return NULL;
+}
+
+static bool
+section_known(const char *section)
+{
+	size_t sl = strlen(section);
+
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (strncmp(settings[i].name, section, sl) == 0 &&
+		    settings[i].name[sl] == '.')
+			return true;
+	return false;
+}
+
+static bool
+check_hostport(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == s)
+		return false;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return errno == 0 && *end == '\0' && colon[1] != '\0' && port > 0 &&
+	    port < 65536;
+}
+
+static bool
+check_url(const char *s)
+{
+	static const char *const schemes[] = {"tcp://", "tcp4://", "tcp6://",
+	    "ipc://", "tls+tcp://", "inproc://"};
+
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t n = strlen(schemes[i]);
+		if (strncmp(s, schemes[i], n) != 0)
+			continue;
+		if (strncmp(s, "tcp", 3) == 0 || strncmp(s, "tls", 3) == 0)
+			return check_hostport(s + n);
+		return s[n] != '\0';
+	}
+	return false;
+}
+
+static bool
+check_name(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr("._-", *s) == NULL)
+			return false;
+	return true;
+}
+
+/* Returns NULL if VALUE passes CHECK, else what it should look like. */
+static const char *
+check_string(enum conf_check check, const char *value)
+{
+	switch (check) {
+	case CHECK_NONE:
+		return NULL;
+	case CHECK_URL:
+		return check_url(value) ? NULL :
+		    "must be an nng URL such as tcp://HOST:PORT or ipc:///path";
+	case CHECK_HOSTPORT:
+		return check_hostport(value) ? NULL :
+		    "must be HOST:PORT with a port from 1 to 65535";
+	case CHECK_LEVEL:
+		return strcmp(value, "debug") == 0 ||
+		    strcmp(value, "info") == 0 || strcmp(value, "warn") == 0 ||
+		    strcmp(value, "error") == 0 ? NULL :
+		    "must be one of debug, info, warn, error";
+	case CHECK_NAME:
+		return check_name(value) ? NULL :
+		    "may hold only letters, digits, '.', '_' and '-'";
+	}
+	return NULL;
+}
+
+/*
+ * Stores a string value into CFG after checking it; WHERE names the origin
+ * for errors ("devcloud.conf:12" or "environment DEVCLOUD_REDIS").
+ */
+static int
+setting_set_str(struct config *cfg, const struct conf_setting *s,
+    const char *value, const char *where, char *err, size_t errlen)
+{
+	const char *why;
+
+	if (strlen(value) >= s->size) {
+		snprintf(err, errlen, "%s: %s: too long (at most %zu bytes)",
+		    where, s->name, s->size - 1);
+		return -1;
+	}
+	if ((why = check_string(s->check, value)) != NULL) {
+		snprintf(err, errlen, "%s: %s: %s (got \"%s\")", where,
+		    s->name, why, value);
+		return -1;
+	}
+	memcpy((char *)cfg + s->offset, value, strlen(value) + 1);
+	return 0;
+}
+
+static int
+setting_set_int(struct config *cfg, const struct conf_setting *s,
+    long long value, const char *where, char *err, size_t errlen)
+{
+	if (value < s->min || value > s->max) {
+		snprintf(err, errlen,
+		    "%s: %s: must be between %d and %d (got %lld)", where,
+		    s->name, s->min, s->max, value);
+		return -1;
+	}
+	*(int *)((char *)cfg + s->offset) = (int)value;
+	return 0;
+}
+
+static void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct conf_setting *s = &settings[i];
+		if (s->type == CONF_STR)
+			snprintf((char *)cfg + s->offset, s->size, "%s",
+			    s->def_str);
+		else
+			*(int *)((char *)cfg + s->offset) = s->def_int;
+	}
+}
+
+static int
+config_apply_setting(struct config *cfg, const char *path,
+    config_setting_t *section, config_setting_t *item, char *err,
+    size_t errlen)
+{
+	const char *sname = config_setting_name(section);
+	const char *iname = config_setting_name(item);
+	const struct conf_setting *s = setting_find(sname, iname);
+	char where[CONFIG_PATH_MAX + 16];
+	int t = config_setting_type(item);
+
+	snprintf(where, sizeof(where), "%s:%d", path,
+	    config_setting_source_line(item));
+	if (s == NULL) {
+		snprintf(err, errlen, "%s: %s.%s: unknown setting", where,
+		    sname, iname);
+		return -1;
+	}
+	if (s->type == CONF_STR) {
+		if (t != CONFIG_TYPE_STRING) {
+			snprintf(err, errlen, "%s: %s: must be a string",
+			    where, s->name);
+			return -1;
+		}
+		return setting_set_str(cfg, s, config_setting_get_string(item),
+		    where, err, errlen);
+	}
+	if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
+		snprintf(err, errlen, "%s: %s: must be an integer", where,
+		    s->name);
+		return -1;
+	}
+	return setting_set_int(cfg, s, config_setting_get_int64(item), where,
+	    err, errlen);
+}
+
+static int
+conf_read_file(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	config_t lc;
+	config_setting_t *root;
+	int rc = -1;
+
+	config_init(&lc);
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+			    strerror(errno));
+		else
+			snprintf(err, errlen, "%s:%d: %s",
+			    config_error_file(&lc) ? config_error_file(&lc) :
+			    path, config_error_line(&lc),
+			    config_error_text(&lc));
+		goto fail;
+	}
+	root = config_root_setting(&lc);
+	for (int i = 0; i < config_setting_length(root); i++) {
+		config_setting_t *sec = config_setting_get_elem(root, i);
+		const char *sname = config_setting_name(sec);
+
+		if (config_setting_type(sec) != CONFIG_TYPE_GROUP ||
+		    !section_known(sname)) {
+			snprintf(err, errlen, "%s:%d: %s: unknown section",
+			    path, config_setting_source_line(sec), sname);
+			goto fail;
+		}
+		for (int j = 0; j < config_setting_length(sec); j++)
+			if (config_apply_setting(cfg, path, sec,
+			    config_setting_get_elem(sec, j), err, errlen) != 0)
+				goto fail;
+	}
+	rc = 0;
+fail:
+	config_destroy(&lc);
+	return rc;
+}
+
+const char *
+config_table_env(size_t i, char *buf, size_t len)
+{
+	size_t n = 0;
+	const char *p;
+
+	if (i >= NSETTINGS || len == 0)
+		return NULL;
+	n = (size_t)snprintf(buf, len, "DEVCLOUD_");
+	for (p = settings[i].name; *p != '\0' && n + 1 < len; p++)
+		buf[n++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int
+config_env_one(struct config *cfg, const struct conf_setting *s,
+    const char *var, char *err, size_t errlen)
+{
+	const char *v = getenv(var);
+	char where[128];
+	long long n;
+	char *end;
+
+	if (v == NULL)
+		return 0;
+	snprintf(where, sizeof(where), "environment %s", var);
+	if (s->type == CONF_STR)
+		return setting_set_str(cfg, s, v, where, err, errlen);
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0') {
+		snprintf(err, errlen, "%s: %s: must be an integer (got \"%s\")",
+		    where, s->name, v);
+		return -1;
+	}
+	return setting_set_int(cfg, s, n, where, err, errlen);
+}
+
+/* The generic name first, then the short alias, which wins. */
+static int
+config_env(struct config *cfg, char *err, size_t errlen)
+{
+	char var[96];
+
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct conf_setting *s = &settings[i];
+
+		config_table_env(i, var, sizeof(var));
+		if (config_env_one(cfg, s, var, err, errlen) != 0)
+			return -1;
+		if (s->alias_env != NULL &&
+		    config_env_one(cfg, s, s->alias_env, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+config_load(struct config *out, const char *path, char *err, size_t errlen)
+{
+	struct config *cfg;
+
+	if ((cfg = malloc(sizeof(*cfg))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	config_defaults(cfg);
+	if (path != NULL) {
+		if (strlen(path) >= sizeof(cfg->path)) {
+			snprintf(err, errlen, "%s: path too long", path);
+			goto fail;
+		}
+		snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+		if (conf_read_file(cfg, path, err, errlen) != 0)
+			goto fail;
+	}
+	if (config_env(cfg, err, errlen) != 0)
+		goto fail;
+	if (cfg->redis.prefix[0] == '\0' || strlen(cfg->redis.prefix) > 31) {
+		snprintf(err, errlen, "%s: redis.prefix: must be 1 to 31 bytes",
+		    path != NULL ? path : "defaults");
+		goto fail;
+	}
+	*out = *cfg;
+	free(cfg);
+	return 0;
+fail:
+	free(cfg);
+	return -1;
+}
+
+const struct config_daemon *
+config_daemon(const struct config *cfg, const char *name)
+{
+	if (strcmp(name, "proxy") == 0)
+		return &cfg->proxy.d;
+	if (strcmp(name, "autostart") == 0)
+		return &cfg->autostart.d;
+	if (strcmp(name, "regulator") == 0)
+		return &cfg->regulator.d;
+	if (strcmp(name, "idepool") == 0)
+		return &cfg->idepool.d;
+	if (strcmp(name, "deployer") == 0)
+		return &cfg->deployer.d;
+	return NULL;
+}
+
+const char *
+config_table_name(size_t i)
+{
+	return i < NSETTINGS ? settings[i].name : NULL;
+}

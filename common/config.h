@@ -1,0 +1,97 @@
+/*
+ * Configuration. One libconfig file (devcloud.conf) with shared sections
+ * (log, redis, bus) and one section per daemon; every daemon reads the
+ * whole file and uses its own part. Settings are declared once, in the
+ * table in config.c (type, default, bounds, help); docs/config.md lists
+ * the same table and a unit test keeps the two in step.
+ *
+ * Precedence: built-in default < file < environment. Every setting can be
+ * overridden by DEVCLOUD_<SECTION>_<NAME> (DEVCLOUD_PROXY_LISTEN), and the
+ * few that containers always need have short names too: DEVCLOUD_REDIS,
+ * DEVCLOUD_BUS_IN, DEVCLOUD_BUS_OUT, DEVCLOUD_INSTANCE.
+ */
+#ifndef DC_CONFIG_H
+#define DC_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_ADDR_MAX 256
+#define CONFIG_PATH_MAX 512
+#define CONFIG_ERR_MAX 512
+
+/* What every daemon has: where it answers commands and serves /metrics. */
+struct config_daemon {
+	char control[CONFIG_ADDR_MAX];	/* nng URL of its rep socket */
+	char admin[CONFIG_ADDR_MAX];	/* HOST:PORT of /healthz, /metrics */
+};
+
+struct config {
+	char path[CONFIG_PATH_MAX];	/* file read, "" for defaults only */
+	char log_level[16];
+	char instance[64];		/* "" = hostname-pid */
+
+	struct {
+		char address[CONFIG_ADDR_MAX];	/* HOST:PORT or /path.sock */
+		char prefix[32];
+		int retry_max_ms;
+	} redis;
+
+	struct {
+		char in[CONFIG_ADDR_MAX];
+		char out[CONFIG_ADDR_MAX];
+		char admin[CONFIG_ADDR_MAX];	/* the broker's admin port */
+		int heartbeat_ms;
+		int max_msg_bytes;
+		int call_timeout_ms;
+	} bus;
+
+	struct {
+		struct config_daemon d;
+		char listen[CONFIG_ADDR_MAX];
+		int workers;			/* 0 = one per core */
+		int max_connections;
+		int max_request_line;
+		int max_header_bytes;
+		int header_timeout_ms;
+		int keepalive_timeout_ms;
+		int connect_timeout_ms;
+		int upstream_timeout_ms;
+		int hold_max_requests;
+		int hold_max_bytes;
+		int hold_timeout_ms;
+		int flush_interval_ms;
+		int route_refresh_ms;
+	} proxy;
+
+	struct {
+		struct config_daemon d;
+		char run_dir[CONFIG_PATH_MAX];
+		int default_ttl_s;
+		int sweep_interval_ms;
+		int start_timeout_ms;
+		int stop_grace_ms;
+		char docker_socket[CONFIG_PATH_MAX];
+	} autostart;
+
+	struct {
+		struct config_daemon d;
+	} regulator, idepool, deployer;
+};
+
+/*
+ * Fills CFG with the defaults, then the file at PATH (NULL: none), then
+ * the environment. Returns 0, or -1 with ERR naming file:line and the
+ * setting. CFG is written only on success.
+ */
+int config_load(struct config *cfg, const char *path, char *err,
+    size_t errlen);
+
+/* Returns the part of CFG that belongs to daemon NAME, or NULL. */
+const struct config_daemon *config_daemon(const struct config *cfg,
+    const char *name);
+
+/* The setting table, for docs and tests: iterate with i until NULL. */
+const char *config_table_name(size_t i);
+const char *config_table_env(size_t i, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * The key schema (see keys.h for the list of keys and their types).
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "keys.h"
+
+static char prefix[32] = "dc:";
+
+int
+keys_init(const char *p)
+{
+	if (p == NULL || p[0] == '\0' || strlen(p) >= sizeof(prefix))
+		return -1;
+	memcpy(prefix, p, strlen(p) + 1);
+	return 0;
+}
+
+const char *
+keys_prefix(void)
+{
+	return prefix;
+}
+
+bool
+keys_name_valid(const char *name)
+{
+	size_t n = name != NULL ? strlen(name) : 0;
+
+	if (n == 0 || n > 63 || name[0] == '.' || name[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) &&
+		    strchr("._-", name[i]) == NULL)
+			return false;
+	return true;
+}
+
+static const char *
+key_fmt(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static const char *
+key_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= len ? NULL : buf;
+}
+
+const char *
+key_routes(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%sroutes", prefix);
+}
+
+const char *
+key_apps(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%sapps", prefix);
+}
+
+const char *
+key_app(char *buf, size_t len, const char *app)
+{
+	if (!keys_name_valid(app))
+		return NULL;
+	return key_fmt(buf, len, "%sapp:%s", prefix, app);
+}
+
+const char *
+key_deadlines(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%sdeadlines", prefix);
+}
+
+const char *
+key_lastaccess(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%slastaccess", prefix);
+}
+
+const char *
+key_wake_lock(char *buf, size_t len, const char *app)
+{
+	if (!keys_name_valid(app))
+		return NULL;
+	return key_fmt(buf, len, "%slock:wake:%s", prefix, app);
+}
+
+const char *
+key_services(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%sservices", prefix);
+}
+
+const char *
+key_service(char *buf, size_t len, const char *service, const char *instance)
+{
+	if (!keys_name_valid(service) || !keys_name_valid(instance))
+		return NULL;
+	return key_fmt(buf, len, "%sservice:%s/%s", prefix, service, instance);
+}

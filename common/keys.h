@@ -1,0 +1,48 @@
+/*
+ * The key schema: every Redis key devcloud uses is built here and nowhere
+ * else. All keys start with the configured prefix (default "dc:").
+ *
+ *   PREFIX routes              hash  domain -> target ("app:NAME" or
+ *                                     "static:HOST:PORT")
+ *   PREFIX apps                set   names of registered apps
+ *   PREFIX app:NAME            hash  the app's record (driver, spec,
+ *                                     state, addr, ttl, ...)
+ *   PREFIX deadlines           zset  app -> ms when it may be stopped
+ *   PREFIX lastaccess          zset  app -> ms of its last request
+ *   PREFIX lock:wake:NAME      string lock held while one replica wakes
+ *   PREFIX services            zset  "service/instance" -> last heartbeat
+ *   PREFIX service:SVC/INST    hash  the heartbeat's fields
+ *
+ * Each function writes the key into BUF and returns BUF, or NULL when the
+ * name is not a valid name (keys_name_valid) or the key does not fit.
+ */
+#ifndef DC_KEYS_H
+#define DC_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define KEY_MAX 384
+
+/* Sets the prefix (copied; at most 31 bytes). Default "dc:". */
+int keys_init(const char *prefix);
+const char *keys_prefix(void);
+
+/*
+ * App, service and instance names: 1-63 bytes of [A-Za-z0-9._-], not
+ * starting with '.' or '-'. Names are put into keys unescaped, so
+ * anything else is refused where it enters.
+ */
+bool keys_name_valid(const char *name);
+
+const char *key_routes(char *buf, size_t len);
+const char *key_apps(char *buf, size_t len);
+const char *key_app(char *buf, size_t len, const char *app);
+const char *key_deadlines(char *buf, size_t len);
+const char *key_lastaccess(char *buf, size_t len);
+const char *key_wake_lock(char *buf, size_t len, const char *app);
+const char *key_services(char *buf, size_t len);
+const char *key_service(char *buf, size_t len, const char *service,
+    const char *instance);
+
+#endif

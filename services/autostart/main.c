@@ -1,0 +1,17 @@
+/*
+ * devcloud-autostart: entry point on the shared service skeleton.
+ */
+#include "autostart.h"
+#include "service.h"
+
+int
+main(int argc, char **argv)
+{
+	static struct service s = {
+		.name = "autostart",
+		.summary = "The devcloud autostart: starts apps on their first "
+		    "request and stops them when idle.",
+	};
+
+	return service_main(&s, argc, argv);
+}

@@ -1,0 +1,15 @@
+/*
+ * devcloud-deployer: replaces an app's running build with a new one (an
+ * artifact from CI) without failing a request, and rolls back when the
+ * new version is unhealthy.
+ *
+ * Today the daemon runs on the shared service skeleton (ping, heartbeats,
+ * health, metrics); deployment is its own issue.
+ */
+#ifndef DC_DEPLOYER_H
+#define DC_DEPLOYER_H
+
+/* main.c */
+int main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,15 @@
+/*
+ * devcloud-regulator: protects oversold hosts. When a host metric
+ * crosses its threshold it stops the apps on that host that were used
+ * least recently, and scales busy apps out and quiet ones in.
+ *
+ * Today the daemon runs on the shared service skeleton (ping, heartbeats,
+ * health, metrics); host regulation is its own issue.
+ */
+#ifndef DC_REGULATOR_H
+#define DC_REGULATOR_H
+
+/* main.c */
+int main(int argc, char **argv);
+
+#endif

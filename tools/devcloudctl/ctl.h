@@ -1,0 +1,37 @@
+/*
+ * devcloudctl: the command-line client of devcloud. It reads the same
+ * configuration as the daemons (-c FILE, $DEVCLOUD_CONFIG, environment)
+ * and talks to them over the bus and Redis. Every command ends within a
+ * bounded time (-w MS) with a clear message when something is not there.
+ */
+#ifndef DC_CTL_H
+#define DC_CTL_H
+
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+
+struct ctl {
+	struct config cfg;
+	int wait_ms;		/* -w: how long to wait for an answer */
+	long count;		/* -n: events: stop after this many */
+	char source[128];	/* "devcloudctl/host-pid" */
+};
+
+/* main.c */
+int ctl_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* bus.c: ping, status, events */
+int ctl_ping(struct ctl *c, int argc, char **argv);
+int ctl_status(struct ctl *c, int argc, char **argv);
+int ctl_events(struct ctl *c, int argc, char **argv);
+
+/* route.c: route add|rm|list */
+int ctl_route(struct ctl *c, int argc, char **argv);
+
+/* redis.c: a synchronous connection for the CLI */
+redisContext *ctl_redis(struct ctl *c);
+int ctl_publish(struct ctl *c, struct msg *m);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * devcloudctl: command dispatch and options.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "keys.h"
+#include "log.h"
+#include "msg.h"
+#include "service.h"
+#include "ctl.h"
+
+static const char usage[] =
+    "usage: devcloudctl [-c FILE] [-w MS] [-n COUNT] COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  ping SERVICE              ask a daemon (proxy, autostart, regulator,\n"
+    "                            idepool, deployer) who it is\n"
+    "  status                    every daemon seen on the bus, with the age\n"
+    "                            of its last heartbeat\n"
+    "  events [PREFIX]           print bus events as JSON lines (\"app.\"\n"
+    "                            for app events only)\n"
+    "  route add DOMAIN HOST:PORT  route DOMAIN (or *.DOMAIN) to an upstream\n"
+    "  route rm DOMAIN           remove a route\n"
+    "  route list                list the routes\n"
+    "\n"
+    "Options:\n"
+    "  -c FILE    configuration (default: $DEVCLOUD_CONFIG, else defaults)\n"
+    "  -w MS      how long to wait for answers (default: 2000; events:\n"
+    "             forever)\n"
+    "  -n COUNT   events: exit after COUNT events\n"
+    "  --version, --help\n";
+
+int
+ctl_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "devcloudctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(devcloudctl --help for usage)\n");
+	return 2;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct ctl *c, int argc, char **argv);
+} commands[] = {
+	{"ping", ctl_ping},
+	{"status", ctl_status},
+	{"events", ctl_events},
+	{"route", ctl_route},
+};
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct service_args args = {0};
+	struct ctl c = {.wait_ms = -1};
+	char host[64] = "host";
+	char *end;
+	int ch;
+
+	log_init("devcloudctl");
+	/* '+': options stop at the command, which has its own arguments. */
+	while ((ch = getopt_long(argc, argv, "+c:w:n:hV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			args.config_path = optarg;
+			break;
+		case 'w':
+			c.wait_ms = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || c.wait_ms < 0)
+				return ctl_usage_error("-w wants milliseconds,"
+				    " got \"%s\"", optarg);
+			break;
+		case 'n':
+			c.count = strtol(optarg, &end, 10);
+			if (*end != '\0' || c.count <= 0)
+				return ctl_usage_error("-n wants a positive "
+				    "count, got \"%s\"", optarg);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			printf("devcloudctl %s\n", DC_VERSION);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc)
+		return ctl_usage_error("no command given");
+	if (args.config_path == NULL)
+		args.config_path = getenv("DEVCLOUD_CONFIG");
+	if (service_load_config("devcloudctl", &args, &c.cfg) != 0)
+		return 1;
+	gethostname(host, sizeof(host) - 1);
+	snprintf(c.source, sizeof(c.source), "devcloudctl/%.40s-%ld", host,
+	    (long)getpid());
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			return commands[i].fn(&c, argc - optind - 1,
+			    argv + optind + 1);
+	return ctl_usage_error("unknown command \"%s\"", argv[optind]);
+}
