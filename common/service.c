@@ -335,6 +335,8 @@ service_main(struct service *s, int argc, char **argv)
 		    s->bus == NULL ? err : "out of memory");
 		return 1;
 	}
+	for (const char *const *t = s->topics; t != NULL && *t != NULL; t++)
+		bus_subscribe(s->bus, *t);
 	if ((rt.admin = admin_start(s->conf->admin, service_ready, s, err,
 	    sizeof(err))) == NULL) {
 		log_error("cannot start admin port", "err=\"%s\"", err);

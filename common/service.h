@@ -26,6 +26,7 @@ struct service {
 	/* filled by the daemon */
 	const char *name;		/* "autostart" */
 	const char *summary;		/* one line for --help */
+	const char *const *topics;	/* prefixes for on_event, NULL-ended */
 	int (*init)(struct service *s);		/* after config; 0 or -1 */
 	void (*on_store)(struct service *s, bool up);
 	void (*on_event)(struct service *s, const struct msg *m);

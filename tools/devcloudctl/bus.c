@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
 
 #include "config.h"
@@ -95,8 +97,8 @@ status_from_redis(struct ctl *c, struct status_row *rows, int *n)
 	redisContext *rc;
 	redisReply *r;
 
-	if ((rc = ctl_redis(c)) == NULL)
-		return;
+	if ((rc = ctl_redis(c, true)) == NULL)
+		return;		/* the bus is what status is about */
 	r = redisCommand(rc, "ZRANGE %s 0 -1 WITHSCORES",
 	    key_services(key, sizeof(key)));
 	for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY &&
@@ -255,4 +257,50 @@ ctl_events(struct ctl *c, int argc, char **argv)
 	}
 	nng_close(s);
 	return 0;
+}
+
+/* Sends BUF verbatim to bus.in from a fresh pub0 socket. */
+static int
+ctl_publish_frame(struct ctl *c, const char *what, const void *buf,
+    size_t len)
+{
+	struct timespec linger = {0, 50 * 1000 * 1000};
+	nng_socket s;
+	int rv;
+
+	if ((rv = nng_pub0_open(&s)) != 0 ||
+	    (rv = nng_dial(s, c->cfg.bus.in, NULL, 0)) != 0 ||
+	    (rv = nng_send(s, (void *)buf, len, 0)) != 0) {
+		fprintf(stderr, "devcloudctl: cannot publish %s on %s: %s\n",
+		    what, c->cfg.bus.in, nng_strerror(rv));
+		nng_close(s);
+		return -1;
+	}
+	nanosleep(&linger, NULL);	/* let the frame leave before close */
+	nng_close(s);
+	return 0;
+}
+
+int
+ctl_publish(struct ctl *c, struct msg *m)
+{
+	char *buf;
+	size_t len;
+	int rv;
+
+	snprintf(m->source, sizeof(m->source), "%s", c->source);
+	if ((buf = msg_encode(m, &len)) == NULL)
+		return -1;
+	rv = ctl_publish_frame(c, msg_type_name(m->type), buf, len);
+	free(buf);
+	return rv;
+}
+
+int
+ctl_publish_raw(struct ctl *c, int argc, char **argv)
+{
+	if (argc != 1)
+		return ctl_usage_error("usage: publish FRAME");
+	return ctl_publish_frame(c, "frame", argv[0], strlen(argv[0])) == 0 ?
+	    0 : 1;
 }

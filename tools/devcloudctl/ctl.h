@@ -7,9 +7,12 @@
 #ifndef DC_CTL_H
 #define DC_CTL_H
 
+#include <stdbool.h>
+
 #include <hiredis/hiredis.h>
 
 #include "config.h"
+#include "msg.h"
 
 struct ctl {
 	struct config cfg;
@@ -22,16 +25,18 @@ struct ctl {
 int ctl_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
-/* bus.c: ping, status, events */
+/* bus.c: ping, status, events, publish */
 int ctl_ping(struct ctl *c, int argc, char **argv);
 int ctl_status(struct ctl *c, int argc, char **argv);
 int ctl_events(struct ctl *c, int argc, char **argv);
+int ctl_publish_raw(struct ctl *c, int argc, char **argv);
+/* Publishes M on bus.in (fills source); 0 or -1 with a message. */
+int ctl_publish(struct ctl *c, struct msg *m);
 
 /* route.c: route add|rm|list */
 int ctl_route(struct ctl *c, int argc, char **argv);
 
-/* redis.c: a synchronous connection for the CLI */
-redisContext *ctl_redis(struct ctl *c);
-int ctl_publish(struct ctl *c, struct msg *m);
+/* redis.c: a synchronous connection for the CLI (NULL: message printed) */
+redisContext *ctl_redis(struct ctl *c, bool quiet);
 
 #endif

@@ -27,6 +27,8 @@ static const char usage[] =
     "  route add DOMAIN HOST:PORT  route DOMAIN (or *.DOMAIN) to an upstream\n"
     "  route rm DOMAIN           remove a route\n"
     "  route list                list the routes\n"
+    "  publish FRAME             send FRAME (\"TOPIC JSON\") verbatim on the\n"
+    "                            bus, unchecked: for integrators and tests\n"
     "\n"
     "Options:\n"
     "  -c FILE    configuration (default: $DEVCLOUD_CONFIG, else defaults)\n"
@@ -56,6 +58,7 @@ static const struct {
 	{"status", ctl_status},
 	{"events", ctl_events},
 	{"route", ctl_route},
+	{"publish", ctl_publish_raw},
 };
 
 int

@@ -51,7 +51,12 @@ route_announce(struct ctl *c, const char *domain, const char *target)
 	msg_init(&m, MSG_ROUTE_CHANGED);
 	snprintf(m.domain, sizeof(m.domain), "%s", domain);
 	snprintf(m.target, sizeof(m.target), "%s", target);
-	return ctl_publish(c, &m);
+	if (ctl_publish(c, &m) != 0) {
+		fprintf(stderr, "devcloudctl: the change is saved; proxies "
+		    "apply it at their next refresh\n");
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -159,7 +164,7 @@ ctl_route(struct ctl *c, int argc, char **argv)
 	    strcmp(argv[0], "list") != 0)
 		return ctl_usage_error("route: unknown subcommand \"%s\"",
 		    argv[0]);
-	if ((rc = ctl_redis(c)) == NULL)
+	if ((rc = ctl_redis(c, false)) == NULL)
 		return 1;
 	if (strcmp(argv[0], "add") == 0)
 		rv = route_add(c, rc, argv[1], argv[2]);
