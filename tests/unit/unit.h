@@ -120,7 +120,7 @@ static UNIT_UNUSED char *
 unit_read_source(const char *path)
 {
 	const char *srcdir = getenv("DEVCLOUD_SRCDIR");
-	char full[4096], up[2048] = ".";
+	char full[4096], up[64] = ".";
 	FILE *f = NULL;
 	char *buf = NULL;
 	long n;
@@ -130,6 +130,8 @@ unit_read_source(const char *path)
 		f = fopen(full, "rb");
 	}
 	for (int depth = 0; f == NULL && depth < 8; depth++) {
+		size_t ul = strlen(up);
+
 		snprintf(full, sizeof(full), "%s/common/msg.h", up);
 		if (access(full, F_OK) == 0) {
 			snprintf(full, sizeof(full), "%s/%s", up, path);
@@ -137,8 +139,9 @@ unit_read_source(const char *path)
 				return NULL;
 			break;
 		}
-		snprintf(full, sizeof(full), "%s", up);
-		snprintf(up, sizeof(up), "%s/..", full);
+		if (ul + sizeof("/..") > sizeof(up))
+			break;
+		memcpy(up + ul, "/..", sizeof("/.."));
 	}
 	if (f == NULL)
 		return NULL;
