@@ -1,0 +1,95 @@
+/*
+ * Activity: which apps were used since the last flush. Workers count
+ * requests and open exchanges (tunnels, long downloads) in each app's
+ * atomics; every flush_interval_ms the main thread turns them into two
+ * commands sent in one pipeline, whatever the number of apps or
+ * requests:
+ *
+ *   ZADD lastaccess NOW app ...            when the app was last used
+ *   ZADD deadlines GT NOW+TTL app ...      it may not stop before this
+ *
+ * GT only ever pushes a deadline later, so replicas flushing at once
+ * cannot shorten each other's. An app with a connection still open
+ * counts as used at every flush, however long the connection lasts.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "keys.h"
+#include "log.h"
+#include "proxy.h"
+#include "service.h"
+#include "store.h"
+
+#define ACTIVITY_SCORE_MAX 24
+
+void
+activity_flush(struct proxy *px)
+{
+	struct store *st = px->svc->store;
+	struct proxy_app *a, **used = NULL;
+	char klast[KEY_MAX], kdead[KEY_MAX], now_s[ACTIVITY_SCORE_MAX];
+	char *scores = NULL;
+	const char **av1 = NULL, **av2 = NULL;
+	size_t n = 0, cap = 0;
+	int64_t now = service_now_ms();
+
+	if (st == NULL || !store_connected(st))
+		return;			/* counts stay for the next flush */
+	pthread_mutex_lock(&px->apps_mu);
+	a = px->app_list;
+	pthread_mutex_unlock(&px->apps_mu);
+	/* The list only grows at its head, so walking it unlocked from a
+	 * snapshot of the head is safe. */
+	for (; a != NULL; a = a->next) {
+		if (atomic_load(&a->requests) == 0 &&
+		    atomic_load(&a->inflight) <= 0)
+			continue;
+		if (n == cap) {
+			struct proxy_app **u;
+
+			cap = cap == 0 ? 16 : cap * 2;
+			if ((u = realloc(used, cap * sizeof(*u))) == NULL)
+				goto done;
+			used = u;
+		}
+		used[n++] = a;
+	}
+	if (n == 0)
+		goto done;
+	av1 = calloc(2 + 2 * n, sizeof(*av1));
+	av2 = calloc(3 + 2 * n, sizeof(*av2));
+	scores = calloc(n, ACTIVITY_SCORE_MAX);
+	if (av1 == NULL || av2 == NULL || scores == NULL)
+		goto done;
+	snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
+	av1[0] = av2[0] = "ZADD";
+	av1[1] = key_lastaccess(klast, sizeof(klast));
+	av2[1] = key_deadlines(kdead, sizeof(kdead));
+	av2[2] = "GT";
+	for (size_t i = 0; i < n; i++) {
+		int ttl = used[i]->ttl_s > 0 ? used[i]->ttl_s :
+		    px->cfg->autostart.default_ttl_s;
+		char *sc = scores + i * ACTIVITY_SCORE_MAX;
+
+		snprintf(sc, ACTIVITY_SCORE_MAX, "%lld",
+		    (long long)(now + (int64_t)ttl * 1000));
+		av1[2 + 2 * i] = now_s;
+		av1[3 + 2 * i] = used[i]->name;
+		av2[3 + 2 * i] = sc;
+		av2[4 + 2 * i] = used[i]->name;
+	}
+	if (store_commandv(st, NULL, NULL, (int)(2 + 2 * n), av1, NULL) < 0 ||
+	    store_commandv(st, NULL, NULL, (int)(3 + 2 * n), av2, NULL) < 0) {
+		log_warn("activity not flushed", "apps=%zu", n);
+		goto done;
+	}
+	/* Sent: only now are the request counts spent. */
+	for (size_t i = 0; i < n; i++)
+		atomic_store(&used[i]->requests, 0);
+done:
+	free(used);
+	free(av1);
+	free(av2);
+	free(scores);
+}

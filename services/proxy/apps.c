@@ -1,0 +1,487 @@
+/*
+ * The main thread's side of routing: the routes and app states as Redis
+ * holds them, kept current by bus events and reloaded in full at start,
+ * on every store reconnect and every route_refresh_ms (so a lost event
+ * is repaired), and published to the workers as a sealed route table.
+ *
+ * It also owns waking: workers holding requests for a sleeping app post
+ * WMSG_WAKE; one wake command per app goes to autostart, and its answer
+ * (or an app.ready / app.failed event) is broadcast to every worker.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "service.h"
+#include "store.h"
+
+/* A route as loaded: the key of px->routes is its domain. */
+struct route_src {
+	char *target;
+	char domain[];
+};
+
+/* One reply expected by a reload, tagged with its generation. */
+struct apps_load {
+	struct proxy *px;
+	uint64_t gen;
+	struct proxy_app *app;		/* record loads */
+};
+
+static struct metric m_reloads = METRIC_COUNTER(
+    "devcloud_proxy_route_reloads_total",
+    "Full reloads of routes and apps from Redis.");
+static struct metric m_routes = METRIC_GAUGE("devcloud_proxy_routes",
+    "Routes in the current table.");
+static struct metric m_bad_routes = METRIC_COUNTER(
+    "devcloud_proxy_bad_routes_total",
+    "Routes ignored because their domain or target is malformed.");
+static struct metric m_wakes = METRIC_COUNTER("devcloud_proxy_wakes_total",
+    "Wake commands sent to autostart.");
+static struct metric m_wake_failures = METRIC_COUNTER(
+    "devcloud_proxy_wake_failures_total",
+    "Wake commands that failed or timed out.");
+static struct metric m_events_ignored = METRIC_COUNTER(
+    "devcloud_proxy_events_ignored_total",
+    "Bus events the proxy does not act on.");
+
+bool
+apps_running(const struct proxy_app *a)
+{
+	return strcmp(a->state, "running") == 0 && a->addr[0] != '\0';
+}
+
+struct proxy_app *
+apps_get(struct proxy *px, const char *name)
+{
+	struct proxy_app *a = map_get(&px->apps, name, strlen(name));
+
+	if (a != NULL)
+		return a;
+	if (!keys_name_valid(name) || (a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	snprintf(a->state, sizeof(a->state), "unknown");
+	if (map_put(&px->apps, a->name, a) < 0) {
+		free(a);
+		return NULL;
+	}
+	pthread_mutex_lock(&px->apps_mu);
+	a->next = px->app_list;
+	px->app_list = a;
+	pthread_mutex_unlock(&px->apps_mu);
+	return a;
+}
+
+static struct proxy_app *
+apps_of(const char *name, void *arg)
+{
+	return apps_get(arg, name);
+}
+
+/* Tells every worker how waking A ended. STATUS 0: forward to ADDR. */
+static void
+apps_broadcast(struct proxy *px, struct proxy_app *a, int status,
+    const char *reason)
+{
+	for (int i = 0; i < px->nworkers; i++) {
+		struct wmsg *m = calloc(1, sizeof(*m));
+
+		if (m == NULL)
+			continue;	/* its held requests will time out */
+		m->type = WMSG_WAKE_DONE;
+		m->app = a;
+		m->status = status;
+		snprintf(m->addr, sizeof(m->addr), "%s", a->addr);
+		snprintf(m->reason, sizeof(m->reason), "%s",
+		    reason != NULL ? reason : "");
+		worker_post(&px->workers[i], m);
+	}
+}
+
+static void
+apps_publish_cb(uv_idle_t *h)
+{
+	struct proxy *px = h->data;
+	struct route_table *t, *old;
+	struct map_slot *s;
+	size_t i = 0;
+
+	uv_idle_stop(h);
+	px->dirty = false;
+	if ((t = route_table_new()) == NULL)
+		goto fail;
+	while ((s = map_next(&px->routes, &i)) != NULL) {
+		struct route_src *r = s->val;
+
+		if (route_table_add(t, r->domain, r->target, apps_of, px) < 0)
+			log_warn("route skipped", "domain=%s target=\"%s\"",
+			    r->domain, r->target);
+	}
+	if (route_table_seal(t) < 0)
+		goto fail;
+	old = px->table;
+	px->table = t;
+	metric_set(&m_routes, (int64_t)t->nroutes);
+	for (int w = 0; w < px->nworkers; w++) {
+		struct wmsg *m = calloc(1, sizeof(*m));
+
+		if (m == NULL)
+			continue;	/* the next publish will reach it */
+		route_table_ref(t);
+		m->type = WMSG_ROUTES;
+		m->routes = t;
+		worker_post(&px->workers[w], m);
+	}
+	route_table_unref(old);
+	return;
+fail:
+	route_table_unref(t);
+	log_error("route table not rebuilt", "err=\"out of memory\"");
+}
+
+void
+apps_changed(struct proxy *px)
+{
+	if (!px->dirty) {
+		px->dirty = true;
+		uv_idle_start(&px->publish, apps_publish_cb);
+	}
+}
+
+/* Sets DOMAIN -> TARGET in px->routes (TARGET NULL or "": removed). */
+static void
+apps_route_set(struct proxy *px, const char *domain, const char *target)
+{
+	char d[MSG_DOMAIN_MAX];
+	struct route_src *r;
+	enum target_kind kind;
+	const char *rest;
+	size_t i;
+
+	for (i = 0; domain[i] != '\0' && i + 1 < sizeof(d); i++)
+		d[i] = domain[i] >= 'A' && domain[i] <= 'Z' ? domain[i] + 32 :
+		    domain[i];
+	d[i] = '\0';
+	if (route_domain_valid(d) < 0 || (target != NULL && target[0] != '\0' &&
+	    route_target_parse(target, &kind, &rest) < 0)) {
+		metric_add(&m_bad_routes, 1);
+		log_warn("bad route ignored", "domain=\"%s\" target=\"%s\"",
+		    domain, target != NULL ? target : "");
+		return;
+	}
+	if ((r = map_del(&px->routes, d)) != NULL) {
+		free(r->target);
+		free(r);
+	}
+	if (target == NULL || target[0] == '\0')
+		return;
+	if ((r = malloc(sizeof(*r) + strlen(d) + 1)) == NULL ||
+	    (r->target = strdup(target)) == NULL) {
+		free(r);
+		return;
+	}
+	memcpy(r->domain, d, strlen(d) + 1);
+	if (map_put(&px->routes, r->domain, r) < 0) {
+		free(r->target);
+		free(r);
+	}
+}
+
+static void
+apps_routes_clear(struct proxy *px)
+{
+	struct map_slot *s;
+	size_t i = 0;
+
+	while ((s = map_next(&px->routes, &i)) != NULL) {
+		struct route_src *r = s->val;
+
+		free(r->target);
+		free(r);
+	}
+	map_free(&px->routes);
+}
+
+/* Applies an app record (HGETALL reply) to A. */
+static void
+apps_record(struct proxy *px, struct proxy_app *a, const redisReply *r)
+{
+	bool was = apps_running(a);
+
+	snprintf(a->state, sizeof(a->state), "stopped");
+	a->addr[0] = '\0';
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+
+		if (f == NULL || v == NULL)
+			continue;
+		if (strcmp(f, "state") == 0)
+			snprintf(a->state, sizeof(a->state), "%s", v);
+		else if (strcmp(f, "addr") == 0)
+			snprintf(a->addr, sizeof(a->addr), "%s", v);
+		else if (strcmp(f, "ttl") == 0)
+			a->ttl_s = (int)strtol(v, NULL, 10);
+	}
+	if (!apps_running(a))
+		a->addr[0] = '\0';
+	else if (!was)
+		apps_broadcast(px, a, 0, NULL);
+	apps_changed(px);
+}
+
+static void
+apps_record_cb(struct store *st, redisReply *r, void *arg)
+{
+	struct apps_load *l = arg;
+
+	(void)st;
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY)
+		apps_record(l->px, l->app, r);
+	free(l);
+}
+
+static void
+apps_fetch(struct proxy *px, struct proxy_app *a)
+{
+	struct apps_load *l = calloc(1, sizeof(*l));
+	char key[KEY_MAX];
+
+	if (l == NULL || key_app(key, sizeof(key), a->name) == NULL) {
+		free(l);
+		return;
+	}
+	l->px = px;
+	l->app = a;
+	if (store_command(px->svc->store, apps_record_cb, l, "HGETALL %s",
+	    key) < 0)
+		free(l);
+}
+
+static void
+apps_routes_cb(struct store *st, redisReply *r, void *arg)
+{
+	struct apps_load *l = arg;
+	struct proxy *px = l->px;
+	struct map_slot *s;
+	size_t i = 0;
+
+	(void)st;
+	if (r == NULL || l->gen != px->load_gen) {
+		free(l);
+		return;
+	}
+	free(l);
+	if (r->type != REDIS_REPLY_ARRAY) {
+		log_warn("routes not loaded", "err=\"%s\"",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "not a hash");
+		return;
+	}
+	apps_routes_clear(px);
+	for (size_t k = 0; k + 1 < r->elements; k += 2)
+		if (r->element[k]->str != NULL && r->element[k + 1]->str !=
+		    NULL)
+			apps_route_set(px, r->element[k]->str,
+			    r->element[k + 1]->str);
+	/* Then every app a route points at. */
+	while ((s = map_next(&px->routes, &i)) != NULL) {
+		struct route_src *rs = s->val;
+		struct proxy_app *a;
+
+		if (strncmp(rs->target, "app:", 4) == 0 &&
+		    (a = apps_get(px, rs->target + 4)) != NULL)
+			apps_fetch(px, a);
+	}
+	metric_add(&m_reloads, 1);
+	if (!px->loaded)
+		log_info("routes loaded", "routes=%zu", px->routes.len);
+	px->loaded = true;
+	apps_changed(px);
+}
+
+void
+apps_reload(struct proxy *px)
+{
+	struct apps_load *l;
+	char key[KEY_MAX];
+
+	if (px->svc->store == NULL || !store_connected(px->svc->store) ||
+	    (l = calloc(1, sizeof(*l))) == NULL)
+		return;
+	l->px = px;
+	l->gen = ++px->load_gen;
+	if (store_command(px->svc->store, apps_routes_cb, l, "HGETALL %s",
+	    key_routes(key, sizeof(key))) < 0)
+		free(l);
+}
+
+static void
+apps_refresh_cb(uv_timer_t *t)
+{
+	apps_reload(t->data);
+}
+
+static struct proxy *apps_px;	/* for bus callbacks, which take one arg */
+
+static void
+apps_wake_cb(const struct msg *r, const char *err, void *arg)
+{
+	struct proxy_app *a = arg;
+	struct proxy *px = apps_px;
+
+	a->waking = false;
+	if (px->nworkers == 0)
+		return;			/* shutting down */
+	if (r != NULL && r->type == MSG_WAKE_OK && r->addr[0] != '\0') {
+		log_info("app woken", "app=%s addr=%s", a->name, r->addr);
+		snprintf(a->state, sizeof(a->state), "running");
+		snprintf(a->addr, sizeof(a->addr), "%s", r->addr);
+		apps_changed(px);
+		apps_broadcast(px, a, 0, NULL);
+		return;
+	}
+	if (apps_running(a)) {
+		/* app.ready came first: held requests went on already */
+		return;
+	}
+	metric_add(&m_wake_failures, 1);
+	if (r != NULL)
+		err = "unexpected answer from autostart";
+	log_warn("wake failed", "app=%s err=\"%s\"", a->name, err);
+	/* bus_call says "no answer in time" on a timeout */
+	apps_broadcast(px, a, strncmp(err, "no answer in time", 17) == 0 ?
+	    504 : 503, err);
+}
+
+static void
+apps_wake(struct proxy *px, struct proxy_app *a)
+{
+	struct msg m;
+
+	if (apps_running(a)) {
+		apps_broadcast(px, a, 0, NULL);
+		return;
+	}
+	if (a->waking)
+		return;
+	msg_init(&m, MSG_WAKE);
+	snprintf(m.app, sizeof(m.app), "%s", a->name);
+	if (px->svc->bus == NULL ||
+	    bus_call(px->svc->bus, px->cfg->autostart.d.control, &m,
+	    px->cfg->proxy.hold_timeout_ms, apps_wake_cb, a) < 0) {
+		metric_add(&m_wake_failures, 1);
+		apps_broadcast(px, a, 503, "cannot send the wake command");
+		return;
+	}
+	a->waking = true;
+	metric_add(&m_wakes, 1);
+	log_info("waking app", "app=%s autostart=%s", a->name,
+	    px->cfg->autostart.d.control);
+}
+
+static void
+apps_inbox_cb(uv_async_t *h)
+{
+	struct proxy *px = h->data;
+	struct wmsg *m = wqueue_take(&px->inbox), *next;
+
+	for (; m != NULL; m = next) {
+		next = m->next;
+		if (m->type == WMSG_WAKE && px->nworkers > 0)
+			apps_wake(px, m->app);
+		free(m);
+	}
+}
+
+void
+apps_on_event(struct proxy *px, const struct msg *m)
+{
+	struct proxy_app *a;
+
+	switch (m->type) {
+	case MSG_ROUTE_CHANGED:
+		apps_route_set(px, m->domain, m->target);
+		if (strncmp(m->target, "app:", 4) == 0 &&
+		    (a = apps_get(px, m->target + 4)) != NULL)
+			apps_fetch(px, a);
+		apps_changed(px);
+		break;
+	case MSG_APP_READY:
+		if ((a = apps_get(px, m->app)) == NULL)
+			break;
+		snprintf(a->state, sizeof(a->state), "running");
+		snprintf(a->addr, sizeof(a->addr), "%s", m->addr);
+		apps_changed(px);
+		apps_broadcast(px, a, 0, NULL);
+		break;
+	case MSG_APP_STOPPING:
+	case MSG_APP_STOPPED:
+	case MSG_APP_FAILED:
+		if ((a = map_get(&px->apps, m->app, strlen(m->app))) == NULL)
+			break;
+		snprintf(a->state, sizeof(a->state), "%s",
+		    m->type == MSG_APP_STOPPING ? "stopping" :
+		    m->type == MSG_APP_STOPPED ? "stopped" : "failed");
+		a->addr[0] = '\0';
+		apps_changed(px);
+		if (m->type == MSG_APP_FAILED)
+			apps_broadcast(px, a, 503, m->reason);
+		break;
+	case MSG_APP_CHANGED:
+		if ((a = map_get(&px->apps, m->app, strlen(m->app))) != NULL)
+			apps_fetch(px, a);
+		break;
+	default:
+		metric_add(&m_events_ignored, 1);
+		log_debug("event ignored", "type=%s source=%s",
+		    msg_type_name(m->type), m->source);
+		break;
+	}
+}
+
+int
+apps_init(struct proxy *px)
+{
+	uv_loop_t *loop = px->svc->loop;
+
+	apps_px = px;
+	metrics_register(&m_reloads);
+	metrics_register(&m_routes);
+	metrics_register(&m_bad_routes);
+	metrics_register(&m_wakes);
+	metrics_register(&m_wake_failures);
+	metrics_register(&m_events_ignored);
+	pthread_mutex_init(&px->apps_mu, NULL);
+	pthread_mutex_init(&px->inbox.mu, NULL);
+	if ((px->table = route_table_new()) == NULL ||
+	    route_table_seal(px->table) < 0)
+		return -1;
+	uv_async_init(loop, &px->inbox.async, apps_inbox_cb);
+	px->inbox.async.data = px;
+	uv_idle_init(loop, &px->publish);
+	px->publish.data = px;
+	uv_timer_init(loop, &px->refresh);
+	px->refresh.data = px;
+	uv_timer_start(&px->refresh, apps_refresh_cb,
+	    (uint64_t)px->cfg->proxy.route_refresh_ms,
+	    (uint64_t)px->cfg->proxy.route_refresh_ms);
+	return 0;
+}
+
+void
+apps_shutdown(struct proxy *px)
+{
+	uv_close((uv_handle_t *)&px->inbox.async, NULL);
+	uv_close((uv_handle_t *)&px->publish, NULL);
+	uv_close((uv_handle_t *)&px->refresh, NULL);
+	/* Drop what workers posted last; they are stopped now. */
+	for (struct wmsg *m = wqueue_take(&px->inbox), *next; m != NULL;
+	    m = next) {
+		next = m->next;
+		free(m);
+	}
+}

@@ -1,0 +1,95 @@
+/*
+ * Requests for an app that is not running wait here while it wakes.
+ * Each worker keeps its held connections in a list; the bounds (count
+ * and bytes per app) are shared by all workers through the app's
+ * atomics. Holding asks the main thread for a wake; the main thread
+ * sends one wake command per app to autostart, however many requests
+ * wait, and tells every worker how it ended (hold_done).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "proxy.h"
+
+void
+hold_add(struct proxy_conn *c, struct proxy_app *app)
+{
+	struct proxy_worker *w = c->s.w;
+	const struct config *cfg = w->px->cfg;
+	int64_t bytes = (int64_t)(c->rqhead->end + stream_avail(&c->s));
+	struct wmsg *m;
+	char detail[512];
+
+	if (atomic_fetch_add(&app->held, 1) >= cfg->proxy.hold_max_requests ||
+	    atomic_fetch_add(&app->held_bytes, bytes) + bytes >
+	    cfg->proxy.hold_max_bytes) {
+		atomic_fetch_sub(&app->held, 1);
+		atomic_fetch_sub(&app->held_bytes, bytes);
+		snprintf(detail, sizeof(detail), "app %s is starting and too "
+		    "many requests are already waiting for it", app->name);
+		conn_fail(c, 503, detail, "Retry-After: 5\r\n");
+		return;
+	}
+	c->held_bytes = bytes;
+	c->state = CONN_HELD;
+	c->holding = true;
+	c->hold_prev = NULL;
+	c->hold_next = w->held;
+	if (w->held != NULL)
+		w->held->hold_prev = c;
+	w->held = c;
+	stat_gauge(&w->stats.held, 1);
+	log_debug("request held", "app=%s host=%s", app->name, c->host);
+	/* Ask every time: the main thread keeps one wake in flight per app,
+	 * and answers at once if the app became ready meanwhile. */
+	if ((m = calloc(1, sizeof(*m))) != NULL) {
+		m->type = WMSG_WAKE;
+		m->app = app;
+		wqueue_push(&w->px->inbox, m);
+	}
+	conn_arm(c, (uint64_t)cfg->proxy.hold_timeout_ms);
+}
+
+void
+hold_remove(struct proxy_conn *c)
+{
+	struct proxy_worker *w = c->s.w;
+
+	if (!c->holding)
+		return;
+	c->holding = false;
+	if (c->hold_prev != NULL)
+		c->hold_prev->hold_next = c->hold_next;
+	else
+		w->held = c->hold_next;
+	if (c->hold_next != NULL)
+		c->hold_next->hold_prev = c->hold_prev;
+	c->hold_prev = c->hold_next = NULL;
+	atomic_fetch_sub(&c->app->held, 1);
+	atomic_fetch_sub(&c->app->held_bytes, c->held_bytes);
+	c->held_bytes = 0;
+	stat_gauge(&w->stats.held, -1);
+}
+
+void
+hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
+    const char *addr, const char *reason)
+{
+	struct proxy_conn *c, *next;
+	char detail[768];
+
+	for (c = w->held; c != NULL; c = next) {
+		next = c->hold_next;
+		if (c->app != app)
+			continue;
+		hold_remove(c);
+		if (status == 0) {
+			conn_forward(c, addr);
+			continue;
+		}
+		snprintf(detail, sizeof(detail), "app %s could not be woken: %s",
+		    app->name, reason);
+		conn_fail(c, status, detail, "Retry-After: 5\r\n");
+	}
+}

@@ -1,0 +1,627 @@
+/*
+ * devcloud-proxy: the HTTP/1.1 reverse proxy in front of every app.
+ *
+ * Shape. The main thread runs the service loop (store, bus, admin) and
+ * owns the route and app tables; it publishes them to the workers as an
+ * immutable, reference-counted snapshot. Each worker is a thread with its
+ * own libuv loop and its own SO_REUSEPORT listener; a client connection
+ * lives and dies on one worker and never takes a lock on the warm path.
+ * Workers ask the main thread to wake sleeping apps and the main thread
+ * answers them, both through mutex-protected queues and uv_async.
+ *
+ * This header is the table of contents: every prototype, grouped under
+ * the file that defines it.
+ */
+#ifndef DC_PROXY_H
+#define DC_PROXY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "config.h"
+#include "msg.h"
+
+struct service;
+
+/* ------------------------------------------------------------------ */
+/* http.c: the HTTP/1.x message parser (pure; fuzzed, unit tested) */
+
+#define HTTP_MAX_FIELDS 128
+#define HTTP_MAX_CONN_TOKENS 8
+
+struct http_span {
+	uint32_t off;
+	uint32_t len;
+};
+
+enum http_field_kind {
+	HTTP_H_OTHER,
+	HTTP_H_HOST,
+	HTTP_H_CONTENT_LENGTH,
+	HTTP_H_TRANSFER_ENCODING,
+	HTTP_H_CONNECTION,
+	HTTP_H_KEEP_ALIVE,
+	HTTP_H_PROXY_CONNECTION,
+	HTTP_H_TE,
+	HTTP_H_TRAILER,
+	HTTP_H_UPGRADE,
+	HTTP_H_EXPECT,
+	HTTP_H_X_FORWARDED_FOR,
+	HTTP_H_X_FORWARDED_PROTO,
+	HTTP_H_X_FORWARDED_HOST,
+};
+
+struct http_field {
+	struct http_span name;
+	struct http_span value;		/* without surrounding whitespace */
+	struct http_span line;		/* the whole line with its CRLF */
+	enum http_field_kind kind;
+};
+
+/* Message flags. */
+#define HTTP_F_CHUNKED		0x0001	/* Transfer-Encoding ends in chunked */
+#define HTTP_F_TE		0x0002	/* a Transfer-Encoding was present */
+#define HTTP_F_CLOSE		0x0004	/* Connection: close */
+#define HTTP_F_KEEPALIVE	0x0008	/* Connection: keep-alive */
+#define HTTP_F_CONN_UPGRADE	0x0010	/* Connection: upgrade */
+#define HTTP_F_UPGRADE		0x0020	/* an Upgrade field was present */
+#define HTTP_F_CONTINUE		0x0040	/* Expect: 100-continue */
+#define HTTP_F_ABSOLUTE		0x0080	/* request target in absolute form */
+
+struct http_msg {
+	/* request line */
+	struct http_span method;
+	struct http_span target;	/* origin-form path (absolute: its path) */
+	bool is_head;
+	/* status line */
+	int status;
+	/* both */
+	int minor;			/* HTTP/1.minor, 0 or 1 */
+	uint32_t head_len;		/* through the empty line */
+	uint32_t line_len;		/* first line with its CRLF */
+	struct http_span host;		/* Host, or the absolute target's */
+	int64_t content_length;		/* -1 when absent */
+	unsigned flags;
+	uint32_t nfields;
+	struct http_field fields[HTTP_MAX_FIELDS];
+	uint32_t ntokens;		/* other Connection tokens */
+	struct http_span tokens[HTTP_MAX_CONN_TOKENS];
+};
+
+struct http_limits {
+	uint32_t max_line;		/* request or status line, no CRLF */
+	uint32_t max_fields;		/* header section bytes */
+};
+
+/* Why a message was refused: the status to answer and a short reason. */
+struct http_err {
+	int status;
+	const char *why;
+};
+
+/*
+ * Looks for the end of a message head in P[0..LEN). *SCAN is where the
+ * previous call stopped (start at 0), so bytes arriving one at a time
+ * cost O(n) in all. Returns the head length, 0 when more bytes are
+ * needed, or -1 with ERR (414, 431) when the limits are already exceeded.
+ */
+ssize_t http_head_find(const char *p, size_t len, const struct http_limits *lim,
+    size_t *scan, struct http_err *err);
+
+/*
+ * Parses the complete head P[0..LEN) (LEN from http_head_find) into M.
+ * Offsets in M are relative to P. Returns 0, or -1 with ERR. M is scratch
+ * either way; only a 0 return means it describes a valid message.
+ */
+int http_parse_request(const char *p, size_t len, const struct http_limits *lim,
+    struct http_msg *m, struct http_err *err);
+int http_parse_response(const char *p, size_t len, struct http_msg *m,
+    struct http_err *err);
+
+/* Incremental chunked-body scanner. */
+struct http_chunk {
+	uint8_t state;
+	uint8_t digits;
+	uint64_t left;
+	uint32_t trailer;		/* trailer bytes seen */
+};
+
+enum http_body_kind {
+	HTTP_BODY_NONE,			/* no body at all */
+	HTTP_BODY_LENGTH,		/* Content-Length */
+	HTTP_BODY_CHUNKED,
+	HTTP_BODY_CLOSE,		/* until the connection closes */
+};
+
+struct http_body {
+	enum http_body_kind kind;
+	uint64_t left;			/* LENGTH: bytes still to come */
+	struct http_chunk chunk;
+};
+
+void http_body_init(struct http_body *b, enum http_body_kind kind,
+    uint64_t length);
+/*
+ * Consumes the message body bytes at the front of P[0..N): *USED says how
+ * many belong to this body. Returns 1 when the body ended within them, 0
+ * when more will come, -1 on bad chunk framing.
+ */
+int http_body_scan(struct http_body *b, const char *p, size_t n,
+    size_t *used);
+
+/* Case-insensitive equality of a span and a NUL-terminated word. */
+bool http_span_eq(const char *base, struct http_span s, const char *word);
+
+/* ------------------------------------------------------------------ */
+/* headers.c: the forwarded heads */
+
+struct headers_req_ctx {
+	const char *peer;		/* client address for X-Forwarded-For */
+	const char *proto;		/* "http" */
+};
+
+/*
+ * Writes the request head to send upstream for the request M parsed from
+ * SRC into DST[0..CAP). Returns the length, or -1 if it does not fit.
+ */
+ssize_t headers_request(char *dst, size_t cap, const char *src,
+    const struct http_msg *m, const struct headers_req_ctx *ctx);
+
+/*
+ * Writes the response head to send to the client. KEEP says whether the
+ * client connection stays open; CLIENT_MINOR is the client's version;
+ * UPGRADE keeps the Upgrade field (101 answers). Returns the length or -1.
+ */
+ssize_t headers_response(char *dst, size_t cap, const char *src,
+    const struct http_msg *m, bool keep, int client_minor, bool upgrade);
+
+/* ------------------------------------------------------------------ */
+/* page.c: the proxy's own small answers */
+
+/*
+ * Writes a complete response (status line, fields, small HTML page)
+ * into DST. DETAIL names the domain/app/upstream and why. EXTRA is more
+ * fields ("Retry-After: 5\r\n") or NULL. Returns the length (truncating
+ * the page if need be).
+ */
+size_t page_build(char *dst, size_t cap, int status, const char *detail,
+    const char *extra, bool keep);
+const char *page_reason(int status);
+
+/* ------------------------------------------------------------------ */
+/* map.c: string-keyed open-addressing hash map */
+
+struct map_slot {
+	const char *key;		/* NULL: empty */
+	uint32_t hash;
+	void *val;
+};
+
+struct map {
+	struct map_slot *slots;
+	size_t cap;			/* power of two */
+	size_t len;
+};
+
+uint32_t map_hash(const char *key, size_t len);
+/* KEY is not copied: it must live as long as its entry. */
+int map_put(struct map *m, const char *key, void *val);
+void *map_get(const struct map *m, const char *key, size_t len);
+void *map_del(struct map *m, const char *key);
+void map_free(struct map *m);		/* the slots only */
+/* Iterates: *I starts at 0; returns NULL when done. */
+struct map_slot *map_next(const struct map *m, size_t *i);
+
+/* ------------------------------------------------------------------ */
+/* route.c: domain -> target, the snapshot workers read */
+
+enum target_kind { TARGET_STATIC, TARGET_APP };
+
+/*
+ * An app as the proxy knows it. Created by the main thread and never
+ * freed while the process runs, so workers may keep pointers to it; the
+ * counters are atomics updated by workers and read by the main thread.
+ */
+struct proxy_app {
+	char name[MSG_NAME_MAX];
+	/* main thread only */
+	char state[16];
+	char addr[MSG_ADDR_MAX];
+	int ttl_s;
+	bool waking;			/* a wake command is in flight */
+	struct proxy_app *next;		/* registry list */
+	/* any thread */
+	_Atomic uint64_t requests;	/* since the last flush */
+	_Atomic uint64_t requests_total;
+	_Atomic int64_t inflight;	/* open exchanges and tunnels */
+	_Atomic int64_t held;
+	_Atomic int64_t held_bytes;
+};
+
+/* A route as the snapshot holds it: immutable. */
+struct route {
+	const char *domain;		/* lower case; "*.x" for wildcards */
+	enum target_kind kind;
+	const char *addr;		/* static upstream, or the app's */
+	struct proxy_app *app;		/* TARGET_APP */
+	bool running;			/* TARGET_APP: addr is usable */
+};
+
+struct route_table {
+	_Atomic int refs;
+	struct map exact;		/* domain -> struct route */
+	struct map wild;		/* suffix after "*." -> struct route */
+	size_t nroutes;
+	struct route *routes;
+	char *strings;
+};
+
+struct route_table *route_table_new(void);
+/* Adds DOMAIN -> TARGET ("static:H:P" / "app:NAME"); -1 if invalid. */
+int route_table_add(struct route_table *t, const char *domain,
+    const char *target, struct proxy_app *(*app_of)(const char *, void *),
+    void *arg);
+/* Finishes building (copies strings, indexes); -1 on ENOMEM. */
+int route_table_seal(struct route_table *t);
+void route_table_ref(struct route_table *t);
+void route_table_unref(struct route_table *t);
+/* HOST: lower case, no port. The most specific route, or NULL. */
+const struct route *route_lookup(const struct route_table *t,
+    const char *host, size_t len);
+/* Checks a domain ("a.b", "*.a.b") and a target; 0 or -1. */
+int route_domain_valid(const char *domain);
+int route_target_parse(const char *target, enum target_kind *kind,
+    const char **rest);
+
+/* ------------------------------------------------------------------ */
+/* buf.c: per-worker pool of fixed-size I/O buffers */
+
+struct proxy_buf {
+	struct proxy_buf *next;		/* free list */
+	uint32_t start;			/* first unconsumed byte */
+	uint32_t end;			/* one past the last byte */
+	char data[];
+};
+
+struct buf_pool {
+	struct proxy_buf *free;
+	size_t nfree;
+	size_t size;			/* capacity of data[] */
+	size_t max_free;
+};
+
+struct proxy_buf *buf_get(struct buf_pool *p);
+void buf_put(struct buf_pool *p, struct proxy_buf *b);
+void buf_pool_drain(struct buf_pool *p);
+/* Moves the unconsumed bytes to the front. */
+void buf_compact(struct proxy_buf *b);
+
+/* ------------------------------------------------------------------ */
+/* stream.c: a TCP stream with a lazy read buffer and bounded writes */
+
+struct proxy_worker;
+struct proxy_stream;
+
+#define STREAM_READING	0x01	/* uv_read_start is in effect */
+#define STREAM_EOF	0x02	/* peer finished sending */
+#define STREAM_CLOSING	0x04	/* uv_close called */
+#define STREAM_SHUT	0x08	/* our write side was shut down */
+#define STREAM_OPEN	0x10	/* the handle was initialised */
+
+/* Called with 0 after data arrived, UV_EOF, or a negative error. */
+typedef void (*stream_read_fn)(struct proxy_stream *s, int status);
+/* Called when every queued write has completed (status 0) or failed. */
+typedef void (*stream_drain_fn)(struct proxy_stream *s, int status);
+typedef void (*stream_close_fn)(struct proxy_stream *s);
+
+struct proxy_stream {
+	uv_tcp_t tcp;
+	struct proxy_worker *w;
+	struct proxy_buf *in;
+	size_t queued;			/* bytes handed to uv_write, unsent */
+	unsigned flags;
+	stream_read_fn on_read;
+	stream_drain_fn on_drain;
+	stream_close_fn on_close;
+	void *owner;
+};
+
+int stream_init(struct proxy_stream *s, struct proxy_worker *w, void *owner,
+    stream_read_fn on_read, stream_drain_fn on_drain,
+    stream_close_fn on_close);
+/* Starts or stops reading (idempotent). */
+void stream_read(struct proxy_stream *s, bool on);
+/*
+ * Writes BUFS: as much as the socket takes now, the rest copied and
+ * queued. Returns 0, or a negative libuv error (the stream is broken).
+ */
+int stream_send(struct proxy_stream *s, const uv_buf_t *bufs,
+    unsigned nbufs);
+void stream_shutdown(struct proxy_stream *s);
+/* Gives the read buffer back to the pool if it holds nothing. */
+void stream_trim(struct proxy_stream *s);
+/* Closes; on_close runs from the close callback, once. */
+void stream_close(struct proxy_stream *s);
+static inline size_t
+stream_avail(const struct proxy_stream *s)
+{
+	return s->in != NULL ? s->in->end - s->in->start : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* upstream.c: connections to upstreams and the idle pool */
+
+struct proxy_conn;
+
+/* Every connection to one upstream address, per worker. */
+struct upstream {
+	char *addr;			/* "host:port" (key in the map) */
+	struct proxy_up *idle;		/* idle list head */
+	size_t nidle;
+	size_t nopen;
+};
+
+struct proxy_up {
+	struct proxy_stream s;
+	struct upstream *pool;
+	struct proxy_conn *c;		/* NULL while idle */
+	struct proxy_up *idle_prev, *idle_next;
+	uint64_t idle_since;
+	uint32_t uses;			/* exchanges carried */
+	bool connected;
+	bool closed;			/* the close callback ran */
+	uv_connect_t connect;
+	uv_getaddrinfo_t *resolve;
+};
+
+/*
+ * Hands C an upstream connection for ADDR: an idle one (returns 1, ready
+ * to write) or a new one (returns 0; conn_upstream_ready() follows).
+ * Returns -1 with a reason in WHY when ADDR is unusable.
+ */
+int upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
+    const char *addr, struct proxy_up **upp, const char **why);
+/* Gives UP back: to the idle pool when REUSE, else closed. */
+void upstream_release(struct proxy_up *up, bool reuse);
+/* Closes idle connections older than the keep-alive timeout. */
+void upstream_sweep(struct proxy_worker *w, uint64_t now);
+void upstream_close_all(struct proxy_worker *w);
+
+/* ------------------------------------------------------------------ */
+/* conn.c: one client connection, one request at a time */
+
+enum conn_state {
+	CONN_IDLE,		/* between requests (keep-alive) */
+	CONN_HEAD,		/* reading a request head */
+	CONN_HELD,		/* waiting for its app to wake */
+	CONN_CONNECT,		/* waiting for an upstream connection */
+	CONN_EXCHANGE,		/* request and response flowing */
+	CONN_TUNNEL,		/* after 101: bytes both ways */
+	CONN_LINGER,		/* last answer queued, closing after it */
+};
+
+struct proxy_conn {
+	struct proxy_stream s;
+	uv_timer_t timer;
+	uint64_t deadline;		/* uv_now ms; 0: none */
+	enum conn_state state;
+	struct proxy_up *up;
+	struct proxy_app *app;		/* counted in app->inflight */
+	struct proxy_buf *rqhead;	/* forwarded head, until answered */
+	size_t scan;			/* http_head_find progress */
+	uint32_t served;		/* requests read on this connection */
+	int handles;			/* open libuv handles while closing */
+	bool closing;
+	bool holding;			/* linked in the worker's held list */
+
+	/* the exchange in progress */
+	struct http_body rq;		/* request body still to forward */
+	struct http_body rs;		/* response body still to forward */
+	int status;
+	int minor;
+	bool is_head;
+	bool keep;			/* client connection may stay open */
+	bool upgrade;			/* request asked for an Upgrade */
+	bool rq_done;			/* request fully sent upstream */
+	bool rq_bodyless;
+	bool up_keep;			/* upstream connection reusable */
+	bool rs_started;		/* a response byte arrived */
+	bool rs_head_done;
+	bool rs_done;
+	bool retried;
+	uint64_t t_start;		/* uv_hrtime at upstream write */
+	int64_t held_bytes;
+
+	struct proxy_conn *prev, *next;	/* worker's list */
+	struct proxy_conn *hold_prev, *hold_next;
+	char host[256];			/* routed host, for pages and logs */
+	char peer[48];
+};
+
+void conn_accept(struct proxy_worker *w, uv_stream_t *server);
+/* Sets C's one timer to fire MS from now (its state says what for). */
+void conn_arm(struct proxy_conn *c, uint64_t ms);
+/* The upstream connection attempt for C finished (0 or a libuv error). */
+void conn_upstream_ready(struct proxy_conn *c, int status);
+/* Upstream bytes or EOF/error arrived on C's upstream. */
+void conn_upstream_read(struct proxy_conn *c, int status);
+void conn_upstream_drain(struct proxy_conn *c, int status);
+/* Forwards C's request to ADDR (after routing or waking). */
+void conn_forward(struct proxy_conn *c, const char *addr);
+/*
+ * Answers C with a page naming what failed (DETAIL; EXTRA: more fields
+ * or NULL), then waits for its next request or closes.
+ */
+void conn_fail(struct proxy_conn *c, int status, const char *detail,
+    const char *extra);
+void conn_close(struct proxy_conn *c);
+void conn_close_all(struct proxy_worker *w);
+
+/* ------------------------------------------------------------------ */
+/* tunnel.c: after 101 Switching Protocols */
+
+/* Turns C and its upstream into a two-way pipe. */
+void tunnel_start(struct proxy_conn *c);
+void tunnel_client_read(struct proxy_conn *c, int status);
+void tunnel_upstream_read(struct proxy_conn *c, int status);
+void tunnel_drain(struct proxy_conn *c);
+
+/* ------------------------------------------------------------------ */
+/* hold.c: requests waiting for a sleeping app */
+
+/* Holds C for APP (checks the bounds, asks main to wake it). */
+void hold_add(struct proxy_conn *c, struct proxy_app *app);
+void hold_remove(struct proxy_conn *c);
+/* The wake of APP finished: forward to ADDR, or fail with STATUS. */
+void hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
+    const char *addr, const char *reason);
+
+/* ------------------------------------------------------------------ */
+/* worker.c: one event loop thread */
+
+/* Per-worker counters: written by the worker only, summed for /metrics. */
+#define STATS_STATUS_CLASSES 6		/* 1xx..5xx, other */
+#define STATS_LATENCY_BUCKETS 12
+
+struct proxy_stats {
+	_Atomic uint64_t requests[STATS_STATUS_CLASSES];
+	_Atomic uint64_t latency[STATS_LATENCY_BUCKETS + 1];
+	_Atomic uint64_t latency_sum_us;
+	_Atomic uint64_t latency_count;
+	_Atomic int64_t conns;
+	_Atomic int64_t upstreams;
+	_Atomic int64_t upstreams_idle;
+	_Atomic int64_t held;
+	_Atomic uint64_t accepted;
+	_Atomic uint64_t refused;		/* over max_connections */
+	_Atomic uint64_t bad_requests;
+	_Atomic uint64_t upstream_errors;
+	_Atomic uint64_t upstream_reused;
+	_Atomic uint64_t upgrades;
+};
+
+static inline void
+stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	/* single writer: no locked instruction needed */
+	atomic_store_explicit(c, atomic_load_explicit(c,
+	    memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static inline void
+stat_gauge(_Atomic int64_t *g, int64_t n)
+{
+	atomic_store_explicit(g, atomic_load_explicit(g,
+	    memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+/* A message between the main thread and a worker. */
+enum wmsg_type {
+	WMSG_ROUTES,		/* main -> worker: new snapshot (ref held) */
+	WMSG_WAKE_DONE,		/* main -> worker: wake finished */
+	WMSG_STOP,		/* main -> worker: shut down */
+	WMSG_WAKE,		/* worker -> main: please wake app */
+};
+
+struct wmsg {
+	struct wmsg *next;
+	enum wmsg_type type;
+	struct route_table *routes;
+	struct proxy_app *app;
+	int status;			/* WAKE_DONE: 0 ok, else 503/504 */
+	char addr[MSG_ADDR_MAX];
+	char reason[MSG_TEXT_MAX];
+};
+
+struct wqueue {
+	pthread_mutex_t mu;
+	struct wmsg *head, *tail;
+	uv_async_t async;
+};
+
+struct proxy_worker {
+	struct proxy *px;
+	int id;
+	pthread_t thread;
+	uv_loop_t loop;
+	uv_tcp_t listener;
+	uv_timer_t sweep;
+	struct wqueue inbox;
+	struct route_table *routes;	/* this worker's reference */
+	struct buf_pool bufs;
+	struct map upstreams;		/* addr -> struct upstream */
+	struct proxy_conn *conns;	/* every client connection */
+	struct proxy_conn *held;	/* held ones */
+	char *scratch;			/* one head or page being built */
+	size_t scratch_size;
+	struct http_msg msg;		/* parse scratch */
+	bool stopping;
+	struct wmsg stop;		/* preallocated WMSG_STOP */
+	struct proxy_stats stats;
+};
+
+/* Starts WORKERS threads listening on LISTEN. -1 with ERR set. */
+int worker_start_all(struct proxy *px, char *err, size_t errlen);
+void worker_stop_all(struct proxy *px);
+/* Main -> worker (any thread). Takes ownership of M. */
+void worker_post(struct proxy_worker *w, struct wmsg *m);
+void wqueue_push(struct wqueue *q, struct wmsg *m);
+struct wmsg *wqueue_take(struct wqueue *q);
+
+/* ------------------------------------------------------------------ */
+/* apps.c: the main thread's route and app tables, events, wake */
+
+struct proxy {
+	struct service *svc;
+	const struct config *cfg;
+	int nworkers;
+	struct proxy_worker *workers;
+	_Atomic int64_t conns;		/* open client connections, all */
+	size_t bufsize;
+	struct http_limits limits;
+
+	/* main thread */
+	struct wqueue inbox;		/* WMSG_WAKE from workers */
+	struct map routes;		/* domain -> target string (owned) */
+	struct map apps;		/* name -> struct proxy_app */
+	pthread_mutex_t apps_mu;	/* guards the list for /metrics */
+	struct proxy_app *app_list;
+	struct route_table *table;	/* current snapshot */
+	uv_timer_t refresh;
+	uv_timer_t flush;
+	uv_idle_t publish;		/* rebuilds once per loop turn */
+	bool dirty;
+	uint64_t load_gen;		/* the reload in flight */
+	int load_pending;		/* its replies still to come */
+	bool loaded;
+};
+
+struct proxy_app *apps_get(struct proxy *px, const char *name);
+int apps_init(struct proxy *px);
+void apps_shutdown(struct proxy *px);
+void apps_reload(struct proxy *px);
+void apps_on_event(struct proxy *px, const struct msg *m);
+/* Marks the tables changed: a new snapshot goes out this loop turn. */
+void apps_changed(struct proxy *px);
+/* The state names of app records. */
+bool apps_running(const struct proxy_app *a);
+
+/* ------------------------------------------------------------------ */
+/* activity.c: last access and deadlines, flushed in one pipeline */
+
+void activity_flush(struct proxy *px);
+
+/* ------------------------------------------------------------------ */
+/* stats.c: /metrics */
+
+void stats_init(struct proxy *px);
+/* Counts an answer by status class, and USEC (time to the upstream's
+ * response head) in the histogram unless it is UINT64_MAX. */
+void stats_count(struct proxy_worker *w, int status, uint64_t usec);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * The route table: domain -> target. The main thread builds a table from
+ * its copy of Redis' routes hash and app records, seals it, and hands a
+ * reference to every worker; a sealed table never changes, so workers
+ * read it without locks and the last one to drop it frees it.
+ *
+ * Lookup is an exact match first, then wildcards from the longest
+ * suffix to the shortest: for a.b.example.com, "*.b.example.com" wins
+ * over "*.example.com".
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "proxy.h"
+
+#define ROUTE_DOMAIN_MAX 253
+
+struct route_table *
+route_table_new(void)
+{
+	struct route_table *t = calloc(1, sizeof(*t));
+
+	if (t != NULL)
+		atomic_init(&t->refs, 1);
+	return t;
+}
+
+int
+route_domain_valid(const char *d)
+{
+	size_t len = strlen(d), label = 0;
+
+	if (strncmp(d, "*.", 2) == 0) {
+		d += 2;
+		len -= 2;
+	}
+	if (len == 0 || len > ROUTE_DOMAIN_MAX)
+		return -1;
+	for (; *d != '\0'; d++) {
+		char c = *d;
+
+		if (c == '.') {
+			if (label == 0)
+				return -1;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_'))
+			return -1;
+		if (++label > 63)
+			return -1;
+	}
+	return label == 0 ? -1 : 0;
+}
+
+/* HOST:PORT with a numeric port, HOST a name or [IPv6]. */
+static int
+route_addr_valid(const char *a)
+{
+	const char *colon = strrchr(a, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == a || colon[1] == '\0')
+		return -1;
+	if (a[0] == '[' && colon[-1] != ']')
+		return -1;
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || port <= 0 || port > 65535)
+		return -1;
+	for (const char *p = a; p < colon; p++)
+		if ((unsigned char)*p <= 0x20 || *p == '/' || *p == '@')
+			return -1;
+	return 0;
+}
+
+int
+route_target_parse(const char *target, enum target_kind *kind,
+    const char **rest)
+{
+	if (strncmp(target, "static:", 7) == 0) {
+		if (route_addr_valid(target + 7) < 0)
+			return -1;
+		*kind = TARGET_STATIC;
+		*rest = target + 7;
+		return 0;
+	}
+	if (strncmp(target, "app:", 4) == 0) {
+		if (!keys_name_valid(target + 4))
+			return -1;
+		*kind = TARGET_APP;
+		*rest = target + 4;
+		return 0;
+	}
+	return -1;
+}
+
+int
+route_table_add(struct route_table *t, const char *domain, const char *target,
+    struct proxy_app *(*app_of)(const char *, void *), void *arg)
+{
+	struct route *r, *routes;
+	enum target_kind kind;
+	const char *rest;
+
+	if (route_domain_valid(domain) < 0 ||
+	    route_target_parse(target, &kind, &rest) < 0)
+		return -1;
+	routes = realloc(t->routes, (t->nroutes + 1) * sizeof(*routes));
+	if (routes == NULL)
+		return -1;
+	t->routes = routes;
+	r = &routes[t->nroutes];
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	if ((r->domain = strdup(domain)) == NULL)
+		return -1;
+	if (kind == TARGET_STATIC) {
+		r->addr = strdup(rest);
+	} else {
+		if ((r->app = app_of(rest, arg)) == NULL) {
+			free((char *)r->domain);
+			return -1;
+		}
+		r->running = apps_running(r->app);
+		r->addr = strdup(r->running ? r->app->addr : "");
+	}
+	if (r->addr == NULL) {
+		free((char *)r->domain);
+		return -1;
+	}
+	t->nroutes++;
+	return 0;
+}
+
+int
+route_table_seal(struct route_table *t)
+{
+	for (size_t i = 0; i < t->nroutes; i++) {
+		struct route *r = &t->routes[i];
+		int rc;
+
+		if (strncmp(r->domain, "*.", 2) == 0)
+			rc = map_put(&t->wild, r->domain + 2, r);
+		else
+			rc = map_put(&t->exact, r->domain, r);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void
+route_table_ref(struct route_table *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+void
+route_table_unref(struct route_table *t)
+{
+	if (t == NULL ||
+	    atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t i = 0; i < t->nroutes; i++) {
+		free((char *)t->routes[i].domain);
+		free((char *)t->routes[i].addr);
+	}
+	free(t->routes);
+	map_free(&t->exact);
+	map_free(&t->wild);
+	free(t);
+}
+
+const struct route *
+route_lookup(const struct route_table *t, const char *host, size_t len)
+{
+	const struct route *r;
+
+	if ((r = map_get(&t->exact, host, len)) != NULL)
+		return r;
+	if (t->wild.len == 0)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		if (host[i] == '.' && i + 1 < len &&
+		    (r = map_get(&t->wild, host + i + 1, len - i - 1)) != NULL)
+			return r;
+	return NULL;
+}

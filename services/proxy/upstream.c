@@ -1,0 +1,333 @@
+/*
+ * Connections to upstreams. Each worker keeps, per upstream address, a
+ * list of idle keep-alive connections; a request takes the most recently
+ * used one (its socket is the likeliest to still be open) or opens a new
+ * one. Idle connections keep reading, so an upstream that closes one is
+ * noticed at once and it leaves the pool; the sweep timer closes those
+ * idle longer than the keep-alive timeout.
+ *
+ * Addresses are "host:port". Numeric hosts connect directly; names go
+ * through uv_getaddrinfo (the thread pool), never a blocking lookup.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "proxy.h"
+
+#define UPSTREAM_IDLE_MAX 512	/* idle connections kept per upstream */
+
+static void
+upstream_pool_unlink(struct upstream *u, struct proxy_up *up)
+{
+	if (up->idle_prev != NULL)
+		up->idle_prev->idle_next = up->idle_next;
+	else
+		u->idle = up->idle_next;
+	if (up->idle_next != NULL)
+		up->idle_next->idle_prev = up->idle_prev;
+	up->idle_prev = up->idle_next = NULL;
+	u->nidle--;
+}
+
+static void
+upstream_on_read(struct proxy_stream *s, int status)
+{
+	struct proxy_up *up = s->owner;
+
+	if (up->c != NULL) {
+		conn_upstream_read(up->c, status);
+		return;
+	}
+	/* Idle: the upstream closed it, or sent bytes nobody asked for. */
+	upstream_release(up, false);
+}
+
+static void
+upstream_on_drain(struct proxy_stream *s, int status)
+{
+	struct proxy_up *up = s->owner;
+
+	if (up->c != NULL)
+		conn_upstream_drain(up->c, status);
+}
+
+static void
+upstream_free(struct proxy_up *up)
+{
+	struct proxy_worker *w = up->s.w;
+	struct upstream *u = up->pool;
+
+	stat_gauge(&w->stats.upstreams, -1);
+	if (--u->nopen == 0) {
+		map_del(&w->upstreams, u->addr);
+		free(u->addr);
+		free(u);
+	}
+	free(up);
+}
+
+static void
+upstream_on_close(struct proxy_stream *s)
+{
+	struct proxy_up *up = s->owner;
+
+	/* A lookup still in the thread pool frees us when it returns. */
+	up->closed = true;
+	if (up->resolve == NULL)
+		upstream_free(up);
+}
+
+static void
+upstream_connect_cb(uv_connect_t *req, int status)
+{
+	struct proxy_up *up = req->data;
+	struct proxy_conn *c = up->c;
+
+	if (status == UV_ECANCELED || (up->s.flags & STREAM_CLOSING))
+		return;
+	if (status < 0) {
+		up->c = NULL;
+		upstream_release(up, false);
+		if (c != NULL)
+			conn_upstream_ready(c, status);
+		return;
+	}
+	up->connected = true;
+	uv_tcp_nodelay(&up->s.tcp, 1);
+	stream_read(&up->s, true);
+	if (c != NULL)
+		conn_upstream_ready(c, 0);
+	else
+		upstream_release(up, false);
+}
+
+static int
+upstream_connect(struct proxy_up *up, const struct sockaddr *sa)
+{
+	up->connect.data = up;
+	return uv_tcp_connect(&up->connect, &up->s.tcp, sa,
+	    upstream_connect_cb);
+}
+
+static void
+upstream_resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
+{
+	struct proxy_up *up = req->data;
+	struct proxy_conn *c = up->c;
+	int rc = status;
+
+	free(req);
+	up->resolve = NULL;
+	if (up->s.flags & STREAM_CLOSING) {
+		uv_freeaddrinfo(ai);
+		if (up->closed)
+			upstream_free(up);
+		return;
+	}
+	if (rc == 0)
+		rc = upstream_connect(up, ai->ai_addr);
+	uv_freeaddrinfo(ai);
+	if (rc < 0) {
+		up->c = NULL;
+		upstream_release(up, false);
+		if (c != NULL)
+			conn_upstream_ready(c, rc);
+	}
+}
+
+/* Splits "host:port" / "[v6]:port" into HOST, PORT and its number. */
+static int
+upstream_split(const char *addr, char *host, size_t hostlen, char *port,
+    size_t portlen, int *portnum)
+{
+	const char *colon = strrchr(addr, ':');
+	const char *h = addr;
+	char *end;
+	size_t hl;
+	long n;
+
+	if (colon == NULL || colon[1] == '\0' || strlen(colon + 1) >= portlen)
+		return -1;
+	n = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || n <= 0 || n > 65535)
+		return -1;
+	hl = (size_t)(colon - addr);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= hostlen)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	memcpy(port, colon + 1, strlen(colon + 1) + 1);
+	*portnum = (int)n;
+	return 0;
+}
+
+static struct proxy_up *
+upstream_open(struct proxy_worker *w, struct upstream *u, const char **why)
+{
+	char host[256], port[8];
+	struct sockaddr_storage ss;
+	int portnum;
+	struct proxy_up *up;
+	int rc;
+
+	if (upstream_split(u->addr, host, sizeof(host), port,
+	    sizeof(port), &portnum) < 0) {
+		*why = "bad upstream address";
+		return NULL;
+	}
+	if ((up = calloc(1, sizeof(*up))) == NULL) {
+		*why = "out of memory";
+		return NULL;
+	}
+	if (stream_init(&up->s, w, up, upstream_on_read, upstream_on_drain,
+	    upstream_on_close) < 0) {
+		free(up);
+		*why = "out of sockets";
+		return NULL;
+	}
+	up->pool = u;
+	u->nopen++;
+	stat_gauge(&w->stats.upstreams, 1);
+
+	if (uv_ip4_addr(host, portnum, (struct sockaddr_in *)&ss) == 0 ||
+	    uv_ip6_addr(host, portnum, (struct sockaddr_in6 *)&ss) == 0) {
+		rc = upstream_connect(up, (struct sockaddr *)&ss);
+	} else {
+		struct addrinfo hints = {0};
+
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		if ((up->resolve = malloc(sizeof(*up->resolve))) == NULL) {
+			rc = UV_ENOMEM;
+		} else {
+			up->resolve->data = up;
+			rc = uv_getaddrinfo(&w->loop, up->resolve,
+			    upstream_resolve_cb, host, port, &hints);
+			if (rc < 0) {
+				free(up->resolve);
+				up->resolve = NULL;
+			}
+		}
+	}
+	if (rc < 0) {
+		*why = uv_strerror(rc);
+		stream_close(&up->s);
+		return NULL;
+	}
+	return up;
+}
+
+int
+upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
+    const char *addr, struct proxy_up **upp, const char **why)
+{
+	struct upstream *u = map_get(&w->upstreams, addr, strlen(addr));
+	struct proxy_up *up;
+
+	if (u == NULL) {
+		if ((u = calloc(1, sizeof(*u))) == NULL ||
+		    (u->addr = strdup(addr)) == NULL ||
+		    map_put(&w->upstreams, u->addr, u) < 0) {
+			if (u != NULL)
+				free(u->addr);
+			free(u);
+			*why = "out of memory";
+			return -1;
+		}
+	}
+	if ((up = u->idle) != NULL) {
+		upstream_pool_unlink(u, up);
+		stat_gauge(&w->stats.upstreams_idle, -1);
+		stat_add(&w->stats.upstream_reused, 1);
+		up->c = c;
+		up->uses++;
+		*upp = up;
+		return 1;
+	}
+	if ((up = upstream_open(w, u, why)) == NULL) {
+		if (u->nopen == 0) {
+			map_del(&w->upstreams, u->addr);
+			free(u->addr);
+			free(u);
+		}
+		return -1;
+	}
+	up->c = c;
+	up->uses = 1;
+	*upp = up;
+	return 0;
+}
+
+void
+upstream_release(struct proxy_up *up, bool reuse)
+{
+	struct proxy_worker *w = up->s.w;
+	struct upstream *u = up->pool;
+
+	up->c = NULL;
+	if (up->s.flags & STREAM_CLOSING)
+		return;
+	if (reuse && up->connected && !w->stopping &&
+	    u->nidle < UPSTREAM_IDLE_MAX && stream_avail(&up->s) == 0 &&
+	    up->s.queued == 0 && !(up->s.flags & STREAM_EOF)) {
+		stream_trim(&up->s);
+		stream_read(&up->s, true);
+		up->idle_since = uv_now(&w->loop);
+		up->idle_prev = NULL;
+		up->idle_next = u->idle;
+		if (u->idle != NULL)
+			u->idle->idle_prev = up;
+		u->idle = up;
+		u->nidle++;
+		stat_gauge(&w->stats.upstreams_idle, 1);
+		return;
+	}
+	if (up->idle_prev != NULL || u->idle == up) {
+		upstream_pool_unlink(u, up);
+		stat_gauge(&w->stats.upstreams_idle, -1);
+	}
+	if (up->resolve != NULL)
+		uv_cancel((uv_req_t *)up->resolve);
+	stream_close(&up->s);
+}
+
+void
+upstream_sweep(struct proxy_worker *w, uint64_t now)
+{
+	uint64_t max = (uint64_t)w->px->cfg->proxy.keepalive_timeout_ms;
+	size_t i = 0;
+	struct map_slot *s;
+
+	while ((s = map_next(&w->upstreams, &i)) != NULL) {
+		struct upstream *u = s->val;
+		struct proxy_up *up = u->idle, *next;
+
+		/* closing is deferred to the close callbacks, so the map
+		 * and the lists stay as they are while we walk them */
+		for (; up != NULL; up = next) {
+			next = up->idle_next;
+			if (now - up->idle_since >= max)
+				upstream_release(up, false);
+		}
+	}
+}
+
+void
+upstream_close_all(struct proxy_worker *w)
+{
+	size_t i = 0;
+	struct map_slot *s;
+
+	while ((s = map_next(&w->upstreams, &i)) != NULL) {
+		struct upstream *u = s->val;
+
+		while (u->idle != NULL)
+			upstream_release(u->idle, false);
+	}
+}
