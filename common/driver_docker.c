@@ -1,0 +1,610 @@
+/*
+ * The docker driver: an app is a container, started, stopped and
+ * inspected through the Docker Engine API on the daemon's unix socket
+ * (autostart.docker_socket). The app names either an existing container
+ * or an image; for an image the driver owns a container called
+ * "devcloud-NAME", labelled devcloud.app=NAME, created on the first
+ * start and kept (stopped) between wakes, so a wake is one
+ * "docker start" and not a create.
+ *
+ * libcurl blocks, so every call is a job on libuv's thread pool: the
+ * worker talks to Docker and fills a driver_result, and the after-work
+ * callback hands it to the caller on the loop thread. A job copies what
+ * it needs from the app, so the caller's record may go away at once.
+ * Docker's own error message ("No such container: x") becomes the
+ * result's err; a daemon that is down or a missing socket becomes
+ * "cannot reach SOCKET". Every request has a timeout.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "driver.h"
+#include "log.h"
+
+#define DOCKER_API "http://localhost/v1.41"	/* dockerd 20.10 and later */
+#define DOCKER_CONNECT_TIMEOUT_MS 2000
+#define DOCKER_INSPECT_TIMEOUT_MS 5000
+#define DOCKER_STOP_MARGIN_MS 10000	/* after the grace: kill and reap */
+#define DOCKER_START_MARGIN_MS 2000
+#define DOCKER_MIN_TIMEOUT_MS 500	/* for the last call of a late start */
+#define DOCKER_RETRY_MS 20		/* a start racing another's create */
+#define DOCKER_BODY_MAX (4 << 20)	/* bounds what a reply may cost us */
+
+enum docker_op { DOCKER_START, DOCKER_STOP, DOCKER_INSPECT };
+
+struct docker {
+	uv_loop_t *loop;
+	char socket[CONFIG_PATH_MAX];
+	int start_timeout_ms;		/* for apps that set none */
+	int njobs;			/* queued or running */
+	bool closing;			/* freed when the last job ends */
+};
+
+struct docker_buf {
+	char *data;
+	size_t len;
+};
+
+/*
+ * One call. The worker thread owns everything but DK, which it never
+ * touches; the loop thread frees the job after the callback.
+ */
+struct docker_job {
+	uv_work_t work;
+	struct docker *dk;
+	enum docker_op op;
+	char socket[CONFIG_PATH_MAX];
+	char app[64];
+	char id[256];			/* container name or id */
+	bool owned;			/* "devcloud-NAME", made from image */
+	char image[256];
+	char env[APP_TEXT_MAX];
+	int cport;
+	int grace_ms;			/* stop: before Docker kills */
+	int timeout_ms;			/* the whole job's budget */
+	driver_cb cb;
+	void *arg;
+
+	/* worker state */
+	CURL *curl;
+	struct docker_buf body;
+	long status;
+	long deadline_ms;
+	struct driver_result res;
+};
+
+static long
+docker_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The job's error, cut to fit: Docker's messages may be long. */
+static void docker_fail(struct docker_job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+docker_fail(struct docker_job *j, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->res.err, sizeof(j->res.err), fmt, ap);
+	va_end(ap);
+}
+
+static size_t
+docker_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct docker_buf *b = arg;
+	size_t len = size * n;
+	char *data;
+
+	if (b->len + len > DOCKER_BODY_MAX)
+		return 0;		/* curl fails the transfer */
+	if ((data = realloc(b->data, b->len + len + 1)) == NULL)
+		return 0;
+	memcpy(data + b->len, p, len);
+	b->len += len;
+	data[b->len] = '\0';
+	b->data = data;
+	return len;
+}
+
+/*
+ * One HTTP request to Docker within what is left of the job's budget.
+ * 0 with j->status and j->body set, whatever the status; -1 with
+ * j->res.err if no answer came.
+ */
+static int
+docker_request(struct docker_job *j, const char *method, const char *path,
+    const char *json)
+{
+	struct curl_slist *hdrs = NULL, *h;
+	char url[512];
+	long left = j->deadline_ms - docker_now_ms(), oserr = 0;
+	CURLcode rc;
+
+	if (left < DOCKER_MIN_TIMEOUT_MS)
+		left = DOCKER_MIN_TIMEOUT_MS;
+	free(j->body.data);
+	j->body.data = NULL;
+	j->body.len = 0;
+	snprintf(url, sizeof(url), "%s%s", DOCKER_API, path);
+
+	curl_easy_reset(j->curl);
+	curl_easy_setopt(j->curl, CURLOPT_UNIX_SOCKET_PATH, j->socket);
+	curl_easy_setopt(j->curl, CURLOPT_URL, url);
+	curl_easy_setopt(j->curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(j->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(j->curl, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)DOCKER_CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(j->curl, CURLOPT_TIMEOUT_MS, left);
+	curl_easy_setopt(j->curl, CURLOPT_WRITEFUNCTION, docker_write);
+	curl_easy_setopt(j->curl, CURLOPT_WRITEDATA, &j->body);
+	if (strcmp(method, "POST") == 0) {
+		/*
+		 * Docker wants a body (maybe empty) on every POST; "Expect:"
+		 * stops curl waiting for a "100 Continue" on big ones.
+		 */
+		if ((h = curl_slist_append(NULL, "Expect:")) != NULL &&
+		    (hdrs = curl_slist_append(h,
+		    "Content-Type: application/json")) == NULL)
+			curl_slist_free_all(h);
+		curl_easy_setopt(j->curl, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(j->curl, CURLOPT_POSTFIELDS,
+		    json != NULL ? json : "");
+	}
+	rc = curl_easy_perform(j->curl);
+	curl_slist_free_all(hdrs);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &j->status);
+		return 0;
+	}
+	if (rc == CURLE_OPERATION_TIMEDOUT) {
+		docker_fail(j, "docker: %s %s timed out after %ld ms",
+		    method, path, left);
+		return -1;
+	}
+	if (rc == CURLE_WRITE_ERROR) {
+		docker_fail(j, "docker: %s %s: reply over %d bytes or out of "
+		    "memory", method, path, DOCKER_BODY_MAX);
+		return -1;
+	}
+	curl_easy_getinfo(j->curl, CURLINFO_OS_ERRNO, &oserr);
+	if (oserr != 0)
+		docker_fail(j, "docker: cannot reach %s: %s (%s)", j->socket,
+		    curl_easy_strerror(rc), strerror((int)oserr));
+	else
+		docker_fail(j, "docker: cannot reach %s: %s", j->socket,
+		    curl_easy_strerror(rc));
+	return -1;
+}
+
+/* Docker's error reply {"message": "..."} as the job's error. */
+static void
+docker_api_error(struct docker_job *j, const char *what)
+{
+	json_object *o = NULL, *m;
+
+	if (j->body.data != NULL)
+		o = json_tokener_parse(j->body.data);
+
+	if (o != NULL && json_object_object_get_ex(o, "message", &m) &&
+	    json_object_is_type(m, json_type_string))
+		docker_fail(j, "docker: %s", json_object_get_string(m));
+	else
+		docker_fail(j, "docker: %s %s: HTTP %ld", what, j->id,
+		    j->status);
+	json_object_put(o);
+}
+
+/* The body of POST /containers/create for an image app. */
+static char *
+docker_create_body(const struct docker_job *j)
+{
+	json_object *o = json_object_new_object();
+	json_object *env = json_object_new_array();
+	json_object *labels = json_object_new_object();
+	json_object *ports = json_object_new_object();
+	const char *line = j->env, *nl;
+	char port[16];
+	char *s = NULL;
+
+	if (o == NULL || env == NULL || labels == NULL || ports == NULL) {
+		json_object_put(env);
+		json_object_put(labels);
+		json_object_put(ports);
+		goto done;
+	}
+	for (; *line != '\0'; line = *nl ? nl + 1 : nl) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			nl = line + strlen(line);
+		if (nl > line)
+			json_object_array_add(env, json_object_new_string_len(
+			    line, (int)(nl - line)));
+	}
+	json_object_object_add(labels, "devcloud.app",
+	    json_object_new_string(j->app));
+	snprintf(port, sizeof(port), "%d/tcp", j->cport);
+	json_object_object_add(ports, port, json_object_new_object());
+	json_object_object_add(o, "Image", json_object_new_string(j->image));
+	json_object_object_add(o, "Env", env);
+	json_object_object_add(o, "Labels", labels);
+	json_object_object_add(o, "ExposedPorts", ports);
+	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+done:
+	json_object_put(o);
+	return s;
+}
+
+/* The container's IP on its first network; "" if it has none. */
+static const char *
+docker_ip(json_object *net)
+{
+	json_object *v, *nets;
+
+	if (json_object_object_get_ex(net, "IPAddress", &v) &&
+	    json_object_get_string_len(v) > 0)
+		return json_object_get_string(v);
+	if (!json_object_object_get_ex(net, "Networks", &nets) ||
+	    !json_object_is_type(nets, json_type_object))
+		return "";
+	json_object_object_foreach(nets, name, n) {
+		(void)name;
+		if (json_object_object_get_ex(n, "IPAddress", &v) &&
+		    json_object_get_string_len(v) > 0)
+			return json_object_get_string(v);
+	}
+	return "";
+}
+
+/* GET /containers/ID/json into res.running and res.addr. */
+static int
+docker_inspect_now(struct docker_job *j)
+{
+	json_object *o = NULL, *state, *v, *net, *host;
+	char path[300];
+	const char *ip, *mode = "";
+	int ret = -1;
+
+	snprintf(path, sizeof(path), "/containers/%s/json", j->id);
+	if (docker_request(j, "GET", path, NULL) < 0)
+		return -1;
+	if (j->status == 404 && j->owned) {
+		/* Not created yet: a stopped app, not a broken one. */
+		j->res.running = false;
+		return 0;
+	}
+	if (j->status != 200) {
+		docker_api_error(j, "inspect");
+		return -1;
+	}
+	if ((o = json_tokener_parse(j->body.data)) == NULL ||
+	    !json_object_object_get_ex(o, "State", &state) ||
+	    !json_object_object_get_ex(state, "Running", &v)) {
+		docker_fail(j, "docker: inspect %s: unexpected reply", j->id);
+		goto done;
+	}
+	j->res.running = json_object_get_boolean(v);
+	if (!j->res.running) {
+		ret = 0;
+		goto done;
+	}
+	if (json_object_object_get_ex(o, "HostConfig", &host) &&
+	    json_object_object_get_ex(host, "NetworkMode", &v))
+		mode = json_object_get_string(v);
+	ip = json_object_object_get_ex(o, "NetworkSettings", &net) ?
+	    docker_ip(net) : "";
+	if (*ip == '\0' && strcmp(mode, "host") == 0)
+		ip = "127.0.0.1";
+	if (*ip == '\0') {
+		docker_fail(j, "docker: container %s has no IP address "
+		    "(network mode \"%s\")", j->id, mode);
+		goto done;
+	}
+	snprintf(j->res.addr, sizeof(j->res.addr), "%s:%d", ip, j->cport);
+	ret = 0;
+done:
+	json_object_put(o);
+	return ret;
+}
+
+static int
+docker_create(struct docker_job *j)
+{
+	char path[300], *body, *name;
+	int ret;
+
+	if ((body = docker_create_body(j)) == NULL ||
+	    (name = curl_easy_escape(j->curl, j->id, 0)) == NULL) {
+		free(body);
+		docker_fail(j, "docker: create %s: out of memory", j->id);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/containers/create?name=%s", name);
+	curl_free(name);
+	ret = docker_request(j, "POST", path, body);
+	free(body);
+	if (ret < 0)
+		return -1;
+	/* 409: another autostart replica is creating it right now. */
+	if (j->status != 201 && j->status != 409) {
+		docker_api_error(j, "create");
+		return -1;
+	}
+	if (j->status == 201)
+		log_info("docker container created", "app=%s container=%s "
+		    "image=%s", j->app, j->id, j->image);
+	return 0;
+}
+
+/*
+ * Start first and create only if Docker does not know the container:
+ * a wake of an app that ran before costs one call, not two.
+ */
+static int
+docker_start_now(struct docker_job *j)
+{
+	char path[300];
+	bool created = false;
+
+	snprintf(path, sizeof(path), "/containers/%s/start", j->id);
+	for (;;) {
+		if (docker_request(j, "POST", path, NULL) < 0)
+			return -1;
+		if (j->status != 404 || !j->owned)
+			break;
+		if (!created) {
+			if (docker_create(j) < 0)
+				return -1;
+			created = true;
+			continue;
+		}
+		/*
+		 * Docker takes the name before the container exists: after
+		 * our 409, someone else's create may still be under way.
+		 */
+		if (docker_now_ms() + DOCKER_RETRY_MS > j->deadline_ms)
+			break;
+		usleep(DOCKER_RETRY_MS * 1000);
+	}
+	if (j->status != 204 && j->status != 304) {	/* 304: was running */
+		docker_api_error(j, "start");
+		return -1;
+	}
+	if (docker_inspect_now(j) < 0)
+		return -1;
+	if (!j->res.running) {
+		docker_fail(j, "docker: container %s exited as soon as it "
+		    "started (see docker logs %s)", j->id, j->id);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+docker_stop_now(struct docker_job *j)
+{
+	char path[300];
+
+	snprintf(path, sizeof(path), "/containers/%s/stop?t=%d", j->id,
+	    (j->grace_ms + 999) / 1000);
+	if (docker_request(j, "POST", path, NULL) < 0)
+		return -1;
+	/* An owned container that is gone is as stopped as it gets. */
+	if (j->status != 204 && j->status != 304 &&
+	    !(j->status == 404 && j->owned)) {
+		docker_api_error(j, "stop");
+		return -1;
+	}
+	j->res.running = false;
+	return 0;
+}
+
+/* Runs on a thread-pool thread: may block, never touches the loop. */
+static void
+docker_work(uv_work_t *w)
+{
+	struct docker_job *j = w->data;
+	int ret = -1;
+
+	j->deadline_ms = docker_now_ms() + j->timeout_ms;
+	if ((j->curl = curl_easy_init()) == NULL) {
+		docker_fail(j, "docker: cannot create a curl handle");
+		return;
+	}
+	switch (j->op) {
+	case DOCKER_START:
+		ret = docker_start_now(j);
+		break;
+	case DOCKER_STOP:
+		ret = docker_stop_now(j);
+		break;
+	case DOCKER_INSPECT:
+		ret = docker_inspect_now(j);
+		break;
+	}
+	curl_easy_cleanup(j->curl);
+	j->curl = NULL;
+	free(j->body.data);
+	j->body.data = NULL;
+	j->res.ok = ret == 0;
+	if (!j->res.ok)
+		j->res.addr[0] = '\0';	/* outputs only on success */
+}
+
+static void
+docker_free(struct docker *dk)
+{
+	free(dk);
+	curl_global_cleanup();
+}
+
+/* Back on the loop thread: the caller's callback, then the job goes. */
+static void
+docker_done(uv_work_t *w, int status)
+{
+	struct docker_job *j = w->data;
+	struct docker *dk = j->dk;
+
+	if (status == UV_ECANCELED) {
+		j->res.ok = false;
+		docker_fail(j, "docker: %s: call cancelled", j->id);
+	}
+	j->cb(&j->res, j->arg);
+	free(j);
+	if (--dk->njobs == 0 && dk->closing)
+		docker_free(dk);
+}
+
+/* Container names and ids as Docker accepts them; keeps URLs plain. */
+static bool
+docker_name_ok(const char *s)
+{
+	if (*s == '\0' || *s == '.' || *s == '-' || *s == '_')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z') &&
+		    !(*s >= '0' && *s <= '9') && *s != '_' && *s != '.' &&
+		    *s != '-')
+			return false;
+	return true;
+}
+
+/*
+ * Copies what the job needs from A and queues it. 0, or -1 with ERR
+ * (CB will not run).
+ */
+static int
+docker_queue(struct docker *dk, enum docker_op op, const struct app *a,
+    int grace_ms, int timeout_ms, driver_cb cb, void *arg, char *err,
+    size_t errlen)
+{
+	struct docker_job *j;
+	int rc;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		snprintf(err, errlen, "app %s: out of memory", a->name);
+		return -1;
+	}
+	j->work.data = j;
+	j->dk = dk;
+	j->op = op;
+	j->grace_ms = grace_ms;
+	j->timeout_ms = timeout_ms;
+	j->cb = cb;
+	j->arg = arg;
+	j->cport = a->cport;
+	snprintf(j->socket, sizeof(j->socket), "%s", dk->socket);
+	snprintf(j->app, sizeof(j->app), "%s", a->name);
+	snprintf(j->image, sizeof(j->image), "%s", a->image);
+	snprintf(j->env, sizeof(j->env), "%s", a->env);
+	j->owned = a->container[0] == '\0';
+	if (j->owned)
+		snprintf(j->id, sizeof(j->id), "devcloud-%s", a->name);
+	else
+		snprintf(j->id, sizeof(j->id), "%s", a->container);
+	if (j->owned && a->image[0] == '\0') {
+		snprintf(err, errlen, "app %s: docker needs a container or "
+		    "an image", a->name);
+		free(j);
+		return -1;
+	}
+	if (!docker_name_ok(j->id)) {
+		snprintf(err, errlen, "app %s: \"%s\" is not a docker "
+		    "container name", a->name, a->container);
+		free(j);
+		return -1;
+	}
+	if ((rc = uv_queue_work(dk->loop, &j->work, docker_work,
+	    docker_done)) != 0) {
+		snprintf(err, errlen, "app %s: cannot queue docker call: %s",
+		    a->name, uv_strerror(rc));
+		free(j);
+		return -1;
+	}
+	dk->njobs++;
+	return 0;
+}
+
+static void *
+docker_open(uv_loop_t *loop, const struct config *cfg, driver_exit_cb on_exit,
+    void *arg)
+{
+	struct docker *dk;
+
+	/* Before any thread uses curl; counted, so other users may too. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return NULL;
+	if ((dk = calloc(1, sizeof(*dk))) == NULL) {
+		curl_global_cleanup();
+		return NULL;
+	}
+	dk->loop = loop;
+	snprintf(dk->socket, sizeof(dk->socket), "%s",
+	    cfg->autostart.docker_socket);
+	dk->start_timeout_ms = cfg->autostart.start_timeout_ms;
+	return dk;
+}
+
+/* Calls in flight still end with their callback; the last one frees. */
+static void
+docker_close(void *self)
+{
+	struct docker *dk = self;
+
+	dk->closing = true;
+	if (dk->njobs == 0)
+		docker_free(dk);
+}
+
+static int
+docker_start(void *self, const struct app *a, driver_cb cb, void *arg,
+    char *err, size_t errlen)
+{
+	struct docker *dk = self;
+	int t = a->start_timeout_ms > 0 ? a->start_timeout_ms :
+	    dk->start_timeout_ms;
+
+	return docker_queue(dk, DOCKER_START, a, 0, t + DOCKER_START_MARGIN_MS,
+	    cb, arg, err, errlen);
+}
+
+static int
+docker_stop(void *self, const struct app *a, int grace_ms, driver_cb cb,
+    void *arg, char *err, size_t errlen)
+{
+	if (grace_ms < 0)
+		grace_ms = 0;
+	return docker_queue(self, DOCKER_STOP, a, grace_ms,
+	    grace_ms + DOCKER_STOP_MARGIN_MS, cb, arg, err, errlen);
+}
+
+static int
+docker_inspect(void *self, const struct app *a, driver_cb cb, void *arg,
+    char *err, size_t errlen)
+{
+	return docker_queue(self, DOCKER_INSPECT, a, 0,
+	    DOCKER_INSPECT_TIMEOUT_MS, cb, arg, err, errlen);
+}
+
+const struct driver_ops driver_docker_ops = {
+	.name = "docker",
+	.open = docker_open,
+	.close = docker_close,
+	.start = docker_start,
+	.stop = docker_stop,
+	.inspect = docker_inspect,
+};
