@@ -96,6 +96,12 @@ key_wake_lock(char *buf, size_t len, const char *app)
 }
 
 const char *
+key_transit(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%stransit", prefix);
+}
+
+const char *
 key_services(char *buf, size_t len)
 {
 	return key_fmt(buf, len, "%sservices", prefix);

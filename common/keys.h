@@ -9,7 +9,10 @@
  *                                     state, addr, ttl, ...)
  *   PREFIX deadlines           zset  app -> ms when it may be stopped
  *   PREFIX lastaccess          zset  app -> ms of its last request
- *   PREFIX lock:wake:NAME      string lock held while one replica wakes
+ *   PREFIX lock:wake:NAME      string lock held while one replica starts
+ *                                     or stops the app (expires)
+ *   PREFIX transit             set   apps in a transition (starting,
+ *                                     stopping): what reconcile looks at
  *   PREFIX services            zset  "service/instance" -> last heartbeat
  *   PREFIX service:SVC/INST    hash  the heartbeat's fields
  *
@@ -41,6 +44,7 @@ const char *key_app(char *buf, size_t len, const char *app);
 const char *key_deadlines(char *buf, size_t len);
 const char *key_lastaccess(char *buf, size_t len);
 const char *key_wake_lock(char *buf, size_t len, const char *app);
+const char *key_transit(char *buf, size_t len);
 const char *key_services(char *buf, size_t len);
 const char *key_service(char *buf, size_t len, const char *service,
     const char *instance);

@@ -1,8 +1,92 @@
 /*
- * devcloud-autostart: entry point on the shared service skeleton.
+ * devcloud-autostart: the daemon's hooks on the shared service skeleton.
+ * Commands: wake and stop. Events: app.* from other replicas, so that a
+ * wake waiting on another replica's start or stop goes on at once.
  */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
 #include "autostart.h"
-#include "service.h"
+
+static struct autostart as;
+
+static void
+autostart_on_exit(const char *app, const char *why, void *arg)
+{
+	struct autostart *a = arg;
+
+	if (!a->closing)
+		wake_on_exit(a, app, why);
+}
+
+static int
+autostart_init(struct service *s)
+{
+	as.svc = s;
+	if ((as.drivers = drivers_open(s->loop, &s->cfg, autostart_on_exit,
+	    &as)) == NULL) {
+		log_error("cannot start the drivers", "run_dir=%s",
+		    s->cfg.autostart.run_dir);
+		return -1;
+	}
+	stop_sweep_start(&as);
+	return 0;
+}
+
+static void
+autostart_on_store(struct service *s, bool up)
+{
+	(void)s;
+	if (up)
+		stop_reconcile(&as);
+}
+
+static void
+autostart_on_event(struct service *s, const struct msg *m)
+{
+	(void)s;
+	switch (m->type) {
+	case MSG_APP_READY:
+	case MSG_APP_FAILED:
+	case MSG_APP_STOPPED:
+		wake_on_event(&as, m);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+autostart_on_command(struct service *s, struct bus_request *req,
+    const struct msg *m)
+{
+	switch (m->type) {
+	case MSG_WAKE:
+		wake_request(&as, m->app, req);
+		break;
+	case MSG_STOP:
+		stop_request(&as, m->app, m->reason[0] ? m->reason : "manual",
+		    req);
+		break;
+	default:
+		log_warn("unknown command", "type=%s source=%s",
+		    msg_type_name(m->type), m->source);
+		bus_reply_error(s->bus, req, "unknown command");
+		break;
+	}
+}
+
+static void
+autostart_shutdown(struct service *s)
+{
+	(void)s;
+	wake_abort_all(&as);
+	stop_abort_all(&as);
+	as.closing = true;
+	drivers_close(as.drivers);
+	as.drivers = NULL;
+}
 
 int
 main(int argc, char **argv)
@@ -13,6 +97,11 @@ main(int argc, char **argv)
 		.summary = "The devcloud autostart: starts apps on their first "
 		    "request and stops them when idle.",
 		.topics = topics,
+		.init = autostart_init,
+		.on_store = autostart_on_store,
+		.on_event = autostart_on_event,
+		.on_command = autostart_on_command,
+		.shutdown = autostart_shutdown,
 	};
 
 	return service_main(&s, argc, argv);

@@ -33,6 +33,9 @@ int ctl_publish_raw(struct ctl *c, int argc, char **argv);
 /* Publishes M on bus.in (fills source); 0 or -1 with a message. */
 int ctl_publish(struct ctl *c, struct msg *m);
 
+/* app.c: app create|update|rm|list|show|wake|stop */
+int ctl_app(struct ctl *c, int argc, char **argv);
+
 /* route.c: route add|rm|list */
 int ctl_route(struct ctl *c, int argc, char **argv);
 

@@ -24,6 +24,9 @@ static const char usage[] =
     "                            of its last heartbeat\n"
     "  events [PREFIX]           print bus events as JSON lines (\"app.\"\n"
     "                            for app events only)\n"
+    "  app create NAME --domain D [OPTIONS]  register an app (stopped until\n"
+    "                            visited); app --help for the options\n"
+    "  app update NAME [OPTIONS] | app rm|show|wake|stop NAME | app list\n"
     "  route add DOMAIN HOST:PORT  route DOMAIN (or *.DOMAIN) to an upstream\n"
     "  route rm DOMAIN           remove a route\n"
     "  route list                list the routes\n"
@@ -58,6 +61,7 @@ static const struct {
 	{"status", ctl_status},
 	{"events", ctl_events},
 	{"route", ctl_route},
+	{"app", ctl_app},
 	{"publish", ctl_publish_raw},
 };
 

@@ -3,45 +3,15 @@
  * routes hash) and announced with route.changed so that every proxy
  * replica applies them at once.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "keys.h"
 #include "msg.h"
 #include "store.h"
 #include "ctl.h"
-
-/*
- * A domain: labels of [a-z0-9-] separated by dots, optionally "*." in
- * front; lowercased in place. Returns 0 or -1.
- */
-static int
-route_domain_check(char *d)
-{
-	char *p = d;
-	size_t label = 0;
-
-	if (strncmp(p, "*.", 2) == 0)
-		p += 2;
-	if (*p == '\0' || strlen(d) > 253)
-		return -1;
-	for (; *p != '\0'; p++) {
-		*p = (char)tolower((unsigned char)*p);
-		if (*p == '.') {
-			if (label == 0)
-				return -1;
-			label = 0;
-			continue;
-		}
-		if (!isalnum((unsigned char)*p) && *p != '-')
-			return -1;
-		if (++label > 63)
-			return -1;
-	}
-	return label == 0 ? -1 : 0;
-}
 
 static int
 route_announce(struct ctl *c, const char *domain, const char *target)
@@ -66,7 +36,7 @@ route_add(struct ctl *c, redisContext *rc, char *domain, const char *upstream)
 	redisReply *r;
 	int port;
 
-	if (route_domain_check(domain) != 0)
+	if (app_domain_normalize(domain) != 0)
 		return ctl_usage_error("route add: \"%s\" is not a domain "
 		    "(letters, digits, '-', dots; \"*.\" in front for a "
 		    "wildcard)", domain);
@@ -96,7 +66,7 @@ route_rm(struct ctl *c, redisContext *rc, char *domain)
 	redisReply *r;
 	int rv = 1;
 
-	if (route_domain_check(domain) != 0)
+	if (app_domain_normalize(domain) != 0)
 		return ctl_usage_error("route rm: \"%s\" is not a domain",
 		    domain);
 	r = redisCommand(rc, "HDEL %s %s", key_routes(key, sizeof(key)),

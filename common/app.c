@@ -1,0 +1,349 @@
+/*
+ * The app record: parsing each field from its stored string, checking
+ * the whole, and writing it back as HSET pairs.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "driver.h"
+#include "keys.h"
+
+static const char *const state_names[] = {
+	[APP_STOPPED] = "stopped",
+	[APP_STARTING] = "starting",
+	[APP_RUNNING] = "running",
+	[APP_STOPPING] = "stopping",
+	[APP_FAILED] = "failed",
+};
+
+const char *
+app_state_name(enum app_state s)
+{
+	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ?
+	    state_names[s] : "unknown";
+}
+
+int
+app_state_parse(const char *s)
+{
+	for (size_t i = 0; i < sizeof(state_names) / sizeof(state_names[0]);
+	    i++)
+		if (strcmp(s, state_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+void
+app_defaults(struct app *a, int ttl_s, int start_timeout_ms)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->driver, sizeof(a->driver), "process");
+	snprintf(a->ready, sizeof(a->ready), "tcp");
+	a->ttl_s = ttl_s;
+	a->start_timeout_ms = start_timeout_ms;
+	a->state = APP_STOPPED;
+}
+
+int
+app_domain_normalize(char *d)
+{
+	char *p = d;
+	size_t label = 0;
+
+	if (strncmp(p, "*.", 2) == 0)
+		p += 2;
+	if (*p == '\0' || strlen(d) > 253)
+		return -1;
+	for (; *p != '\0'; p++) {
+		*p = (char)tolower((unsigned char)*p);
+		if (*p == '.') {
+			if (label == 0)
+				return -1;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && *p != '-')
+			return -1;
+		if (++label > 63)
+			return -1;
+	}
+	return label == 0 ? -1 : 0;
+}
+
+static int
+app_set_int(int *out, const char *field, const char *v, long lo, long hi,
+    char *err, size_t errlen)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi) {
+		snprintf(err, errlen, "%s: want a whole number from %ld to %ld, "
+		    "got \"%s\"", field, lo, hi, v);
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
+}
+
+static int
+app_set_str(char *out, size_t size, const char *field, const char *v,
+    char *err, size_t errlen)
+{
+	if (strlen(v) >= size) {
+		snprintf(err, errlen, "%s: longer than %zu bytes", field,
+		    size - 1);
+		return -1;
+	}
+	memcpy(out, v, strlen(v) + 1);
+	return 0;
+}
+
+/* Splits a comma list into LIST (N entries of SIZE bytes), each checked. */
+static int
+app_set_list(char *list, size_t size, int max, int *n, const char *field,
+    const char *v, bool domains, char *err, size_t errlen)
+{
+	char item[256];
+	const char *p = v;
+	int count = 0;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+
+		if (len == 0 || len >= sizeof(item) || len >= size ||
+		    count == max) {
+			snprintf(err, errlen, "%s: bad list \"%s\" (at most %d "
+			    "entries, none empty)", field, v, max);
+			return -1;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (domains ? app_domain_normalize(item) != 0 :
+		    !keys_name_valid(item)) {
+			snprintf(err, errlen, "%s: \"%s\" is not a valid %s",
+			    field, item, domains ? "domain" : "app name");
+			return -1;
+		}
+		memcpy(list + (size_t)count * size, item, strlen(item) + 1);
+		count++;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	*n = count;
+	return 0;
+}
+
+int
+app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
+{
+	int st;
+
+	if (strcmp(f, "name") == 0) {
+		if (!keys_name_valid(v)) {
+			snprintf(err, errlen, "name: \"%s\" is not valid (1-63 "
+			    "of letters, digits, '.', '_', '-')", v);
+			return -1;
+		}
+		return app_set_str(a->name, sizeof(a->name), f, v, err, errlen);
+	}
+	if (strcmp(f, "domains") == 0)
+		return app_set_list(&a->domains[0][0], sizeof(a->domains[0]),
+		    APP_MAX_DOMAINS, &a->ndomains, f, v, true, err, errlen);
+	if (strcmp(f, "group") == 0)
+		return app_set_list(&a->group[0][0], sizeof(a->group[0]),
+		    APP_MAX_GROUP, &a->ngroup, f, v, false, err, errlen);
+	if (strcmp(f, "driver") == 0) {
+		if (!driver_known(v)) {
+			snprintf(err, errlen, "driver: \"%s\" is not a driver "
+			    "(process, docker)", v);
+			return -1;
+		}
+		return app_set_str(a->driver, sizeof(a->driver), f, v, err,
+		    errlen);
+	}
+	if (strcmp(f, "command") == 0)
+		return app_set_str(a->command, sizeof(a->command), f, v, err,
+		    errlen);
+	if (strcmp(f, "dir") == 0)
+		return app_set_str(a->dir, sizeof(a->dir), f, v, err, errlen);
+	if (strcmp(f, "env") == 0)
+		return app_set_str(a->env, sizeof(a->env), f, v, err, errlen);
+	if (strcmp(f, "container") == 0)
+		return app_set_str(a->container, sizeof(a->container), f, v,
+		    err, errlen);
+	if (strcmp(f, "image") == 0)
+		return app_set_str(a->image, sizeof(a->image), f, v, err,
+		    errlen);
+	if (strcmp(f, "port") == 0)
+		return app_set_int(&a->port, f, v, 0, 65535, err, errlen);
+	if (strcmp(f, "cport") == 0)
+		return app_set_int(&a->cport, f, v, 0, 65535, err, errlen);
+	if (strcmp(f, "ttl") == 0)
+		return app_set_int(&a->ttl_s, f, v, 1, 31536000, err, errlen);
+	if (strcmp(f, "start_timeout") == 0)
+		return app_set_int(&a->start_timeout_ms, f, v, 100, 3600000,
+		    err, errlen);
+	if (strcmp(f, "ready") == 0) {
+		if (strcmp(v, "tcp") != 0 && strncmp(v, "http:/", 6) != 0) {
+			snprintf(err, errlen, "ready: want \"tcp\" or "
+			    "\"http:/PATH\", got \"%s\"", v);
+			return -1;
+		}
+		return app_set_str(a->ready, sizeof(a->ready), f, v, err,
+		    errlen);
+	}
+	if (strcmp(f, "wake_page") == 0) {
+		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+			snprintf(err, errlen, "wake_page: want on or off, got "
+			    "\"%s\"", v);
+			return -1;
+		}
+		a->wake_page = strcmp(v, "on") == 0;
+		return 0;
+	}
+	if (strcmp(f, "state") == 0) {
+		if ((st = app_state_parse(v)) < 0) {
+			snprintf(err, errlen, "state: unknown \"%s\"", v);
+			return -1;
+		}
+		a->state = (enum app_state)st;
+		return 0;
+	}
+	if (strcmp(f, "addr") == 0)
+		return app_set_str(a->addr, sizeof(a->addr), f, v, err, errlen);
+	if (strcmp(f, "reason") == 0)
+		return app_set_str(a->reason, sizeof(a->reason), f, v, err,
+		    errlen);
+	return 0;	/* a field from a newer writer */
+}
+
+int
+app_validate(const struct app *a, char *err, size_t errlen)
+{
+	if (!keys_name_valid(a->name)) {
+		snprintf(err, errlen, "name: missing or invalid");
+		return -1;
+	}
+	if (a->ndomains == 0) {
+		snprintf(err, errlen, "app %s: at least one domain is needed",
+		    a->name);
+		return -1;
+	}
+	if (strcmp(a->driver, "process") == 0) {
+		if (a->command[0] == '\0') {
+			snprintf(err, errlen, "app %s: the process driver needs "
+			    "a command", a->name);
+			return -1;
+		}
+	} else if (strcmp(a->driver, "docker") == 0) {
+		if ((a->container[0] == '\0') == (a->image[0] == '\0')) {
+			snprintf(err, errlen, "app %s: the docker driver needs "
+			    "a container or an image (one of them)", a->name);
+			return -1;
+		}
+		if (a->cport == 0) {
+			snprintf(err, errlen, "app %s: the docker driver needs "
+			    "the container port (cport)", a->name);
+			return -1;
+		}
+	} else {
+		snprintf(err, errlen, "app %s: unknown driver \"%s\"", a->name,
+		    a->driver);
+		return -1;
+	}
+	for (int i = 0; i < a->ngroup; i++)
+		if (strcmp(a->group[i], a->name) == 0) {
+			snprintf(err, errlen, "app %s: cannot be in its own "
+			    "group", a->name);
+			return -1;
+		}
+	return 0;
+}
+
+/* Appends "name" and a printf-formatted value to the pairs. */
+static int
+app_pair(const char **argv, size_t *argvlen, int *argc, char *buf,
+    size_t buflen, size_t *used, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+
+static int
+app_pair(const char **argv, size_t *argvlen, int *argc, char *buf,
+    size_t buflen, size_t *used, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*argc + 2 > APP_FIELDS_MAX)
+		return -1;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *used, buflen - *used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= buflen - *used)
+		return -1;
+	argv[*argc] = name;
+	argvlen[*argc] = strlen(name);
+	argv[*argc + 1] = buf + *used;
+	argvlen[*argc + 1] = (size_t)n;
+	*argc += 2;
+	*used += (size_t)n + 1;
+	return 0;
+}
+
+static void
+app_join(char *out, size_t size, const char *list, size_t isize, int n)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < n; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s",
+		    i ? "," : "", list + (size_t)i * isize);
+}
+
+int
+app_fields(const struct app *a, const char **argv, size_t *argvlen,
+    int *argc, char *buf, size_t buflen)
+{
+	char domains[APP_MAX_DOMAINS * 256], group[APP_MAX_GROUP * 64];
+	size_t used = 0;
+	int n = 0, rc = 0;
+
+	app_join(domains, sizeof(domains), &a->domains[0][0],
+	    sizeof(a->domains[0]), a->ndomains);
+	app_join(group, sizeof(group), &a->group[0][0], sizeof(a->group[0]),
+	    a->ngroup);
+#define PAIR(name, ...) rc |= app_pair(argv, argvlen, &n, buf, buflen, \
+	&used, name, __VA_ARGS__)
+	PAIR("name", "%s", a->name);
+	PAIR("domains", "%s", domains);
+	PAIR("driver", "%s", a->driver);
+	PAIR("command", "%s", a->command);
+	PAIR("dir", "%s", a->dir);
+	PAIR("env", "%s", a->env);
+	PAIR("port", "%d", a->port);
+	PAIR("container", "%s", a->container);
+	PAIR("image", "%s", a->image);
+	PAIR("cport", "%d", a->cport);
+	PAIR("ttl", "%d", a->ttl_s);
+	PAIR("ready", "%s", a->ready);
+	PAIR("start_timeout", "%d", a->start_timeout_ms);
+	PAIR("wake_page", "%s", a->wake_page ? "on" : "off");
+	PAIR("group", "%s", group);
+	PAIR("state", "%s", app_state_name(a->state));
+	PAIR("addr", "%s", a->addr);
+	PAIR("reason", "%s", a->reason);
+#undef PAIR
+	if (rc != 0)
+		return -1;
+	*argc = n;
+	return 0;
+}

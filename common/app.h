@@ -1,0 +1,99 @@
+/*
+ * An app: what devcloud knows about one registered application, as kept
+ * in its Redis hash (key_app) and carried between devcloudctl, autostart
+ * and the proxy. Every field is checked where it enters (app_validate):
+ * a record that does not validate is never written.
+ *
+ *   field          meaning
+ *   name           key-safe name
+ *   domains        comma-separated domains that route to the app
+ *   driver         "process" or "docker"
+ *   command        process: shell command; $PORT holds the port
+ *   dir            process: working directory ("" = run_dir)
+ *   env            extra environment, "K=V" entries separated by '\n'
+ *   port           process: fixed port, 0 = pick a free one per start
+ *   container      docker: an existing container's name or id
+ *   image          docker: or an image to create "devcloud-NAME" from
+ *   cport          docker: the port the app listens on in the container
+ *   ttl            seconds of quiet before the app is stopped
+ *   ready          "tcp" or "http:/path" (2xx/3xx)
+ *   start_timeout  ms the app has to become ready
+ *   wake_page      "on": browsers get a waiting page while it starts
+ *   group          comma-separated apps woken and stopped with it
+ *   state          stopped|starting|running|stopping|failed
+ *   addr           HOST:PORT while running
+ *   reason         why it failed or stopped last
+ */
+#ifndef DC_APP_H
+#define DC_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define APP_MAX_DOMAINS 16
+#define APP_MAX_GROUP 16
+#define APP_TEXT_MAX 1024
+
+enum app_state {
+	APP_STOPPED,
+	APP_STARTING,
+	APP_RUNNING,
+	APP_STOPPING,
+	APP_FAILED,
+};
+
+struct app {
+	char name[64];
+	char domains[APP_MAX_DOMAINS][256];
+	int ndomains;
+	char driver[16];
+	char command[APP_TEXT_MAX];
+	char dir[512];
+	char env[APP_TEXT_MAX];
+	int port;
+	char container[128];
+	char image[256];
+	int cport;
+	int ttl_s;
+	char ready[256];
+	int start_timeout_ms;
+	bool wake_page;
+	char group[APP_MAX_GROUP][64];
+	int ngroup;
+
+	enum app_state state;
+	char addr[256];
+	char reason[512];
+};
+
+const char *app_state_name(enum app_state s);
+int app_state_parse(const char *s);		/* -1 if unknown */
+
+/* Sets A to a new app's defaults (ttl, timeouts, state stopped). */
+void app_defaults(struct app *a, int ttl_s, int start_timeout_ms);
+
+/*
+ * Sets one field from its stored string form (used for the Redis hash
+ * and for devcloudctl's options). Unknown fields are ignored (a newer
+ * writer's); 0, or -1 with ERR naming the field and what is wrong.
+ */
+int app_set(struct app *a, const char *field, const char *value, char *err,
+    size_t errlen);
+
+/* Checks the whole record (driver's required fields, names, bounds). */
+int app_validate(const struct app *a, char *err, size_t errlen);
+
+/*
+ * The record as field/value pairs for HSET: *ARGC strings in ARGV, which
+ * point into BUF (the caller's, of APP_FIELDS_BUF bytes).
+ */
+#define APP_FIELDS_MAX 40
+#define APP_FIELDS_BUF 8192
+int app_fields(const struct app *a, const char **argv, size_t *argvlen,
+    int *argc, char *buf, size_t buflen);
+
+/* A domain as routes hold it: lowercase, optional "*." in front. */
+int app_domain_normalize(char *d);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * Drivers: how an app is started and stopped. One interface, several
+ * implementations, chosen by the app record's "driver" field; the
+ * daemons never know which one they talk to.
+ *
+ *   process  fork/exec of a shell command in its own process group
+ *            (driver_process.c)
+ *   docker   the Docker Engine API over its unix socket (driver_docker.c)
+ *
+ * Every call is asynchronous and made on the daemon's loop thread; the
+ * callback runs on the loop thread too, exactly once per accepted call.
+ * A driver that must block (libcurl) does so on libuv's thread pool.
+ * Starting an app returns its address; readiness is the caller's job.
+ */
+#ifndef DC_DRIVER_H
+#define DC_DRIVER_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "app.h"
+#include "config.h"
+
+#define DRIVER_ERR_MAX 512
+#define DRIVER_ADDR_MAX 256
+
+struct drivers;
+
+/*
+ * Result of a driver call. ok: the call did what it was asked; for
+ * start and inspect, running and addr say where the app answers.
+ */
+struct driver_result {
+	bool ok;
+	bool running;
+	char addr[DRIVER_ADDR_MAX];
+	char err[DRIVER_ERR_MAX];
+	long pid;			/* process driver, for the log */
+};
+
+typedef void (*driver_cb)(const struct driver_result *r, void *arg);
+
+/* Called when an app exits on its own (crash, not a stop we asked for). */
+typedef void (*driver_exit_cb)(const char *app, const char *why, void *arg);
+
+struct drivers *drivers_open(uv_loop_t *loop, const struct config *cfg,
+    driver_exit_cb on_exit, void *arg);
+/* Stops watching; apps keep running (they are found again at start). */
+void drivers_close(struct drivers *d);
+
+/* Driver names known to this build, for validation. */
+bool driver_known(const char *name);
+
+/*
+ * Each returns 0 if the call was accepted (CB will run), or -1 with the
+ * reason in ERR if it was refused at once (CB will not run).
+ */
+int driver_start(struct drivers *d, const struct app *a, driver_cb cb,
+    void *arg, char *err, size_t errlen);
+int driver_stop(struct drivers *d, const struct app *a, int grace_ms,
+    driver_cb cb, void *arg, char *err, size_t errlen);
+int driver_inspect(struct drivers *d, const struct app *a, driver_cb cb,
+    void *arg, char *err, size_t errlen);
+
+/* --- implementations, used by driver.c only --- */
+
+struct driver_ops {
+	const char *name;
+	void *(*open)(uv_loop_t *loop, const struct config *cfg,
+	    driver_exit_cb on_exit, void *arg);
+	void (*close)(void *self);
+	int (*start)(void *self, const struct app *a, driver_cb cb, void *arg,
+	    char *err, size_t errlen);
+	int (*stop)(void *self, const struct app *a, int grace_ms,
+	    driver_cb cb, void *arg, char *err, size_t errlen);
+	int (*inspect)(void *self, const struct app *a, driver_cb cb,
+	    void *arg, char *err, size_t errlen);
+};
+
+extern const struct driver_ops driver_process_ops;
+extern const struct driver_ops driver_docker_ops;
+
+#endif

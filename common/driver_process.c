@@ -1,0 +1,590 @@
+/*
+ * The process driver: an app is a shell command run in its own session
+ * (so its whole process group can be signalled), with $PORT set, its
+ * output appended to RUN_DIR/NAME.log, and RUN_DIR/NAME.pid holding
+ * "PID PORT STARTTIME". The pid file is how a restarted autostart finds
+ * the apps it started before: none is orphaned or started twice. The
+ * start time (from /proc) guards against a recycled PID.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "log.h"
+
+#define PROC_POLL_MS 10		/* how often a stopping app is checked */
+#define PROC_KILL_WAIT_MS 2000	/* after SIGKILL, before giving up */
+
+extern char **environ;
+
+struct proc {
+	struct process_driver *drv;
+	char app[64];
+	long pid;
+	int port;
+	unsigned long long starttime;
+	uv_process_t handle;	/* valid if child */
+	bool child;		/* started by this daemon (else adopted) */
+	bool exited;
+	int nclose;		/* handles still closing */
+
+	/* a stop in progress */
+	uv_timer_t timer;
+	bool timer_init;
+	bool stopping;
+	bool killed;
+	int waited_ms;
+	int grace_ms;
+	driver_cb stop_cb;
+	void *stop_arg;
+
+	struct proc *next;
+};
+
+struct process_driver {
+	uv_loop_t *loop;
+	char run_dir[CONFIG_PATH_MAX];
+	driver_exit_cb on_exit;
+	void *arg;
+	struct proc *procs;
+};
+
+/* A callback run on the next loop turn, so callers never re-enter. */
+struct deferred {
+	uv_timer_t timer;
+	struct driver_result r;
+	driver_cb cb;
+	void *arg;
+};
+
+static void
+deferred_free(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+deferred_fire(uv_timer_t *t)
+{
+	struct deferred *d = t->data;
+
+	d->cb(&d->r, d->arg);
+	uv_close((uv_handle_t *)&d->timer, deferred_free);
+}
+
+static int
+defer(uv_loop_t *loop, const struct driver_result *r, driver_cb cb, void *arg)
+{
+	struct deferred *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return -1;
+	d->r = *r;
+	d->cb = cb;
+	d->arg = arg;
+	uv_timer_init(loop, &d->timer);
+	d->timer.data = d;
+	uv_timer_start(&d->timer, deferred_fire, 0, 0);
+	return 0;
+}
+
+/* Field 22 of /proc/PID/stat: when the process started; 0 if none. */
+static unsigned long long
+proc_starttime(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL) {
+		/* ")" ends field 2; each space starts the next field */
+		int field = 2;
+		for (p++; *p != '\0' && field < 22; p++)
+			if (*p == ' ')
+				field++;
+		st = strtoull(p, NULL, 10);
+	}
+	fclose(f);
+	return st;
+}
+
+/* A process is alive if it runs and is not a zombie. */
+static bool
+proc_alive(const struct proc *p)
+{
+	char path[64], buf[512], *s;
+	bool alive = false;
+	FILE *f;
+
+	if (p->child)
+		return !p->exited;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", p->pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (s = strrchr(buf, ')')) != NULL && s[1] == ' ')
+		alive = s[2] != 'Z' && s[2] != 'X';
+	fclose(f);
+	return alive && proc_starttime(p->pid) == p->starttime;
+}
+
+static void
+proc_path(const struct process_driver *drv, const char *app, const char *ext,
+    char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.%s", drv->run_dir, app, ext);
+}
+
+static struct proc *
+proc_find(struct process_driver *drv, const char *app)
+{
+	for (struct proc *p = drv->procs; p != NULL; p = p->next)
+		if (strcmp(p->app, app) == 0)
+			return p;
+	return NULL;
+}
+
+static void
+proc_unlink(struct process_driver *drv, struct proc *p)
+{
+	char path[CONFIG_PATH_MAX + 80];
+	FILE *f;
+	long pid = 0;
+
+	/* Remove the pid file only if it still names this process. */
+	proc_path(drv, p->app, "pid", path, sizeof(path));
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+		if (pid == p->pid)
+			unlink(path);
+	}
+	for (struct proc **pp = &drv->procs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+}
+
+static void
+proc_free_cb(uv_handle_t *h)
+{
+	struct proc *p = h->data;
+
+	if (--p->nclose == 0)
+		free(p);
+}
+
+/* Forgets P: its pid file if it is still P's, its handles, its memory. */
+static void
+proc_release(struct proc *p)
+{
+	proc_unlink(p->drv, p);
+	p->nclose = (p->child ? 1 : 0) + (p->timer_init ? 1 : 0);
+	if (p->nclose == 0) {
+		free(p);
+		return;
+	}
+	if (p->timer_init)
+		uv_close((uv_handle_t *)&p->timer, proc_free_cb);
+	if (p->child)
+		uv_close((uv_handle_t *)&p->handle, proc_free_cb);
+}
+
+static void
+proc_stop_done(struct proc *p, bool ok, const char *err)
+{
+	struct driver_result r = {.ok = ok, .pid = p->pid};
+	driver_cb cb = p->stop_cb;
+	void *arg = p->stop_arg;
+
+	if (err != NULL)
+		snprintf(r.err, sizeof(r.err), "%s", err);
+	p->stop_cb = NULL;
+	p->stopping = false;
+	if (ok)
+		proc_release(p);
+	if (cb != NULL)
+		cb(&r, arg);
+}
+
+/* Polls a stopping app: gone, or time for SIGKILL, or given up. */
+static void
+proc_stop_tick(uv_timer_t *t)
+{
+	struct proc *p = t->data;
+	char err[128];
+
+	if (!proc_alive(p)) {
+		uv_timer_stop(&p->timer);
+		proc_stop_done(p, true, NULL);
+		return;
+	}
+	p->waited_ms += PROC_POLL_MS;
+	if (!p->killed && p->waited_ms >= p->grace_ms) {
+		log_warn("app ignored SIGTERM, killing it", "app=%s pid=%ld "
+		    "grace_ms=%d", p->app, p->pid, p->grace_ms);
+		kill((pid_t)-p->pid, SIGKILL);
+		p->killed = true;
+		p->waited_ms = 0;
+	} else if (p->killed && p->waited_ms >= PROC_KILL_WAIT_MS) {
+		uv_timer_stop(&p->timer);
+		snprintf(err, sizeof(err), "pid %ld survived SIGKILL", p->pid);
+		proc_stop_done(p, false, err);
+	}
+}
+
+static void
+proc_exit_cb(uv_process_t *h, int64_t status, int sig)
+{
+	struct proc *p = h->data;
+	struct process_driver *drv = p->drv;
+	char why[96];
+
+	p->exited = true;
+	if (sig != 0)
+		snprintf(why, sizeof(why), "killed by signal %d", sig);
+	else
+		snprintf(why, sizeof(why), "exited with status %lld",
+		    (long long)status);
+	log_info("app process ended", "app=%s pid=%ld why=\"%s\"", p->app,
+	    p->pid, why);
+	if (p->stopping)
+		return;		/* the stop timer reports it */
+	proc_release(p);
+	if (drv->on_exit != NULL)
+		drv->on_exit(p->app, why, drv->arg);
+}
+
+/* Reads RUN_DIR/APP.pid and adopts the process if it still runs. */
+static struct proc *
+proc_adopt(struct process_driver *drv, const char *app)
+{
+	char path[CONFIG_PATH_MAX + 80];
+	struct proc *p;
+	FILE *f;
+
+	proc_path(drv, app, "pid", path, sizeof(path));
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		fclose(f);
+		return NULL;
+	}
+	if (fscanf(f, "%ld %d %llu", &p->pid, &p->port, &p->starttime) != 3 ||
+	    p->pid <= 1) {
+		fclose(f);
+		free(p);
+		return NULL;
+	}
+	fclose(f);
+	p->drv = drv;
+	snprintf(p->app, sizeof(p->app), "%s", app);
+	p->handle.data = p->timer.data = p;
+	if (!proc_alive(p)) {
+		unlink(path);	/* stale: it died while we were away */
+		free(p);
+		return NULL;
+	}
+	p->next = drv->procs;
+	drv->procs = p;
+	log_info("adopted running app", "app=%s pid=%ld port=%d", app, p->pid,
+	    p->port);
+	return p;
+}
+
+static struct proc *
+proc_get(struct process_driver *drv, const char *app)
+{
+	struct proc *p = proc_find(drv, app);
+
+	return p != NULL ? p : proc_adopt(drv, app);
+}
+
+static int
+proc_free_port(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	int fd, port = -1;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* environ + PORT + the app's "K=V" lines; one allocation to free. */
+static char **
+proc_env(const struct app *a, int port, char **block)
+{
+	size_t n = 0, extra = 2;
+	char **env, *buf, *line;
+
+	for (char **e = environ; *e != NULL; e++)
+		n++;
+	for (const char *c = a->env; *c != '\0'; c++)
+		extra += *c == '\n';
+	if ((env = calloc(n + extra + 1, sizeof(*env))) == NULL)
+		return NULL;
+	if ((buf = malloc(strlen(a->env) + 32)) == NULL) {
+		free(env);
+		return NULL;
+	}
+	n = 0;
+	for (char **e = environ; *e != NULL; e++)
+		if (strncmp(*e, "PORT=", 5) != 0)
+			env[n++] = *e;
+	snprintf(buf, 32, "PORT=%d", port);
+	env[n++] = buf;
+	line = buf + strlen(buf) + 1;
+	memcpy(line, a->env, strlen(a->env) + 1);
+	for (char *s = line; s != NULL && *s != '\0';) {
+		char *nl = strchr(s, '\n');
+
+		if (nl != NULL)
+			*nl = '\0';
+		if (strchr(s, '=') != NULL)
+			env[n++] = s;
+		s = nl != NULL ? nl + 1 : NULL;
+	}
+	*block = buf;
+	return env;
+}
+
+static int
+proc_write_pidfile(struct process_driver *drv, const struct proc *p)
+{
+	char path[CONFIG_PATH_MAX + 80], tmp[CONFIG_PATH_MAX + 90];
+	FILE *f;
+
+	/* Write then rename: a crash never leaves half a pid file. */
+	proc_path(drv, p->app, "pid", path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		return -1;
+	fprintf(f, "%ld %d %llu\n", p->pid, p->port, p->starttime);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+proc_result_running(const struct proc *p, struct driver_result *r)
+{
+	r->ok = true;
+	r->running = true;
+	r->pid = p->pid;
+	snprintf(r->addr, sizeof(r->addr), "127.0.0.1:%d", p->port);
+}
+
+static int
+process_start(void *self, const struct app *a, driver_cb cb, void *arg,
+    char *err, size_t errlen)
+{
+	struct process_driver *drv = self;
+	struct driver_result r = {0};
+	uv_process_options_t opt = {0};
+	uv_stdio_container_t stdio[3];
+	char logpath[CONFIG_PATH_MAX + 80], *envblock = NULL, **env;
+	char *args[] = {"/bin/sh", "-c", (char *)a->command, NULL};
+	struct proc *p;
+	int fd, rv;
+
+	if ((p = proc_get(drv, a->name)) != NULL && proc_alive(p)) {
+		if (p->stopping) {
+			snprintf(err, errlen, "app %s is being stopped",
+			    a->name);
+			return -1;
+		}
+		proc_result_running(p, &r);
+		return defer(drv->loop, &r, cb, arg);
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	p->drv = drv;
+	snprintf(p->app, sizeof(p->app), "%s", a->name);
+	if ((p->port = a->port ? a->port : proc_free_port()) <= 0) {
+		snprintf(err, errlen, "no free port: %s", strerror(errno));
+		free(p);
+		return -1;
+	}
+	proc_path(drv, a->name, "log", logpath, sizeof(logpath));
+	if ((fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0644)) < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", logpath,
+		    strerror(errno));
+		free(p);
+		return -1;
+	}
+	if ((env = proc_env(a, p->port, &envblock)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		close(fd);
+		free(p);
+		return -1;
+	}
+	stdio[0].flags = UV_IGNORE;
+	stdio[1].flags = stdio[2].flags = UV_INHERIT_FD;
+	stdio[1].data.fd = stdio[2].data.fd = fd;
+	opt.file = args[0];
+	opt.args = args;
+	opt.env = env;
+	opt.cwd = a->dir[0] ? a->dir : drv->run_dir;
+	opt.flags = UV_PROCESS_DETACHED;	/* own session and group */
+	opt.stdio_count = 3;
+	opt.stdio = stdio;
+	opt.exit_cb = proc_exit_cb;
+	p->handle.data = p;
+	rv = uv_spawn(drv->loop, &p->handle, &opt);
+	close(fd);
+	free(env);
+	free(envblock);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot start \"%s\": %s", a->command,
+		    uv_strerror(rv));
+		/* a failed uv_spawn still needs its handle closed */
+		p->child = true;
+		p->nclose = 1;
+		uv_close((uv_handle_t *)&p->handle, proc_free_cb);
+		return -1;
+	}
+	p->child = true;
+	p->pid = p->handle.pid;
+	p->starttime = proc_starttime(p->pid);
+	p->next = drv->procs;
+	drv->procs = p;
+	if (proc_write_pidfile(drv, p) != 0)
+		log_warn("cannot write pid file", "app=%s dir=%s err=\"%s\"",
+		    a->name, drv->run_dir, strerror(errno));
+	log_info("app process started", "app=%s pid=%ld port=%d", a->name,
+	    p->pid, p->port);
+	proc_result_running(p, &r);
+	return defer(drv->loop, &r, cb, arg);
+}
+
+static int
+process_stop(void *self, const struct app *a, int grace_ms, driver_cb cb,
+    void *arg, char *err, size_t errlen)
+{
+	struct process_driver *drv = self;
+	struct driver_result r = {.ok = true};
+	struct proc *p = proc_get(drv, a->name);
+
+	if (p == NULL || !proc_alive(p)) {
+		if (p != NULL && !p->stopping)
+			proc_release(p);
+		return defer(drv->loop, &r, cb, arg);	/* already stopped */
+	}
+	if (p->stopping) {
+		snprintf(err, errlen, "app %s is already being stopped",
+		    a->name);
+		return -1;
+	}
+	if (kill((pid_t)-p->pid, SIGTERM) != 0 && errno != ESRCH) {
+		snprintf(err, errlen, "cannot signal pid %ld: %s", p->pid,
+		    strerror(errno));
+		return -1;
+	}
+	p->stopping = true;
+	p->killed = false;
+	p->waited_ms = 0;
+	p->grace_ms = grace_ms;
+	p->stop_cb = cb;
+	p->stop_arg = arg;
+	if (!p->timer_init) {
+		uv_timer_init(drv->loop, &p->timer);
+		p->timer.data = p;
+		p->timer_init = true;
+	}
+	uv_timer_start(&p->timer, proc_stop_tick, PROC_POLL_MS, PROC_POLL_MS);
+	return 0;
+}
+
+static int
+process_inspect(void *self, const struct app *a, driver_cb cb, void *arg,
+    char *err, size_t errlen)
+{
+	struct process_driver *drv = self;
+	struct driver_result r = {.ok = true};
+	struct proc *p = proc_get(drv, a->name);
+
+	(void)err;
+	(void)errlen;
+	if (p != NULL && proc_alive(p))
+		proc_result_running(p, &r);
+	return defer(drv->loop, &r, cb, arg);
+}
+
+static void *
+process_open(uv_loop_t *loop, const struct config *cfg, driver_exit_cb on_exit,
+    void *arg)
+{
+	struct process_driver *drv = calloc(1, sizeof(*drv));
+
+	if (drv == NULL)
+		return NULL;
+	drv->loop = loop;
+	drv->on_exit = on_exit;
+	drv->arg = arg;
+	snprintf(drv->run_dir, sizeof(drv->run_dir), "%s",
+	    cfg->autostart.run_dir);
+	if (mkdir(drv->run_dir, 0755) != 0 && errno != EEXIST) {
+		log_error("cannot create run_dir", "dir=%s err=\"%s\"",
+		    drv->run_dir, strerror(errno));
+		free(drv);
+		return NULL;
+	}
+	return drv;
+}
+
+/* Apps keep running: their pid files let the next autostart adopt them. */
+static void
+process_close(void *self)
+{
+	struct process_driver *drv = self;
+	struct proc *p, *next;
+
+	for (p = drv->procs; p != NULL; p = next) {
+		next = p->next;
+		p->nclose = (p->child ? 1 : 0) + (p->timer_init ? 1 : 0);
+		if (p->nclose == 0) {
+			free(p);
+			continue;
+		}
+		if (p->timer_init)
+			uv_close((uv_handle_t *)&p->timer, proc_free_cb);
+		if (p->child)
+			uv_close((uv_handle_t *)&p->handle, proc_free_cb);
+	}
+	free(drv);
+}
+
+const struct driver_ops driver_process_ops = {
+	.name = "process",
+	.open = process_open,
+	.close = process_close,
+	.start = process_start,
+	.stop = process_stop,
+	.inspect = process_inspect,
+};

@@ -1,0 +1,423 @@
+/*
+ * Stopping apps: the idle sweeper, manual stops, and the reconciler that
+ * repairs transitions a dead replica left half done.
+ *
+ * The sweeper asks Redis only for the apps that are due (a range of the
+ * deadlines sorted set), so a sweep costs O(apps due), not O(apps). Each
+ * due app is stopped only if script_stop_if_due still finds its deadline
+ * past at that moment: a request the proxy counted meanwhile wins.
+ *
+ * Between "stopping" and the signal there is a short drain: proxies
+ * learn from app.stopping to hold new requests (and wake the app again
+ * once it is stopped), and what they had already sent can finish.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "autostart.h"
+
+#define STOP_DRAIN_MS 200
+#define STOP_BATCH 64		/* due apps taken per sweep */
+#define STOP_RECONCILE_MS 5000
+#define STOP_LOCK_SLACK_MS 10000
+
+static int
+stop_lock_ms(const struct autostart *as)
+{
+	return STOP_DRAIN_MS + as->svc->cfg.autostart.stop_grace_ms +
+	    STOP_LOCK_SLACK_MS;
+}
+
+static struct stop *
+stop_find(struct autostart *as, const char *app)
+{
+	for (struct stop *s = as->stops; s != NULL; s = s->next)
+		if (strcmp(s->app, app) == 0)
+			return s;
+	return NULL;
+}
+
+static void
+stop_free_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+stop_finish(struct stop *s, const char *err)
+{
+	struct autostart *as = s->as;
+	struct msg m;
+
+	for (struct stop **pp = &as->stops; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	if (s->req != NULL) {
+		if (err != NULL) {
+			bus_reply_error(as->svc->bus, s->req, err);
+		} else {
+			msg_init(&m, MSG_STOP_OK);
+			snprintf(m.app, sizeof(m.app), "%s", s->app);
+			snprintf(m.state, sizeof(m.state), "stopped");
+			bus_reply(as->svc->bus, s->req, &m);
+		}
+		s->req = NULL;
+	}
+	uv_close((uv_handle_t *)&s->timer, stop_free_cb);
+}
+
+static void
+stop_recorded(struct store *st, redisReply *r, void *arg)
+{
+	struct stop *s = arg;
+
+	if (s->as->closing)
+		return;
+
+	(void)st;
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer != 1) {
+		log_warn("stop not recorded", "app=%s why=\"%s\"", s->app,
+		    r == NULL ? "redis connection lost" : "lock expired");
+		stop_finish(s, "the stop lock expired");
+		return;
+	}
+	record_publish(s->as, MSG_APP_STOPPED, s->app, s->reason);
+	log_info("app stopped", "app=%s reason=%s", s->app, s->reason);
+	/* What woke with the app stops with it. */
+	for (int i = 0; i < s->rec.ngroup; i++)
+		stop_request(s->as, s->rec.group[i], s->reason, NULL);
+	stop_finish(s, NULL);
+}
+
+static void
+stop_driver_done(const struct driver_result *r, void *arg)
+{
+	struct stop *s = arg;
+	char app[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX];
+
+	if (s->as->closing)
+		return;
+
+	if (!r->ok) {
+		/* Leave it "stopping": the lock expires, reconcile retries. */
+		log_error("app did not stop", "app=%s err=\"%s\"", s->app,
+		    r->err);
+		stop_finish(s, r->err);
+		return;
+	}
+	if (key_app(app, sizeof(app), s->app) == NULL ||
+	    key_wake_lock(lock, sizeof(lock), s->app) == NULL ||
+	    key_transit(transit, sizeof(transit)) == NULL ||
+	    store_command(s->as->svc->store, stop_recorded, s,
+	    "EVAL %s 3 %s %s %s %s %s %s", script_stopped, app, lock, transit,
+	    s->app, s->as->svc->source, s->reason) != 0)
+		stop_finish(s, "redis unavailable");
+}
+
+static void
+stop_loaded(struct autostart *as, const struct app *a, const char *err,
+    void *arg)
+{
+	struct stop *s = arg;
+	char derr[DRIVER_ERR_MAX];
+
+	if (s->as->closing)
+		return;
+
+	if (err != NULL) {
+		stop_finish(s, err);
+		return;
+	}
+	s->rec = *a;
+	if (driver_stop(as->drivers, &s->rec,
+	    as->svc->cfg.autostart.stop_grace_ms, stop_driver_done, s, derr,
+	    sizeof(derr)) != 0) {
+		log_error("app did not stop", "app=%s err=\"%s\"", s->app,
+		    derr);
+		stop_finish(s, derr);
+	}
+}
+
+static void
+stop_drained(uv_timer_t *t)
+{
+	struct stop *s = t->data;
+
+	if (s->as->closing)
+		return;
+
+	if (record_load(s->as, s->app, stop_loaded, s) != 0)
+		stop_finish(s, "redis unavailable");
+}
+
+/* The app is "stopping" and we hold its lock: drain, signal, record. */
+static void
+stop_run(struct autostart *as, const char *app, const char *reason,
+    struct bus_request *req)
+{
+	struct stop *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		if (req != NULL)
+			bus_reply_error(as->svc->bus, req, "out of memory");
+		return;		/* the lock expires; reconcile finishes it */
+	}
+	s->as = as;
+	s->req = req;
+	snprintf(s->app, sizeof(s->app), "%s", app);
+	snprintf(s->reason, sizeof(s->reason), "%s", reason);
+	uv_timer_init(as->svc->loop, &s->timer);
+	s->timer.data = s;
+	s->next = as->stops;
+	as->stops = s;
+	log_info("stopping app", "app=%s reason=%s", app, reason);
+	record_publish(as, MSG_APP_STOPPING, app, reason);
+	uv_timer_start(&s->timer, stop_drained, STOP_DRAIN_MS, 0);
+}
+
+/* --- the sweeper --- */
+
+static void
+stop_due_decided(struct store *st, redisReply *r, void *arg)
+{
+	struct autostart *as = ((struct stop *)arg)->as;
+	char *app = ((struct stop *)arg)->app;
+
+	(void)st;
+	if (!as->closing && r != NULL && r->type == REDIS_REPLY_INTEGER &&
+	    r->integer == 1)
+		stop_run(as, app, "idle", NULL);
+	free(arg);
+}
+
+static void
+stop_due(struct autostart *as, const char *app)
+{
+	char dl[KEY_MAX], key[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX];
+	char now[32], lock_ms[16];
+	struct stop *probe;
+
+	if (stop_find(as, app) != NULL ||
+	    (probe = calloc(1, sizeof(*probe))) == NULL)
+		return;
+	probe->as = as;
+	snprintf(probe->app, sizeof(probe->app), "%s", app);
+	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
+	snprintf(lock_ms, sizeof(lock_ms), "%d", stop_lock_ms(as));
+	if (key_deadlines(dl, sizeof(dl)) == NULL ||
+	    key_app(key, sizeof(key), app) == NULL ||
+	    key_wake_lock(lock, sizeof(lock), app) == NULL ||
+	    key_transit(transit, sizeof(transit)) == NULL ||
+	    store_command(as->svc->store, stop_due_decided, probe,
+	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_stop_if_due, dl, key,
+	    lock, transit, app, as->svc->source, now, lock_ms) != 0)
+		free(probe);
+}
+
+static void
+stop_sweep_reply(struct store *st, redisReply *r, void *arg)
+{
+	struct autostart *as = arg;
+
+	if (as->closing)
+		return;
+
+	(void)st;
+	as->sweeping = false;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return;
+	for (size_t i = 0; i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    keys_name_valid(r->element[i]->str))
+			stop_due(as, r->element[i]->str);
+}
+
+static void
+stop_sweep_tick(uv_timer_t *t)
+{
+	struct autostart *as = t->data;
+	char dl[KEY_MAX], now[32];
+
+	if (as->sweeping || !store_connected(as->svc->store))
+		return;
+	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
+	if (key_deadlines(dl, sizeof(dl)) != NULL &&
+	    store_command(as->svc->store, stop_sweep_reply, as,
+	    "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d", dl, now, STOP_BATCH) == 0)
+		as->sweeping = true;
+}
+
+/* --- manual stops --- */
+
+struct stop_ask {
+	struct autostart *as;
+	char app[64];
+	char reason[64];
+	struct bus_request *req;
+};
+
+static void
+stop_now_decided(struct store *st, redisReply *r, void *arg)
+{
+	struct stop_ask *sa = arg;
+	struct bus *bus = sa->as->svc->bus;
+	char why[160];
+	struct msg m;
+
+	if (sa->as->closing)
+		return;
+
+	(void)st;
+	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		if (sa->req != NULL)
+			bus_reply_error(bus, sa->req, r == NULL ?
+			    "redis connection lost" : "unexpected reply");
+	} else if (strcmp(r->str, "stopping") == 0) {
+		stop_run(sa->as, sa->app, sa->reason, sa->req);
+	} else if (sa->req == NULL) {
+		/* a group member that is not running: nothing to do */
+	} else if (strcmp(r->str, "missing") == 0) {
+		snprintf(why, sizeof(why), "no such app: %s", sa->app);
+		bus_reply_error(bus, sa->req, why);
+	} else if (strcmp(r->str, "stopped") == 0) {
+		msg_init(&m, MSG_STOP_OK);
+		snprintf(m.app, sizeof(m.app), "%s", sa->app);
+		snprintf(m.state, sizeof(m.state), "stopped");
+		bus_reply(bus, sa->req, &m);
+	} else {
+		snprintf(why, sizeof(why), "app %s is %s; try again when it "
+		    "is running", sa->app, r->str);
+		bus_reply_error(bus, sa->req, why);
+	}
+	free(sa);
+}
+
+void
+stop_request(struct autostart *as, const char *app, const char *reason,
+    struct bus_request *req)
+{
+	char key[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX], dl[KEY_MAX];
+	char lock_ms[16];
+	struct stop_ask *sa;
+
+	if (!keys_name_valid(app) || (sa = calloc(1, sizeof(*sa))) == NULL) {
+		if (req != NULL)
+			bus_reply_error(as->svc->bus, req, "invalid app name");
+		return;
+	}
+	sa->as = as;
+	sa->req = req;
+	snprintf(sa->app, sizeof(sa->app), "%s", app);
+	snprintf(sa->reason, sizeof(sa->reason), "%s", reason);
+	snprintf(lock_ms, sizeof(lock_ms), "%d", stop_lock_ms(as));
+	if (key_app(key, sizeof(key), app) == NULL ||
+	    key_wake_lock(lock, sizeof(lock), app) == NULL ||
+	    key_transit(transit, sizeof(transit)) == NULL ||
+	    key_deadlines(dl, sizeof(dl)) == NULL ||
+	    store_command(as->svc->store, stop_now_decided, sa,
+	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_stop_now, key, lock,
+	    transit, dl, app, as->svc->source, lock_ms, reason) != 0) {
+		if (req != NULL)
+			bus_reply_error(as->svc->bus, req, "redis unavailable");
+		free(sa);
+	}
+}
+
+/* --- reconcile: transitions whose replica died --- */
+
+static void
+stop_takeover_decided(struct store *st, redisReply *r, void *arg)
+{
+	struct stop *probe = arg;
+
+	(void)st;
+	if (!probe->as->closing && r != NULL &&
+	    r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+		log_warn("taking over an interrupted transition",
+		    "app=%s", probe->app);
+		stop_run(probe->as, probe->app, "interrupted", NULL);
+	}
+	free(probe);
+}
+
+static void
+stop_transit_reply(struct store *st, redisReply *r, void *arg)
+{
+	struct autostart *as = arg;
+	char key[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX], lock_ms[16];
+
+	if (as->closing)
+		return;
+
+	(void)st;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return;
+	snprintf(lock_ms, sizeof(lock_ms), "%d", stop_lock_ms(as));
+	for (size_t i = 0; i < r->elements; i++) {
+		const char *app = r->element[i]->str;
+		struct stop *probe;
+
+		/* Ours in progress hold their lock: the script skips them. */
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    key_app(key, sizeof(key), app) == NULL ||
+		    key_wake_lock(lock, sizeof(lock), app) == NULL ||
+		    key_transit(transit, sizeof(transit)) == NULL ||
+		    (probe = calloc(1, sizeof(*probe))) == NULL)
+			continue;
+		probe->as = as;
+		snprintf(probe->app, sizeof(probe->app), "%s", app);
+		if (store_command(as->svc->store, stop_takeover_decided, probe,
+		    "EVAL %s 3 %s %s %s %s %s %s", script_takeover, key, lock,
+		    transit, app, as->svc->source, lock_ms) != 0)
+			free(probe);
+	}
+}
+
+void
+stop_reconcile(struct autostart *as)
+{
+	char transit[KEY_MAX];
+
+	if (key_transit(transit, sizeof(transit)) != NULL)
+		store_command(as->svc->store, stop_transit_reply, as,
+		    "SMEMBERS %s", transit);
+}
+
+static void
+stop_reconcile_tick(uv_timer_t *t)
+{
+	stop_reconcile(t->data);
+}
+
+void
+stop_sweep_start(struct autostart *as)
+{
+	uv_timer_init(as->svc->loop, &as->sweep);
+	uv_timer_init(as->svc->loop, &as->reconcile);
+	as->sweep.data = as->reconcile.data = as;
+	uv_timer_start(&as->sweep, stop_sweep_tick,
+	    (uint64_t)as->svc->cfg.autostart.sweep_interval_ms,
+	    (uint64_t)as->svc->cfg.autostart.sweep_interval_ms);
+	uv_timer_start(&as->reconcile, stop_reconcile_tick, STOP_RECONCILE_MS,
+	    STOP_RECONCILE_MS);
+}
+
+/* Shutdown: as wake_abort_all, stops stay listed and do nothing more. */
+void
+stop_abort_all(struct autostart *as)
+{
+	uv_timer_stop(&as->sweep);
+	uv_timer_stop(&as->reconcile);
+	for (struct stop *s = as->stops; s != NULL; s = s->next) {
+		uv_timer_stop(&s->timer);
+		if (s->req != NULL)
+			bus_reply_error(as->svc->bus, s->req,
+			    "autostart is shutting down");
+		s->req = NULL;
+	}
+}

@@ -1,0 +1,488 @@
+/*
+ * The wake command: start an app once, however many requests and
+ * replicas ask for it at the same moment, and answer every one of them
+ * with the app's address when it is ready (or with why it is not).
+ *
+ * Within this replica, requests for the same app join one struct wake.
+ * Across replicas, script_wake hands the app's lock to exactly one of
+ * them; the others poll until the app is running (or the starter fails),
+ * waking early on app.ready / app.failed / app.stopped events.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "autostart.h"
+
+#define WAKE_POLL_MS 100	/* while another replica starts or stops it */
+#define WAKE_PROBE_MAX_MS 100	/* readiness probes back off up to this */
+#define WAKE_LOCK_SLACK_MS 5000
+
+static void wake_try(struct wake *w);
+static void wake_fail(struct wake *w, const char *reason);
+
+static struct wake *
+wake_find(struct autostart *as, const char *app)
+{
+	for (struct wake *w = as->wakes; w != NULL; w = w->next)
+		if (strcmp(w->app, app) == 0)
+			return w;
+	return NULL;
+}
+
+static void
+wake_free_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* Unlinks W and frees it once its timer has closed. */
+static void
+wake_free(struct wake *w)
+{
+	struct autostart *as = w->as;
+
+	for (struct wake **pp = &as->wakes; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	probe_cancel(w->probe);
+	w->probe = NULL;
+	w->phase = WAKE_DONE;
+	uv_close((uv_handle_t *)&w->timer, wake_free_cb);
+}
+
+/* Answers every waiter: with ADDR, or with the error REASON. */
+static void
+wake_answer(struct wake *w, const char *addr, const char *reason)
+{
+	struct bus *bus = w->as->svc->bus;
+	struct waiter *wt, *next;
+	struct msg m;
+
+	for (wt = w->waiters; wt != NULL; wt = next) {
+		next = wt->next;
+		if (wt->req != NULL) {
+			if (addr != NULL) {
+				msg_init(&m, MSG_WAKE_OK);
+				snprintf(m.app, sizeof(m.app), "%s", w->app);
+				snprintf(m.addr, sizeof(m.addr), "%s", addr);
+				snprintf(m.state, sizeof(m.state), "running");
+				bus_reply(bus, wt->req, &m);
+			} else {
+				bus_reply_error(bus, wt->req, reason);
+			}
+		}
+		free(wt);
+	}
+	w->waiters = NULL;
+	wake_free(w);
+}
+
+static int
+wake_keys(struct wake *w, char *app, char *lock, char *transit)
+{
+	return key_app(app, KEY_MAX, w->app) == NULL ||
+	    key_wake_lock(lock, KEY_MAX, w->app) == NULL ||
+	    key_transit(transit, KEY_MAX) == NULL ? -1 : 0;
+}
+
+static int
+wake_lock_ms(const struct wake *w)
+{
+	return w->rec.start_timeout_ms + WAKE_LOCK_SLACK_MS;
+}
+
+static void
+wake_ready_done(struct store *st, redisReply *r, void *arg)
+{
+	struct wake *w = arg;
+	int64_t now = service_mono_ms();
+	struct msg m;
+
+	if (w->as->closing)
+		return;
+
+	(void)st;
+	if (w->phase == WAKE_DONE)
+		return;
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer != 1) {
+		wake_fail(w, r == NULL ? "redis connection lost" :
+		    "the wake lock expired before the app was ready");
+		return;
+	}
+	msg_init(&m, MSG_APP_READY);
+	snprintf(m.app, sizeof(m.app), "%s", w->app);
+	snprintf(m.addr, sizeof(m.addr), "%s", w->rec.addr);
+	m.queued_ms = w->t_start_call - w->t_request;
+	m.start_ms = w->t_started - w->t_start_call;
+	m.ready_ms = now - w->t_started;
+	bus_publish(w->as->svc->bus, &m);
+	log_info("app ready", "app=%s addr=%s queued_ms=%lld start_ms=%lld "
+	    "ready_ms=%lld", w->app, w->rec.addr, (long long)m.queued_ms,
+	    (long long)m.start_ms, (long long)m.ready_ms);
+	wake_answer(w, w->rec.addr, NULL);
+}
+
+static void
+wake_ready(struct wake *w)
+{
+	char app[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX], dl[KEY_MAX];
+	char deadline[32];
+
+	snprintf(deadline, sizeof(deadline), "%lld",
+	    (long long)(service_now_ms() + (int64_t)w->rec.ttl_s * 1000));
+	if (wake_keys(w, app, lock, transit) != 0 ||
+	    key_deadlines(dl, sizeof(dl)) == NULL ||
+	    store_command(w->as->svc->store, wake_ready_done, w,
+	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_ready, app, lock,
+	    transit, dl, w->app, w->as->svc->source, w->rec.addr,
+	    deadline) != 0)
+		wake_fail(w, "redis unavailable");
+}
+
+static void wake_probe(struct wake *w);
+
+static void
+wake_probe_timer(uv_timer_t *t)
+{
+	wake_probe(t->data);
+}
+
+static void
+wake_probed(bool ready, const char *why, void *arg)
+{
+	struct wake *w = arg;
+	char reason[300];
+
+	if (w->as->closing)
+		return;
+
+	w->probe = NULL;
+	if (ready) {
+		wake_ready(w);
+		return;
+	}
+	if (service_mono_ms() >= w->deadline) {
+		snprintf(reason, sizeof(reason), "not ready within %d ms "
+		    "(last check: %s)", w->rec.start_timeout_ms, why);
+		wake_fail(w, reason);
+		return;
+	}
+	/* First check at once, then a short backoff: ms, not seconds. */
+	w->probe_delay_ms = w->probe_delay_ms ? w->probe_delay_ms * 2 : 1;
+	if (w->probe_delay_ms > WAKE_PROBE_MAX_MS)
+		w->probe_delay_ms = WAKE_PROBE_MAX_MS;
+	uv_timer_start(&w->timer, wake_probe_timer,
+	    (uint64_t)w->probe_delay_ms, 0);
+}
+
+static void
+wake_probe(struct wake *w)
+{
+	w->probe = probe_start(w->as->svc->loop, w->rec.addr, w->rec.ready,
+	    wake_probed, w);
+	if (w->probe == NULL)
+		wake_fail(w, "out of memory");
+}
+
+static void
+wake_started(const struct driver_result *r, void *arg)
+{
+	struct wake *w = arg;
+
+	if (w->as->closing)
+		return;
+
+	if (w->phase == WAKE_DONE)
+		return;
+	if (!r->ok) {
+		wake_fail(w, r->err);
+		return;
+	}
+	w->t_started = service_mono_ms();
+	snprintf(w->rec.addr, sizeof(w->rec.addr), "%s", r->addr);
+	w->phase = WAKE_PROBING;
+	wake_probe(w);
+}
+
+static void
+wake_start(struct wake *w)
+{
+	struct autostart *as = w->as;
+	char err[DRIVER_ERR_MAX];
+
+	w->phase = WAKE_STARTING;
+	w->deadline = service_mono_ms() + w->rec.start_timeout_ms;
+	record_publish(as, MSG_APP_WAKING, w->app, NULL);
+	/* An app's group (its database, say) wakes with it. */
+	for (int i = 0; i < w->rec.ngroup; i++)
+		wake_request(as, w->rec.group[i], NULL);
+	w->t_start_call = service_mono_ms();
+	if (driver_start(as->drivers, &w->rec, wake_started, w, err,
+	    sizeof(err)) != 0)
+		wake_fail(w, err);
+}
+
+static void
+wake_poll_timer(uv_timer_t *t)
+{
+	wake_try(t->data);
+}
+
+static void
+wake_decided(struct store *st, redisReply *r, void *arg)
+{
+	struct wake *w = arg;
+	const char *what;
+	char reason[700];
+
+	if (w->as->closing)
+		return;
+
+	(void)st;
+	if (w->phase == WAKE_DONE)
+		return;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->element[0]->type != REDIS_REPLY_STRING) {
+		wake_answer(w, NULL, r == NULL ? "redis connection lost" :
+		    r->type == REDIS_REPLY_ERROR ? r->str :
+		    "unexpected reply from redis");
+		return;
+	}
+	what = r->element[0]->str;
+	if (strcmp(what, "start") == 0) {
+		wake_start(w);
+	} else if (strcmp(what, "running") == 0 && r->elements > 1) {
+		wake_answer(w, r->element[1]->str, NULL);
+	} else if (strcmp(what, "missing") == 0) {
+		snprintf(reason, sizeof(reason), "no such app: %s", w->app);
+		wake_answer(w, NULL, reason);
+	} else if (strcmp(what, "backoff") == 0 && r->elements > 2) {
+		snprintf(reason, sizeof(reason), "app %s failed to start: %s "
+		    "(next try in %s ms)", w->app, r->element[1]->str,
+		    r->element[2]->str);
+		wake_answer(w, NULL, reason);
+	} else if (service_mono_ms() >= w->deadline) {
+		snprintf(reason, sizeof(reason), "app %s still %s after %d ms",
+		    w->app, what, w->rec.start_timeout_ms);
+		wake_answer(w, NULL, reason);
+	} else {
+		/* starting or stopping elsewhere: look again soon */
+		w->phase = WAKE_WAITING;
+		uv_timer_start(&w->timer, wake_poll_timer, WAKE_POLL_MS, 0);
+	}
+}
+
+static void
+wake_try(struct wake *w)
+{
+	char app[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX];
+	char lock_ms[16], now[32];
+
+	w->phase = WAKE_LOADING;
+	snprintf(lock_ms, sizeof(lock_ms), "%d", wake_lock_ms(w));
+	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
+	if (wake_keys(w, app, lock, transit) != 0 ||
+	    store_command(w->as->svc->store, wake_decided, w,
+	    "EVAL %s 3 %s %s %s %s %s %s %s", script_wake, app, lock,
+	    transit, w->app, w->as->svc->source, lock_ms, now) != 0)
+		wake_answer(w, NULL, "redis unavailable");
+}
+
+static void
+wake_loaded(struct autostart *as, const struct app *a, const char *err,
+    void *arg)
+{
+	struct wake *w = arg;
+
+	if (w->as->closing)
+		return;
+
+	(void)as;
+	if (err != NULL) {
+		wake_answer(w, NULL, err);
+		return;
+	}
+	w->rec = *a;
+	w->deadline = w->t_request + a->start_timeout_ms +
+	    as->svc->cfg.autostart.stop_grace_ms + WAKE_LOCK_SLACK_MS;
+	wake_try(w);
+}
+
+void
+wake_request(struct autostart *as, const char *app, struct bus_request *req)
+{
+	struct waiter *wt;
+	struct wake *w;
+
+	if (!keys_name_valid(app)) {
+		if (req != NULL)
+			bus_reply_error(as->svc->bus, req, "invalid app name");
+		return;
+	}
+	if ((wt = calloc(1, sizeof(*wt))) == NULL) {
+		if (req != NULL)
+			bus_reply_error(as->svc->bus, req, "out of memory");
+		return;
+	}
+	wt->req = req;
+	if ((w = wake_find(as, app)) != NULL) {
+		wt->next = w->waiters;
+		w->waiters = wt;
+		return;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		free(wt);
+		if (req != NULL)
+			bus_reply_error(as->svc->bus, req, "out of memory");
+		return;
+	}
+	w->as = as;
+	snprintf(w->app, sizeof(w->app), "%s", app);
+	w->waiters = wt;
+	w->t_request = service_mono_ms();
+	uv_timer_init(as->svc->loop, &w->timer);
+	w->timer.data = w;
+	w->next = as->wakes;
+	as->wakes = w;
+	if (record_load(as, app, wake_loaded, w) != 0)
+		wake_answer(w, NULL, "redis unavailable");
+}
+
+static void
+wake_failed_done(struct store *st, redisReply *r, void *arg)
+{
+	(void)st;
+	(void)r;
+	(void)arg;
+}
+
+static void
+wake_cleanup_done(const struct driver_result *r, void *arg)
+{
+	char *app = arg;
+
+	if (!r->ok)
+		log_warn("cannot stop a failed app", "app=%s err=\"%s\"", app,
+		    r->err);
+	free(app);
+}
+
+/*
+ * The start failed. If we hold the lock: stop whatever was started,
+ * record the failure (with its backoff) and tell the bus.
+ */
+static void
+wake_fail(struct wake *w, const char *reason)
+{
+	struct autostart *as = w->as;
+	char app[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX], now[32];
+	char err[DRIVER_ERR_MAX], *name;
+
+	if (w->phase == WAKE_STARTING || w->phase == WAKE_PROBING) {
+		log_warn("app failed to start", "app=%s reason=\"%s\"", w->app,
+		    reason);
+		if ((name = strdup(w->app)) != NULL &&
+		    driver_stop(as->drivers, &w->rec,
+		    as->svc->cfg.autostart.stop_grace_ms, wake_cleanup_done,
+		    name, err, sizeof(err)) != 0)
+			free(name);
+		snprintf(now, sizeof(now), "%lld",
+		    (long long)service_now_ms());
+		if (wake_keys(w, app, lock, transit) == 0)
+			store_command(as->svc->store, wake_failed_done, NULL,
+			    "EVAL %s 3 %s %s %s %s %s %s %s", script_failed,
+			    app, lock, transit, w->app, as->svc->source,
+			    reason, now);
+		record_publish(as, MSG_APP_FAILED, w->app, reason);
+	}
+	wake_answer(w, NULL, reason);
+}
+
+void
+wake_on_event(struct autostart *as, const struct msg *m)
+{
+	struct wake *w = wake_find(as, m->app);
+
+	/* Another replica finished: no need to wait for the next poll. */
+	if (w != NULL && w->phase == WAKE_WAITING) {
+		uv_timer_stop(&w->timer);
+		wake_try(w);
+	}
+}
+
+struct exited {
+	struct autostart *as;
+	char app[64];
+	char reason[160];
+};
+
+static void
+wake_exited_done(struct store *st, redisReply *r, void *arg)
+{
+	struct exited *e = arg;
+
+	(void)st;
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+		log_info("app ended on its own", "app=%s why=\"%s\"", e->app,
+		    e->reason);
+		record_publish(e->as, MSG_APP_STOPPED, e->app, e->reason);
+	}
+	free(e);
+}
+
+void
+wake_on_exit(struct autostart *as, const char *app, const char *why)
+{
+	struct wake *w = wake_find(as, app);
+	char key[KEY_MAX], dl[KEY_MAX];
+	struct exited *e;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return;
+	e->as = as;
+	snprintf(e->app, sizeof(e->app), "%s", app);
+	snprintf(e->reason, sizeof(e->reason), "exited: %s", why);
+	if (w != NULL && (w->phase == WAKE_PROBING ||
+	    w->phase == WAKE_STARTING)) {
+		wake_fail(w, e->reason);
+		free(e);
+		return;
+	}
+	if (key_app(key, sizeof(key), app) == NULL ||
+	    key_deadlines(dl, sizeof(dl)) == NULL ||
+	    store_command(as->svc->store, wake_exited_done, e,
+	    "EVAL %s 2 %s %s %s %s", script_exited, key, dl, app,
+	    e->reason) != 0)
+		free(e);
+}
+
+/*
+ * Shutdown: answer every waiter now, while the bus is still open. The
+ * wakes themselves stay listed (reachable) because Redis and driver
+ * callbacks may still name them; with as->closing set they do nothing.
+ */
+void
+wake_abort_all(struct autostart *as)
+{
+	for (struct wake *w = as->wakes; w != NULL; w = w->next) {
+		struct waiter *wt, *next;
+
+		uv_timer_stop(&w->timer);
+		probe_cancel(w->probe);
+		w->probe = NULL;
+		for (wt = w->waiters; wt != NULL; wt = next) {
+			next = wt->next;
+			if (wt->req != NULL)
+				bus_reply_error(as->svc->bus, wt->req,
+				    "autostart is shutting down");
+			free(wt);
+		}
+		w->waiters = NULL;
+		w->phase = WAKE_DONE;
+	}
+}

@@ -1,0 +1,495 @@
+/*
+ * devcloudctl app create|update|rm|list|show|wake|stop.
+ *
+ * Records are written by one Lua script each, so a record and the routes
+ * of its domains change together or not at all, and a domain can never
+ * route to two apps. Arguments are checked before anything is written:
+ * a bad option changes nothing.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "bus.h"
+#include "keys.h"
+#include "msg.h"
+#include "service.h"
+#include "ctl.h"
+
+/*
+ * KEYS app, apps, routes; ARGV mode ("create"|"update"), name, target,
+ * ndomains, domains..., then field/value pairs. Returns "OK", or an
+ * error reply naming what is in the way. Domains the app no longer has
+ * are unrouted; the old list is returned after "OK" for announcing.
+ */
+static const char script_save[] =
+    "local mode, name, target = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local nd = tonumber(ARGV[4])\n"
+    "local exists = redis.call('EXISTS', KEYS[1]) == 1\n"
+    "if mode == 'create' and exists then\n"
+    "  return redis.error_reply('app ' .. name .. ' already exists')\n"
+    "end\n"
+    "if mode == 'update' and not exists then\n"
+    "  return redis.error_reply('no such app: ' .. name)\n"
+    "end\n"
+    "local new = {}\n"
+    "for i = 1, nd do\n"
+    "  local d = ARGV[4 + i]\n"
+    "  local cur = redis.call('HGET', KEYS[3], d)\n"
+    "  if cur and cur ~= target then\n"
+    "    return redis.error_reply('domain ' .. d .. ' already routes to '"
+    " .. cur)\n"
+    "  end\n"
+    "  new[d] = true\n"
+    "end\n"
+    "local old = {}\n"
+    "if exists then\n"
+    "  local od = redis.call('HGET', KEYS[1], 'domains') or ''\n"
+    "  for d in string.gmatch(od, '[^,]+') do\n"
+    "    if not new[d] and redis.call('HGET', KEYS[3], d) == target then\n"
+    "      redis.call('HDEL', KEYS[3], d)\n"
+    "      table.insert(old, d)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "for i = 1, nd do redis.call('HSET', KEYS[3], ARGV[4 + i], target) end\n"
+    "local pairs = {}\n"
+    "for i = 5 + nd, #ARGV do table.insert(pairs, ARGV[i]) end\n"
+    "redis.call('HSET', KEYS[1], unpack(pairs))\n"
+    "redis.call('SADD', KEYS[2], name)\n"
+    "return {'OK', unpack(old)}\n";
+
+/*
+ * KEYS app, apps, routes, deadlines, lastaccess; ARGV name, target.
+ * Only a stopped (or failed) app is removed.
+ */
+static const char script_rm[] =
+    "local st = redis.call('HGET', KEYS[1], 'state')\n"
+    "if not st then return redis.error_reply('no such app: ' .. ARGV[1]) end\n"
+    "if st ~= 'stopped' and st ~= 'failed' then\n"
+    "  return redis.error_reply('app ' .. ARGV[1] .. ' is ' .. st .."
+    " '; stop it first (devcloudctl app stop ' .. ARGV[1] .. ')')\n"
+    "end\n"
+    "local ds = {}\n"
+    "for d in string.gmatch(redis.call('HGET', KEYS[1], 'domains') or '',"
+    " '[^,]+') do\n"
+    "  if redis.call('HGET', KEYS[3], d) == ARGV[2] then\n"
+    "    redis.call('HDEL', KEYS[3], d)\n"
+    "    table.insert(ds, d)\n"
+    "  end\n"
+    "end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('SREM', KEYS[2], ARGV[1])\n"
+    "redis.call('ZREM', KEYS[4], ARGV[1])\n"
+    "redis.call('ZREM', KEYS[5], ARGV[1])\n"
+    "return ds\n";
+
+static const char app_usage[] =
+    "usage: devcloudctl app create NAME --domain D [--domain D2 ...] [OPTIONS]\n"
+    "       devcloudctl app update NAME [OPTIONS]\n"
+    "       devcloudctl app rm|show|wake|stop NAME\n"
+    "       devcloudctl app list\n"
+    "options:\n"
+    "  --domain D            a domain routed to the app (repeat for more;\n"
+    "                        update replaces the list)\n"
+    "  --driver process|docker   (default process)\n"
+    "  --command CMD         process: shell command; $PORT is its port\n"
+    "  --port N              process: fixed port (default: a free one)\n"
+    "  --dir DIR             process: working directory\n"
+    "  --env K=V             extra environment (repeat for more)\n"
+    "  --container C         docker: an existing container\n"
+    "  --image I             docker: or an image to create it from\n"
+    "  --cport N             docker: the port the app listens on inside\n"
+    "  --ttl SECONDS         idle time before it is stopped (default from\n"
+    "                        autostart.default_ttl_s)\n"
+    "  --ready tcp|http:/PATH   readiness check (default tcp)\n"
+    "  --start-timeout MS    time it has to become ready\n"
+    "  --wake-page on|off    browsers see a waiting page while it starts\n"
+    "  --group A,B           apps woken and stopped with it\n";
+
+static int
+app_error(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "devcloudctl: ");
+	fprintf(stderr, fmt, a, b);
+	fprintf(stderr, "\n");
+	return 1;
+}
+
+/* Applies the options in ARGV to A. DOMAINS_SET: whether --domain came. */
+static int
+app_parse_options(struct app *a, int argc, char **argv, bool *domains_set)
+{
+	static const struct option opts[] = {
+		{"domain", required_argument, NULL, 'd'},
+		{"driver", required_argument, NULL, 'D'},
+		{"command", required_argument, NULL, 'c'},
+		{"port", required_argument, NULL, 'p'},
+		{"dir", required_argument, NULL, 'w'},
+		{"env", required_argument, NULL, 'e'},
+		{"container", required_argument, NULL, 'C'},
+		{"image", required_argument, NULL, 'i'},
+		{"cport", required_argument, NULL, 'P'},
+		{"ttl", required_argument, NULL, 't'},
+		{"ready", required_argument, NULL, 'r'},
+		{"start-timeout", required_argument, NULL, 'T'},
+		{"wake-page", required_argument, NULL, 'W'},
+		{"group", required_argument, NULL, 'g'},
+		{NULL, 0, NULL, 0},
+	};
+	static const struct {
+		int opt;
+		const char *field;
+	} fields[] = {
+		{'D', "driver"}, {'c', "command"}, {'p', "port"}, {'w', "dir"},
+		{'C', "container"}, {'i', "image"}, {'P', "cport"},
+		{'t', "ttl"}, {'r', "ready"}, {'T', "start_timeout"},
+		{'W', "wake_page"}, {'g', "group"},
+	};
+	char domains[APP_MAX_DOMAINS * 256] = "", env[APP_TEXT_MAX] = "";
+	char err[600];
+	int ch;
+
+	*domains_set = false;
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		const char *field = NULL;
+
+		if (ch == 'd') {
+			if (strlen(domains) + strlen(optarg) + 2 >
+			    sizeof(domains))
+				return ctl_usage_error("too many domains");
+			if (strchr(optarg, ',') != NULL)
+				return ctl_usage_error("--domain takes one "
+				    "domain, got \"%s\"", optarg);
+			strcat(domains, domains[0] ? "," : "");
+			strcat(domains, optarg);
+			*domains_set = true;
+			continue;
+		}
+		if (ch == 'e') {
+			if (strchr(optarg, '=') == NULL ||
+			    strchr(optarg, '\n') != NULL ||
+			    strlen(env) + strlen(optarg) + 2 > sizeof(env))
+				return ctl_usage_error("--env wants K=V, got "
+				    "\"%s\"", optarg);
+			strcat(env, env[0] ? "\n" : "");
+			strcat(env, optarg);
+			continue;
+		}
+		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+			if (fields[i].opt == ch)
+				field = fields[i].field;
+		if (field == NULL)
+			return ctl_usage_error("app: unknown or incomplete "
+			    "option \"%s\"", argv[optind - 1]);
+		if (app_set(a, field, optarg, err, sizeof(err)) != 0)
+			return ctl_usage_error("%s", err);
+	}
+	if (optind < argc)
+		return ctl_usage_error("app: unexpected argument \"%s\"",
+		    argv[optind]);
+	if (*domains_set && app_set(a, "domains", domains, err,
+	    sizeof(err)) != 0)
+		return ctl_usage_error("%s", err);
+	if (env[0] != '\0' && app_set(a, "env", env, err, sizeof(err)) != 0)
+		return ctl_usage_error("%s", err);
+	return 0;
+}
+
+static void
+app_announce(struct ctl *c, const struct app *a, redisReply *removed)
+{
+	struct msg m;
+
+	msg_init(&m, MSG_ROUTE_CHANGED);
+	for (int i = 0; i < a->ndomains; i++) {
+		snprintf(m.domain, sizeof(m.domain), "%s", a->domains[i]);
+		snprintf(m.target, sizeof(m.target), "app:%s", a->name);
+		ctl_publish(c, &m);
+	}
+	for (size_t i = 0; removed != NULL && i < removed->elements; i++) {
+		if (removed->element[i]->type != REDIS_REPLY_STRING ||
+		    strcmp(removed->element[i]->str, "OK") == 0)
+			continue;
+		snprintf(m.domain, sizeof(m.domain), "%s",
+		    removed->element[i]->str);
+		m.target[0] = '\0';
+		ctl_publish(c, &m);
+	}
+	msg_init(&m, MSG_APP_CHANGED);
+	snprintf(m.app, sizeof(m.app), "%s", a->name);
+	snprintf(m.state, sizeof(m.state), "%s", app_state_name(a->state));
+	ctl_publish(c, &m);
+}
+
+/* Reads NAME's record into A; 0, or -1 with a message printed. */
+static int
+app_read(redisContext *rc, const char *name, struct app *a, int ttl,
+    int timeout)
+{
+	char key[KEY_MAX], err[600];
+	redisReply *r;
+	int rv = 0;
+
+	app_defaults(a, ttl, timeout);
+	if (key_app(key, sizeof(key), name) == NULL) {
+		app_error("\"%s\" is not a valid app name%s", name, "");
+		return -1;
+	}
+	r = redisCommand(rc, "HGETALL %s", key);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		app_error("redis: %s%s", r && r->str ? r->str : rc->errstr, "");
+		rv = -1;
+	} else if (r->elements == 0) {
+		app_error("no such app: %s%s", name, "");
+		rv = -1;
+	}
+	for (size_t i = 0; rv == 0 && i + 1 < r->elements; i += 2)
+		if (app_set(a, r->element[i]->str, r->element[i + 1]->str, err,
+		    sizeof(err)) != 0) {
+			app_error("stored record is bad: %s%s", err, "");
+			rv = -1;
+		}
+	freeReplyObject(r);
+	return rv;
+}
+
+static int
+app_save(struct ctl *c, redisContext *rc, struct app *a, const char *mode)
+{
+	const char *argv[8 + APP_MAX_DOMAINS + APP_FIELDS_MAX];
+	size_t argvlen[8 + APP_MAX_DOMAINS + APP_FIELDS_MAX];
+	char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], target[80], nd[8];
+	static char buf[APP_FIELDS_BUF];
+	int n = 0, nf;
+	redisReply *r;
+
+#define ARG(s) (argv[n] = (s), argvlen[n] = strlen(argv[n]), n++)
+	ARG("EVAL");
+	ARG(script_save);
+	ARG("3");
+	ARG(key_app(k1, sizeof(k1), a->name));
+	ARG(key_apps(k2, sizeof(k2)));
+	ARG(key_routes(k3, sizeof(k3)));
+	ARG(mode);
+	ARG(a->name);
+	snprintf(target, sizeof(target), "app:%s", a->name);
+	ARG(target);
+	snprintf(nd, sizeof(nd), "%d", a->ndomains);
+	ARG(nd);
+	for (int i = 0; i < a->ndomains; i++)
+		ARG(a->domains[i]);
+#undef ARG
+	if (app_fields(a, argv + n, argvlen + n, &nf, buf, sizeof(buf)) != 0)
+		return app_error("app %s: record too large%s", a->name, "");
+	r = redisCommandArgv(rc, n + nf, argv, argvlen);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		app_error("app %s: %s", mode, r ? r->str : rc->errstr);
+		freeReplyObject(r);
+		return 1;
+	}
+	app_announce(c, a, r);
+	freeReplyObject(r);
+	return 0;
+}
+
+static int
+app_create(struct ctl *c, redisContext *rc, int argc, char **argv)
+{
+	struct app a;
+	char err[600];
+	bool domains;
+
+	app_defaults(&a, c->cfg.autostart.default_ttl_s,
+	    c->cfg.autostart.start_timeout_ms);
+	if (app_set(&a, "name", argv[0], err, sizeof(err)) != 0)
+		return ctl_usage_error("%s", err);
+	if (app_parse_options(&a, argc, argv, &domains) != 0)
+		return 2;
+	if (app_validate(&a, err, sizeof(err)) != 0)
+		return ctl_usage_error("%s", err);
+	if (app_save(c, rc, &a, "create") != 0)
+		return 1;
+	printf("app %s created (%s, stopped until visited)\n", a.name,
+	    a.driver);
+	return 0;
+}
+
+static int
+app_update(struct ctl *c, redisContext *rc, int argc, char **argv)
+{
+	struct app a;
+	char err[600];
+	bool domains;
+
+	if (app_read(rc, argv[0], &a, c->cfg.autostart.default_ttl_s,
+	    c->cfg.autostart.start_timeout_ms) != 0)
+		return 1;
+	if (app_parse_options(&a, argc, argv, &domains) != 0)
+		return 2;
+	if (app_validate(&a, err, sizeof(err)) != 0)
+		return ctl_usage_error("%s", err);
+	if (app_save(c, rc, &a, "update") != 0)
+		return 1;
+	printf("app %s updated%s\n", a.name, a.state == APP_RUNNING ?
+	    " (the running instance keeps its old settings until it "
+	    "restarts)" : "");
+	return 0;
+}
+
+static int
+app_rm(struct ctl *c, redisContext *rc, const char *name)
+{
+	char k[5][KEY_MAX], target[80];
+	redisReply *r;
+	struct msg m;
+
+	if (key_app(k[0], KEY_MAX, name) == NULL)
+		return ctl_usage_error("\"%s\" is not a valid app name", name);
+	snprintf(target, sizeof(target), "app:%s", name);
+	r = redisCommand(rc, "EVAL %s 5 %s %s %s %s %s %s %s", script_rm,
+	    k[0], key_apps(k[1], KEY_MAX), key_routes(k[2], KEY_MAX),
+	    key_deadlines(k[3], KEY_MAX), key_lastaccess(k[4], KEY_MAX), name,
+	    target);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		app_error("app rm: %s%s", r ? r->str : rc->errstr, "");
+		freeReplyObject(r);
+		return 1;
+	}
+	msg_init(&m, MSG_ROUTE_CHANGED);
+	for (size_t i = 0; i < r->elements; i++) {
+		snprintf(m.domain, sizeof(m.domain), "%s", r->element[i]->str);
+		ctl_publish(c, &m);
+	}
+	freeReplyObject(r);
+	msg_init(&m, MSG_APP_CHANGED);
+	snprintf(m.app, sizeof(m.app), "%s", name);
+	snprintf(m.state, sizeof(m.state), "removed");
+	ctl_publish(c, &m);
+	printf("app %s removed\n", name);
+	return 0;
+}
+
+static int
+app_show(struct ctl *c, redisContext *rc, const char *name)
+{
+	char key[KEY_MAX];
+	redisReply *r;
+	struct app a;
+
+	/* Parse first: a record that does not validate is reported. */
+	if (app_read(rc, name, &a, c->cfg.autostart.default_ttl_s,
+	    c->cfg.autostart.start_timeout_ms) != 0)
+		return 1;
+	r = redisCommand(rc, "HGETALL %s", key_app(key, sizeof(key), name));
+	for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY &&
+	    i + 1 < r->elements; i += 2)
+		printf("%-14s %s\n", r->element[i]->str,
+		    r->element[i + 1]->str);
+	freeReplyObject(r);
+	return 0;
+}
+
+static int
+app_list(redisContext *rc)
+{
+	char key[KEY_MAX];
+	redisReply *names, *r;
+
+	names = redisCommand(rc, "SORT %s ALPHA", key_apps(key, sizeof(key)));
+	if (names == NULL || names->type != REDIS_REPLY_ARRAY) {
+		app_error("redis: %s%s", names && names->str ? names->str :
+		    rc->errstr, "");
+		freeReplyObject(names);
+		return 1;
+	}
+	for (size_t i = 0; i < names->elements; i++)
+		redisAppendCommand(rc, "HMGET %s state driver addr domains",
+		    key_app(key, sizeof(key), names->element[i]->str));
+	printf("%-24s %-9s %-8s %-22s %s\n", "APP", "STATE", "DRIVER", "ADDR",
+	    "DOMAINS");
+	for (size_t i = 0; i < names->elements; i++) {
+		if (redisGetReply(rc, (void **)&r) != REDIS_OK)
+			break;
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 4)
+			printf("%-24s %-9s %-8s %-22s %s\n",
+			    names->element[i]->str,
+			    r->element[0]->str ? r->element[0]->str : "?",
+			    r->element[1]->str ? r->element[1]->str : "?",
+			    r->element[2]->str && r->element[2]->str[0] ?
+			    r->element[2]->str : "-",
+			    r->element[3]->str ? r->element[3]->str : "");
+		freeReplyObject(r);
+	}
+	freeReplyObject(names);
+	return 0;
+}
+
+/* wake and stop go to autostart, which owns both. */
+static int
+app_command(struct ctl *c, enum msg_type type, const char *name)
+{
+	struct msg m, r;
+	char err[600];
+	int64_t t0 = service_mono_ms();
+
+	if (!keys_name_valid(name))
+		return ctl_usage_error("\"%s\" is not a valid app name", name);
+	msg_init(&m, type);
+	snprintf(m.app, sizeof(m.app), "%s", name);
+	if (type == MSG_STOP)
+		snprintf(m.reason, sizeof(m.reason), "manual");
+	if (bus_call_sync(c->cfg.autostart.d.control, c->source, &m,
+	    c->wait_ms >= 0 ? c->wait_ms : c->cfg.autostart.start_timeout_ms +
+	    c->cfg.autostart.stop_grace_ms + 5000, &r, err, sizeof(err)) != 0) {
+		app_error("app %s: %s", type == MSG_WAKE ? "wake" : "stop",
+		    err);
+		return 1;
+	}
+	if (type == MSG_WAKE)
+		printf("%s running at %s (%lld ms)\n", r.app, r.addr,
+		    (long long)(service_mono_ms() - t0));
+	else
+		printf("%s %s\n", r.app, r.state);
+	return 0;
+}
+
+int
+ctl_app(struct ctl *c, int argc, char **argv)
+{
+	const char *sub = argc > 0 ? argv[0] : "";
+	redisContext *rc;
+	int rv;
+
+	if (strcmp(sub, "wake") == 0 || strcmp(sub, "stop") == 0) {
+		if (argc != 2)
+			return ctl_usage_error("usage: app %s NAME", sub);
+		return app_command(c, sub[0] == 'w' ? MSG_WAKE : MSG_STOP,
+		    argv[1]);
+	}
+	if (strcmp(sub, "list") == 0 ? argc != 1 :
+	    strcmp(sub, "create") == 0 || strcmp(sub, "update") == 0 ?
+	    argc < 2 : strcmp(sub, "rm") == 0 || strcmp(sub, "show") == 0 ?
+	    argc != 2 : true) {
+		fputs(app_usage, stderr);
+		return 2;
+	}
+	if ((rc = ctl_redis(c, false)) == NULL)
+		return 1;
+	if (strcmp(sub, "create") == 0)
+		rv = app_create(c, rc, argc - 1, argv + 1);
+	else if (strcmp(sub, "update") == 0)
+		rv = app_update(c, rc, argc - 1, argv + 1);
+	else if (strcmp(sub, "rm") == 0)
+		rv = app_rm(c, rc, argv[1]);
+	else if (strcmp(sub, "show") == 0)
+		rv = app_show(c, rc, argv[1]);
+	else
+		rv = app_list(rc);
+	redisFree(rc);
+	return rv;
+}
