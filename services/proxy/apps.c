@@ -49,12 +49,6 @@ static struct metric m_events_ignored = METRIC_COUNTER(
     "devcloud_proxy_events_ignored_total",
     "Bus events the proxy does not act on.");
 
-bool
-apps_running(const struct proxy_app *a)
-{
-	return strcmp(a->state, "running") == 0 && a->addr[0] != '\0';
-}
-
 struct proxy_app *
 apps_get(struct proxy *px, const char *name)
 {

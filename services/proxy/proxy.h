@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -242,6 +243,13 @@ struct proxy_app {
 	_Atomic int64_t held;
 	_Atomic int64_t held_bytes;
 };
+
+/* Is A running, with an address to send requests to? (main thread) */
+static inline bool
+apps_running(const struct proxy_app *a)
+{
+	return strcmp(a->state, "running") == 0 && a->addr[0] != '\0';
+}
 
 /* A route as the snapshot holds it: immutable. */
 struct route {
@@ -608,8 +616,6 @@ void apps_reload(struct proxy *px);
 void apps_on_event(struct proxy *px, const struct msg *m);
 /* Marks the tables changed: a new snapshot goes out this loop turn. */
 void apps_changed(struct proxy *px);
-/* The state names of app records. */
-bool apps_running(const struct proxy_app *a);
 
 /* ------------------------------------------------------------------ */
 /* activity.c: last access and deadlines, flushed in one pipeline */
