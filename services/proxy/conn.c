@@ -27,6 +27,7 @@ static void conn_read_head(struct proxy_conn *c);
 static void conn_pump_request(struct proxy_conn *c);
 static void conn_pump_response(struct proxy_conn *c);
 static void conn_update(struct proxy_conn *c);
+static void conn_upstream_wfail(struct proxy_conn *c, int err);
 static void conn_next(struct proxy_conn *c);
 
 static const struct config *
@@ -281,7 +282,7 @@ conn_update(struct proxy_conn *c)
 		on = !full;
 		break;
 	case CONN_EXCHANGE:
-		on = !full && !up_busy;
+		on = !full && !up_busy && !(c->up_wfail && !c->rq_done);
 		break;
 	case CONN_TUNNEL:
 		return;			/* tunnel.c decides */
@@ -367,6 +368,7 @@ conn_route(struct proxy_conn *c, const struct http_msg *m, size_t head_len)
 	c->rq_bodyless = c->rq_done;
 	c->rs_started = c->rs_head_done = c->rs_done = false;
 	c->retried = false;
+	c->up_wfail = false;
 	c->status = 0;
 	c->served++;
 	hlen = conn_set_host(c, src, m->host);
@@ -502,6 +504,7 @@ conn_upstream_ready(struct proxy_conn *c, int status)
 	}
 	c->state = CONN_EXCHANGE;
 	c->scan = 0;
+	c->up_wfail = false;
 	c->t_start = uv_hrtime();
 	conn_arm(c, (uint64_t)conn_cfg(c)->proxy.upstream_timeout_ms);
 	b[n++] = uv_buf_init(c->rqhead->data, c->rqhead->end);
@@ -520,7 +523,7 @@ conn_upstream_ready(struct proxy_conn *c, int status)
 		c->rq_done = r == 1;
 	}
 	if ((rc = stream_send(&c->up->s, b, n)) < 0) {
-		conn_upstream_read(c, rc);
+		conn_upstream_wfail(c, rc);
 		return;
 	}
 	/* Keep the head only while a stale pooled connection may make us
@@ -535,6 +538,21 @@ conn_upstream_ready(struct proxy_conn *c, int status)
 	conn_update(c);
 }
 
+/*
+ * The upstream stopped taking the request (it answered early and closed,
+ * say). Its answer may already be on the way: stop sending, keep
+ * reading, and let the read side decide.
+ */
+static void
+conn_upstream_wfail(struct proxy_conn *c, int err)
+{
+	log_debug("upstream write failed", "upstream=%s err=\"%s\"",
+	    c->up->pool->addr, uv_strerror(err));
+	c->up_wfail = true;
+	c->keep = false;
+	conn_update(c);
+}
+
 static void
 conn_pump_request(struct proxy_conn *c)
 {
@@ -543,8 +561,8 @@ conn_pump_request(struct proxy_conn *c)
 	uv_buf_t b;
 	int r, rc;
 
-	if (!c->rq_done && c->up->s.queued == 0 && in != NULL &&
-	    in->end > in->start) {
+	if (!c->rq_done && !c->up_wfail && c->up->s.queued == 0 &&
+	    in != NULL && in->end > in->start) {
 		r = http_body_scan(&c->rq, in->data + in->start,
 		    in->end - in->start, &used);
 		if (r < 0) {
@@ -560,7 +578,7 @@ conn_pump_request(struct proxy_conn *c)
 		in->start += (uint32_t)used;
 		c->rq_done = r == 1;
 		if ((rc = stream_send(&c->up->s, &b, 1)) < 0) {
-			conn_upstream_read(c, rc);
+			conn_upstream_wfail(c, rc);
 			return;
 		}
 	}
@@ -815,7 +833,10 @@ void
 conn_upstream_drain(struct proxy_conn *c, int status)
 {
 	if (status < 0) {
-		conn_upstream_read(c, status);
+		if (c->state == CONN_EXCHANGE)
+			conn_upstream_wfail(c, status);
+		else
+			conn_upstream_read(c, status);
 		return;
 	}
 	if (c->state == CONN_TUNNEL)

@@ -438,6 +438,7 @@ struct proxy_conn {
 	bool rq_done;			/* request fully sent upstream */
 	bool rq_bodyless;
 	bool up_keep;			/* upstream connection reusable */
+	bool up_wfail;			/* writing upstream failed */
 	bool rs_started;		/* a response byte arrived */
 	bool rs_head_done;
 	bool rs_done;

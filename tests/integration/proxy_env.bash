@@ -1,0 +1,76 @@
+# Shared setup of the proxy's integration tests (sourced, not run):
+# lib.sh's redis, config and process handling, plus a real upstream
+# (proxy_backend.py), the broker, the proxy, and raw-socket helpers.
+. "$(dirname "$0")/lib.sh"
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# start_backend VAR: a proxy_backend.py on a free port, stored in $VAR.
+start_backend() {
+	local port
+	port=$(free_ports 1)
+	start "backend_$1" python3 "$HERE/proxy_backend.py" "$port"
+	wait_for 10 curl -sf "http://127.0.0.1:$port/ping" || return 1
+	printf -v "$1" '%s' "$port"
+}
+
+# start_suite: redis, config (PROXY_EXTRA adds proxy settings), the
+# broker and the proxy, ready to serve.
+start_suite() {
+	start_redis || return 1
+	write_config
+	start bus "$BIN/devcloud-bus" -c "$CONF"
+	start proxy "$BIN/devcloud-proxy" -c "$CONF"
+	wait_for 10 healthz_is "$ADMIN_proxy" 200 || return 1
+	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PROXY_PORT"
+}
+
+# route DOMAIN TARGET: adds a route through devcloudctl (Redis + event)
+# and waits until the proxy serves it (a 404 page names the domain).
+route() {
+	ctl route add "$1" "$2" >/dev/null || return 1
+	wait_for 5 bash -c "! curl -s -m 2 -H 'Host: ${1/\*/probe}' \
+		http://127.0.0.1:$PROXY_PORT/ping | grep -q 'no route for domain'"
+}
+
+# px_curl HOST PATH [curl args]: curl through the proxy.
+px_curl() {
+	local host=$1 path=$2
+	shift 2
+	curl -s -m 10 -H "Host: $host" "$@" "http://127.0.0.1:$PROXY_PORT$path"
+}
+
+# raw BYTES [WAIT]: sends BYTES (printf %b escapes) to the proxy on one
+# connection and prints what comes back until the proxy closes it or
+# WAIT seconds (default 2) pass.
+raw() {
+	python3 - "$PROXY_PORT" "$1" "${2:-2}" <<'PY'
+import socket, sys, time
+port, data, wait = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+data = data.encode().decode("unicode_escape").encode("latin-1")
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(data)
+s.settimeout(wait)
+out = b""
+end = time.time() + wait
+try:
+    while time.time() < end:
+        b = s.recv(65536)
+        if not b:
+            out += b"<EOF>"
+            break
+        out += b
+except socket.timeout:
+    pass
+sys.stdout.write(out.decode("latin-1"))
+PY
+}
+
+# metric NAME: the value of one line of the proxy's /metrics.
+metric() {
+	curl -s "http://$ADMIN_proxy/metrics" | awk -v n="$1" '$1 == n {print $2}'
+}
+
+# rss_kb PID: resident set size now; hwm_kb PID: its peak.
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
