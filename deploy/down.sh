@@ -47,3 +47,13 @@ for f in "${order[@]}"; do
 	echo "stopped $name (pid $pid)"
 	rm -f "$f"
 done
+
+# Apps the process driver started: their pid files hold "PID PORT START".
+for f in "$RUN"/apps/*.pid; do
+	read -r pid _ <"$f" || continue
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+		echo "stopped app $(basename "$f" .pid) (pid $pid)"
+	fi
+	rm -f "$f"
+done

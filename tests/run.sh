@@ -44,6 +44,7 @@ for t in build/tests/test_*; do
 	[ -x "$t" ] && tests+=("$t")
 done
 for t in tests/integration/*.sh; do
+	case $(basename "$t") in lib*.sh) continue ;; esac
 	[ -f "$t" ] && tests+=("$t")
 done
 for t in "${tests[@]}"; do

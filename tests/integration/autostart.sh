@@ -1,0 +1,120 @@
+#!/bin/bash
+# Apps stopped by default, started by their first request, stopped when
+# idle: the real proxy, the real autostart and the process driver.
+. "$(dirname "$0")/lib.sh"
+
+AUTOSTART_EXTRA='sweep_interval_ms = 100; stop_grace_ms = 2000;'
+PROXY_EXTRA='flush_interval_ms = 200; hold_timeout_ms = 20000;'
+start_redis || { not_ok "redis-server starts"; finish; }
+write_config
+start bus "$BIN/devcloud-bus" -c "$CONF"
+start autostart "$BIN/devcloud-autostart" -c "$CONF"
+start proxy "$BIN/devcloud-proxy" -c "$CONF"
+for d in autostart proxy; do
+	v="ADMIN_$d"
+	wait_for 10 healthz_is "${!v}" 200 || not_ok "$d ready"
+done
+start events "$BIN/devcloudctl" -c "$CONF" events app.
+sleep 0.3
+
+# A tiny app: python's http.server on $PORT serving a page with a token.
+mkdir -p "$T/www"
+echo "hello-$$" >"$T/www/index.html"
+SERVE="exec python3 -m http.server \$PORT --bind 127.0.0.1 --directory $T/www"
+get() { curl -s -m 30 -H "Host: $1" "http://127.0.0.1:$PROXY_PORT/"; }
+code() { curl -s -o /dev/null -m 30 -w '%{http_code}' -H "Host: $1" "http://127.0.0.1:$PROXY_PORT/"; }
+state() { ctl app show "$1" | awk '$1 == "state" { print $2 }'; }
+starts() { grep -c "msg=\"app process started\" app=$1 " "$T/autostart.log"; }
+events() { grep -c "\"type\":\"$1\".*\"app\":\"$2\"" "$T/events.log"; }
+state_is() { [ "$(state "$1")" = "$2" ]; }
+seen() { [ "$(events "$1" "$2")" -ge 1 ]; }
+
+check "app create" ctl app create hello --domain hello.test --ttl 2 \
+	--command "$SERVE"
+check "a new app is stopped" [ "$(state hello)" = stopped ]
+
+# Cold request: held, the app started, the request served.
+check "cold request is served" [ "$(get hello.test)" = "hello-$$" ]
+check "the app is running" [ "$(state hello)" = running ]
+check "app.waking published" wait_for 5 seen app.waking hello
+check "app.ready carries the wake phases" wait_for 5 grep -q \
+	'"type":"app.ready".*"app":"hello".*"queued_ms":[0-9]*,"start_ms":[0-9]*,"ready_ms":[0-9]*' \
+	"$T/events.log"
+check "warm request is served" [ "$(get hello.test)" = "hello-$$" ]
+check "started once" [ "$(starts hello)" -eq 1 ]
+
+# Idle past its TTL: stopped by the sweeper; the next request wakes it.
+pid=$(awk '{ print $1 }' "$T/run/hello.pid")
+check "idle app is stopped after its TTL" wait_for 15 state_is hello stopped
+check "its process is gone" bash -c "! kill -0 $pid 2>/dev/null"
+check "app.stopped says idle" wait_for 5 grep -q \
+	'"type":"app.stopped".*"app":"hello".*"reason":"idle"' "$T/events.log"
+check "the next request wakes it again" [ "$(get hello.test)" = "hello-$$" ]
+check "started a second time" [ "$(starts hello)" -eq 2 ]
+
+# 200 concurrent requests to a cold app: one start, 200 successes.
+check "app create crowd" ctl app create crowd --domain crowd.test --ttl 30 \
+	--command "sleep 0.5; $SERVE"
+seq 200 | xargs -P 200 -I{} curl -s -o /dev/null -m 60 -w '%{http_code}\n' \
+	-H 'Host: crowd.test' "http://127.0.0.1:$PROXY_PORT/" >"$T/crowd.out"
+check "200 concurrent cold requests all succeed" \
+	[ "$(grep -c '^200$' "$T/crowd.out")" -eq 200 ]
+check "and the app started exactly once" [ "$(starts crowd)" -eq 1 ]
+check "one app.ready for them" [ "$(events app.ready crowd)" -eq 1 ]
+
+# A request that arrives while the app is stopping is held, and served
+# once the app has stopped and woken again.
+check "app create slowstop" ctl app create slowstop --domain slowstop.test \
+	--ttl 1 --command "trap 'sleep 1; exit 0' TERM; python3 -m http.server \$PORT --bind 127.0.0.1 --directory $T/www & wait"
+check "slowstop serves" [ "$(get slowstop.test)" = "hello-$$" ]
+check "slowstop begins stopping" wait_for 15 state_is slowstop stopping
+check "a request during stopping is served after the re-wake" \
+	[ "$(get slowstop.test)" = "hello-$$" ]
+check "slowstop was stopped, then started again" bash -c \
+	"[ $(starts slowstop) -eq 2 ] && grep -q '\"type\":\"app.stopped\".*\"app\":\"slowstop\"' '$T/events.log'"
+
+# A command that fails: 503 naming the app, app.failed with the reason.
+check "app create broken" ctl app create broken --domain broken.test \
+	--command "exit 3"
+check "a failing app answers 503" [ "$(code broken.test)" = 503 ]
+check "the 503 names the app" bash -c "curl -s -m 30 -H 'Host: broken.test' \
+	http://127.0.0.1:$PROXY_PORT/ | grep -q broken"
+check "app.failed says why" wait_for 5 grep -q \
+	'"type":"app.failed".*"app":"broken".*"reason":"exited: exited with status 3"' \
+	"$T/events.log"
+check "the failed state is recorded" [ "$(state broken)" = failed ]
+check "repeated failures back off (no second start at once)" bash -c \
+	"[ \$(curl -s -o /dev/null -m 30 -w '%{http_code}' -H 'Host: broken.test' \
+	   http://127.0.0.1:$PROXY_PORT/) = 503 ] &&
+	 [ \$(grep -c 'app process started. app=broken ' '$T/autostart.log') -le 2 ]"
+
+# kill -9 of autostart while an app is starting: after a restart no app
+# stays "starting" forever, and the app can be woken again.
+check "app create slowstart" ctl app create slowstart --domain slowstart.test \
+	--start-timeout 2000 --command "sleep 30"
+curl -s -o /dev/null -m 30 -H 'Host: slowstart.test' "http://127.0.0.1:$PROXY_PORT/" &
+PIDS+=($!)
+check "slowstart is starting" wait_for 10 state_is slowstart starting
+kill -9 "$PID_autostart"
+wait "$PID_autostart" 2>/dev/null
+start autostart "$BIN/devcloud-autostart" -c "$CONF"
+check "autostart back" wait_for 10 healthz_is "$ADMIN_autostart" 200
+check "no app stays starting after a crash" wait_for 30 bash -c \
+	"s=\$('$BIN/devcloudctl' -c '$CONF' app show slowstart | awk '\$1==\"state\"{print \$2}'); [ \"\$s\" = stopped ] || [ \"\$s\" = failed ]"
+check "nothing left in transit" wait_for 10 bash -c \
+	"[ -z \"\$(redis-cli -p $REDIS_PORT smembers dc:transit)\" ]"
+
+# Bad arguments: a clear error and nothing written.
+before=$(redis-cli -p "$REDIS_PORT" dbsize)
+for args in "bad1" "bad2 --domain x.test" "bad3 --domain 'no spaces' --command x" \
+	"bad4 --domain y.test --command x --ttl 0" "bad5 --domain z.test --driver lxc --command x" \
+	"bad6 --domain w.test --driver docker --cport 80" "bad7 --domain hello.test --command x" \
+	"hello --domain v.test --command x" "'bad 8' --domain u.test --command x"; do
+	eval "ctl app create $args" >"$T/bad.out" 2>&1
+	rc=$?
+	check "app create $args fails" [ "$rc" -ne 0 ]
+	check "app create $args says why" grep -q 'devcloudctl: ' "$T/bad.out"
+done
+check "bad app create wrote nothing" [ "$(redis-cli -p "$REDIS_PORT" dbsize)" = "$before" ]
+
+finish
