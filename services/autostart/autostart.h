@@ -43,6 +43,7 @@ struct wake {
 	struct waiter *waiters;
 	uv_timer_t timer;		/* probe backoff, polls, deadline */
 	int probe_delay_ms;
+	int probes;			/* readiness checks so far */
 	struct probe *probe;
 	int64_t t_request;		/* monotonic ms */
 	int64_t t_start_call;

@@ -17,6 +17,7 @@
 #include "autostart.h"
 
 #define WAKE_POLL_MS 100	/* while another replica starts or stops it */
+#define WAKE_PROBE_FAST 20	/* probes 1 ms apart before backing off */
 #define WAKE_PROBE_MAX_MS 100	/* readiness probes back off up to this */
 #define WAKE_LOCK_SLACK_MS 5000
 
@@ -172,8 +173,15 @@ wake_probed(bool ready, const char *why, void *arg)
 		wake_fail(w, reason);
 		return;
 	}
-	/* First check at once, then a short backoff: ms, not seconds. */
-	w->probe_delay_ms = w->probe_delay_ms ? w->probe_delay_ms * 2 : 1;
+	/*
+	 * First check at once, then every millisecond for the first
+	 * WAKE_PROBE_FAST checks (most apps are up by then), then a
+	 * doubling backoff: ms, not seconds.
+	 */
+	if (++w->probes > WAKE_PROBE_FAST)
+		w->probe_delay_ms *= 2;
+	else
+		w->probe_delay_ms = 1;
 	if (w->probe_delay_ms > WAKE_PROBE_MAX_MS)
 		w->probe_delay_ms = WAKE_PROBE_MAX_MS;
 	uv_timer_start(&w->timer, wake_probe_timer,
