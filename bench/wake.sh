@@ -15,7 +15,7 @@ ulimit -n 8192 2>/dev/null
 N=${1:-${N:-20}}
 C=${C:-1000}
 PY="python3 $ROOT/bench/wake_time.py"
-cc -O2 -o "$T/app" "$ROOT/bench/app.c" || exit 1
+cc -O2 -o "$T/app" "$ROOT/tests/apps/tinyhttp.c" || exit 1
 
 start_redis || exit 1
 AUTOSTART_EXTRA='sweep_interval_ms = 50;'

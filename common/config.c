@@ -23,6 +23,8 @@ enum conf_check {
 	CHECK_HOSTPORT,	/* HOST:PORT */
 	CHECK_LEVEL,	/* a log level */
 	CHECK_NAME,	/* a key-safe name, may be empty */
+	CHECK_ADDRESS,	/* HOST:PORT or /path/to/unix.sock */
+	CHECK_NONEMPTY,	/* anything but "" */
 };
 
 struct conf_setting {
@@ -50,9 +52,9 @@ static const struct conf_setting settings[] = {
 	STR("log.level", log_level, "info", CHECK_LEVEL, NULL),
 	STR("log.instance", instance, "", CHECK_NAME, "DEVCLOUD_INSTANCE"),
 
-	STR("redis.address", redis.address, "127.0.0.1:6379", CHECK_NONE,
+	STR("redis.address", redis.address, "127.0.0.1:6379", CHECK_ADDRESS,
 	    "DEVCLOUD_REDIS"),
-	STR("redis.prefix", redis.prefix, "dc:", CHECK_NONE, NULL),
+	STR("redis.prefix", redis.prefix, "dc:", CHECK_NONEMPTY, NULL),
 	INT("redis.retry_max_ms", redis.retry_max_ms, 2000, 10, 60000),
 
 	STR("bus.in", bus.in, "tcp://127.0.0.1:7400", CHECK_URL,
@@ -144,15 +146,18 @@ static bool
 check_hostport(const char *s)
 {
 	const char *colon = strrchr(s, ':');
-	char *end;
-	long port;
+	long port = 0;
 
-	if (colon == NULL || colon == s)
+	if (colon == NULL || colon == s || colon[1] == '\0' ||
+	    strlen(colon + 1) > 5)
 		return false;
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	return errno == 0 && *end == '\0' && colon[1] != '\0' && port > 0 &&
-	    port < 65536;
+	/* digits only: strtol would also take " 80" and "+80" */
+	for (const char *p = colon + 1; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		port = port * 10 + (*p - '0');
+	}
+	return port > 0 && port < 65536;
 }
 
 static bool
@@ -202,6 +207,12 @@ check_string(enum conf_check check, const char *value)
 	case CHECK_NAME:
 		return check_name(value) ? NULL :
 		    "may hold only letters, digits, '.', '_' and '-'";
+	case CHECK_ADDRESS:
+		return value[0] == '/' || (strchr(value, '/') == NULL &&
+		    check_hostport(value)) ? NULL :
+		    "must be HOST:PORT or the path of a unix socket";
+	case CHECK_NONEMPTY:
+		return value[0] != '\0' ? NULL : "must not be empty";
 	}
 	return NULL;
 }
@@ -269,7 +280,10 @@ config_apply_setting(struct config *cfg, const char *path,
 	char where[CONFIG_PATH_MAX + 16];
 	int t = config_setting_type(item);
 
-	snprintf(where, sizeof(where), "%s:%d", path,
+	/* an @include'd file's settings name that file */
+	snprintf(where, sizeof(where), "%s:%d",
+	    config_setting_source_file(item) != NULL ?
+	    config_setting_source_file(item) : path,
 	    config_setting_source_line(item));
 	if (s == NULL) {
 		snprintf(err, errlen, "%s: %s.%s: unknown setting", where,
@@ -321,7 +335,9 @@ conf_read_file(struct config *cfg, const char *path, char *err, size_t errlen)
 		if (config_setting_type(sec) != CONFIG_TYPE_GROUP ||
 		    !section_known(sname)) {
 			snprintf(err, errlen, "%s:%d: %s: unknown section",
-			    path, config_setting_source_line(sec), sname);
+			    config_setting_source_file(sec) != NULL ?
+			    config_setting_source_file(sec) : path,
+			    config_setting_source_line(sec), sname);
 			goto fail;
 		}
 		for (int j = 0; j < config_setting_length(sec); j++)
@@ -343,8 +359,10 @@ config_table_env(size_t i, char *buf, size_t len)
 
 	if (i >= NSETTINGS || len == 0)
 		return NULL;
+	if (strlen("DEVCLOUD_") + strlen(settings[i].name) >= len)
+		return NULL;
 	n = (size_t)snprintf(buf, len, "DEVCLOUD_");
-	for (p = settings[i].name; *p != '\0' && n + 1 < len; p++)
+	for (p = settings[i].name; *p != '\0'; p++)
 		buf[n++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
 	buf[n] = '\0';
 	return buf;
@@ -414,11 +432,6 @@ config_load(struct config *out, const char *path, char *err, size_t errlen)
 	}
 	if (config_env(cfg, err, errlen) != 0)
 		goto fail;
-	if (cfg->redis.prefix[0] == '\0' || strlen(cfg->redis.prefix) > 31) {
-		snprintf(err, errlen, "%s: redis.prefix: must be 1 to 31 bytes",
-		    path != NULL ? path : "defaults");
-		goto fail;
-	}
 	*out = *cfg;
 	free(cfg);
 	return 0;

@@ -20,13 +20,36 @@ static struct {
 } renderers[MAX_RENDERERS];
 static int nrenderers;
 
+/* Length of the metric family name (before any '{'). */
+static size_t
+family_len(const char *name)
+{
+	return strcspn(name, "{");
+}
+
+/*
+ * Keeps the members of a family together (after the last one already
+ * registered), so the family gets one HELP/TYPE whatever the order in
+ * which modules register.
+ */
 void
 metrics_register(struct metric *m)
 {
+	size_t fl = family_len(m->name);
+	struct metric **at = NULL;
+
 	pthread_mutex_lock(&metrics_lock);
-	m->next = NULL;
-	*metrics_tail = m;
-	metrics_tail = &m->next;
+	for (struct metric **pp = &metrics_head; *pp != NULL;
+	    pp = &(*pp)->next)
+		if (family_len((*pp)->name) == fl &&
+		    strncmp((*pp)->name, m->name, fl) == 0)
+			at = &(*pp)->next;
+	if (at == NULL)
+		at = metrics_tail;
+	m->next = *at;
+	*at = m;
+	if (m->next == NULL)
+		metrics_tail = &m->next;
 	pthread_mutex_unlock(&metrics_lock);
 }
 
@@ -69,13 +92,6 @@ metrics_buf_printf(struct metrics_buf *b, const char *fmt, ...)
 		b->data = p;
 		b->cap = cap;
 	}
-}
-
-/* Length of the metric family name (before any '{'). */
-static size_t
-family_len(const char *name)
-{
-	return strcspn(name, "{");
 }
 
 void

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +216,19 @@ msg_encode(const struct msg *m, size_t *lenp)
 	return buf;
 }
 
+/*
+ * json-c reads an integer that does not fit in int64 as INT64_MAX or
+ * INT64_MIN without an error; no field of ours has those values, so they
+ * mean "out of range".
+ */
+static bool
+int_in_range(json_object *v)
+{
+	int64_t n = json_object_get_int64(v);
+
+	return n != INT64_MAX && n != INT64_MIN;
+}
+
 static int
 decode_field(struct msg *m, json_object *o, enum field_id f, bool required,
     char *err, size_t errlen)
@@ -258,12 +272,12 @@ decode_field(struct msg *m, json_object *o, enum field_id f, bool required,
 		    fd->name);
 		return -1;
 	}
-	errno = 0;
-	*(int64_t *)(void *)((char *)m + fd->offset) = json_object_get_int64(v);
-	if (errno != 0) {
+	/* json-c clamps what does not fit in 64 bits to the limits */
+	if (!int_in_range(v)) {
 		snprintf(err, errlen, "field \"%s\" out of range", fd->name);
 		return -1;
 	}
+	*(int64_t *)(void *)((char *)m + fd->offset) = json_object_get_int64(v);
 	return 0;
 }
 
@@ -303,6 +317,11 @@ msg_decode(struct msg *out, const char *buf, size_t len, char *err,
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	jlen = len - (size_t)(sp - buf) - 1;
 	o = json_tokener_parse_ex(tok, sp + 1, (int)jlen);
+	if (o == NULL && json_tokener_get_error(tok) == json_tokener_success) {
+		/* a complete JSON null */
+		snprintf(err, errlen, "%s: body is not a JSON object", d->name);
+		goto fail;
+	}
 	if (o == NULL || json_tokener_get_parse_end(tok) != jlen) {
 		enum json_tokener_error je = json_tokener_get_error(tok);
 
@@ -326,7 +345,7 @@ msg_decode(struct msg *out, const char *buf, size_t len, char *err,
 	}
 	m->v = (int)json_object_get_int64(v);
 	if (!json_object_object_get_ex(o, "ts", &v) ||
-	    !json_object_is_type(v, json_type_int)) {
+	    !json_object_is_type(v, json_type_int) || !int_in_range(v)) {
 		snprintf(err, errlen, "%s: \"ts\" must be an integer",
 		    d->name);
 		goto fail;
@@ -334,9 +353,12 @@ msg_decode(struct msg *out, const char *buf, size_t len, char *err,
 	m->ts = json_object_get_int64(v);
 	if (!json_object_object_get_ex(o, "source", &v) ||
 	    !json_object_is_type(v, json_type_string) ||
-	    (size_t)json_object_get_string_len(v) >= sizeof(m->source)) {
+	    (size_t)json_object_get_string_len(v) >= sizeof(m->source) ||
+	    memchr(json_object_get_string(v), '\0',
+	    (size_t)json_object_get_string_len(v)) != NULL) {
 		snprintf(err, errlen, "%s: \"source\" must be a string "
-		    "shorter than %zu bytes", d->name, sizeof(m->source));
+		    "shorter than %zu bytes, without NUL", d->name,
+		    sizeof(m->source));
 		goto fail;
 	}
 	snprintf(m->source, sizeof(m->source), "%s", json_object_get_string(v));

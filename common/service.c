@@ -312,10 +312,8 @@ service_main(struct service *s, int argc, char **argv)
 	if (service_load_config(prog, &args, &s->cfg) != 0)
 		return 1;
 	if (args.check_only) {
-		printf("%s: configuration OK%s%s\n", prog,
-		    s->cfg.path[0] ? " (" : " (built-in defaults",
-		    s->cfg.path[0] ? s->cfg.path : "");
-		printf("%s", ")\n");
+		printf("%s: configuration OK (%s)\n", prog,
+		    s->cfg.path[0] ? s->cfg.path : "built-in defaults");
 		return 0;
 	}
 	s->conf = config_daemon(&s->cfg, s->name);

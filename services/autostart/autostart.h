@@ -44,6 +44,7 @@ struct wake {
 	uv_timer_t timer;		/* probe backoff, polls, deadline */
 	int probe_delay_ms;
 	int probes;			/* readiness checks so far */
+	bool grouped;			/* woken as another app's group */
 	struct probe *probe;
 	int64_t t_request;		/* monotonic ms */
 	int64_t t_start_call;

@@ -134,8 +134,16 @@ wake_ready(struct wake *w)
 	char app[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX], dl[KEY_MAX];
 	char deadline[32];
 
-	snprintf(deadline, sizeof(deadline), "%lld",
-	    (long long)(service_now_ms() + (int64_t)w->rec.ttl_s * 1000));
+	/*
+	 * A group member woken by its app has no deadline of its own: it
+	 * lives as long as that app and is stopped with it (stop.c).
+	 */
+	if (w->grouped)
+		snprintf(deadline, sizeof(deadline), "+inf");
+	else
+		snprintf(deadline, sizeof(deadline), "%lld",
+		    (long long)(service_now_ms() +
+		    (int64_t)w->rec.ttl_s * 1000));
 	if (wake_keys(w, app, lock, transit) != 0 ||
 	    key_deadlines(dl, sizeof(dl)) == NULL ||
 	    store_command(w->as->svc->store, wake_ready_done, w,
@@ -352,6 +360,7 @@ wake_request(struct autostart *as, const char *app, struct bus_request *req)
 	w->as = as;
 	snprintf(w->app, sizeof(w->app), "%s", app);
 	w->waiters = wt;
+	w->grouped = req == NULL;
 	w->t_request = service_mono_ms();
 	uv_timer_init(as->svc->loop, &w->timer);
 	w->timer.data = w;

@@ -53,14 +53,28 @@ check "the next request wakes it again" [ "$(get hello.test)" = "hello-$$" ]
 check "started a second time" [ "$(starts hello)" -eq 2 ]
 
 # 200 concurrent requests to a cold app: one start, 200 successes.
+# (python's http.server keeps a backlog of 5: the crowd gets a C app)
+cc -O2 -o "$T/tinyhttp" "$ROOT/tests/apps/tinyhttp.c" || not_ok "build tinyhttp"
 check "app create crowd" ctl app create crowd --domain crowd.test --ttl 30 \
-	--command "sleep 0.5; $SERVE"
+	--command "sleep 0.5; exec $T/tinyhttp"
 seq 200 | xargs -P 200 -I{} curl -s -o /dev/null -m 60 -w '%{http_code}\n' \
 	-H 'Host: crowd.test' "http://127.0.0.1:$PROXY_PORT/" >"$T/crowd.out"
 check "200 concurrent cold requests all succeed" \
 	[ "$(grep -c '^200$' "$T/crowd.out")" -eq 200 ]
 check "and the app started exactly once" [ "$(starts crowd)" -eq 1 ]
 check "one app.ready for them" [ "$(events app.ready crowd)" -eq 1 ]
+
+# A group: the database wakes with its app and stops with it, whatever
+# its own TTL.
+check "app create db" ctl app create db --domain db.test --ttl 1 --command "$SERVE"
+check "app create web with group db" ctl app create web --domain web.test \
+	--ttl 3 --group db --command "$SERVE"
+check "web serves" [ "$(get web.test)" = "hello-$$" ]
+check "db woke with web" wait_for 5 state_is db running
+sleep 2
+check "db outlives its own TTL while web runs" state_is db running
+check "web stops when idle" wait_for 15 state_is web stopped
+check "db stops with web" wait_for 10 state_is db stopped
 
 # A request that arrives while the app is stopping is held, and served
 # once the app has stopped and woken again.

@@ -1,7 +1,8 @@
 /*
- * The benchmark's app: a minimal HTTP/1.x responder on $PORT (or argv[1])
+ * A test app: a minimal HTTP/1.x responder on $PORT (or argv[1])
  * that starts in about a millisecond, so that a wake's overhead is not
- * hidden in the app's own start time. Not part of devcloud.
+ * hidden in the app's own start time. Used by tests and bench/wake.sh;
+ * not part of devcloud.
  */
 #include <netinet/in.h>
 #include <stdio.h>
