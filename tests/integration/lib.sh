@@ -24,6 +24,13 @@ cleanup() {
 		done
 		kill -9 "$p" 2>/dev/null
 	done
+	# Apps the process driver started run in their own process groups,
+	# named by the pid files in the test's run_dir.
+	for f in "$T"/run/*.pid; do
+		[ -f "$f" ] || continue
+		read -r p _ <"$f"
+		[ -n "$p" ] && kill -KILL -- "-$p" 2>/dev/null
+	done
 	if [ "$FAILS" -eq 0 ] && [ -z "${KEEP:-}" ]; then
 		rm -rf "$T"
 	else
