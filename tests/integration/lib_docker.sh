@@ -1,0 +1,143 @@
+# Docker helpers for integration tests, sourced after lib.sh.
+#
+#   docker_up          a dockerd to talk to: the running one if `docker
+#                      info` works, else a private one under $T (stopped
+#                      by the trap). Sets DOCKER_HOST and DOCKER_SOCK.
+#                      Where Docker truly cannot run, the test prints
+#                      "# SKIP docker unavailable: WHY" and exits 0 with
+#                      no ok lines: skipped, never passed.
+#   docker_test_image  the tiny local image TEST_IMAGE, imported from the
+#                      host's busybox-static; never pulled.
+#   docker_track NAME  a container the trap removes.
+#
+# The test image serves /www on port 8080 with busybox httpd; at start
+# it writes $MSG to /www/env.txt, so a test can see an app's --env. Its
+# shell (PID 1) exits on SIGTERM, so `docker stop` is quick and graceful.
+
+TEST_IMAGE=devcloud-test/busybox:1
+TEST_IMAGE_REV=4	# bump when docker_test_image changes
+DOCKER_CONTAINERS=()
+DOCKER_PRIVATE=""
+DOCKER_BRIDGE=""
+
+docker_skip() {
+	echo "# SKIP docker unavailable: $1"
+	exit 0
+}
+
+# Containers first (while their daemon still runs), then lib.sh's
+# cleanup stops the private dockerd with everything else in PIDS.
+docker_cleanup() {
+	local rc=$?
+	if [ ${#DOCKER_CONTAINERS[@]} -gt 0 ]; then
+		docker rm -f "${DOCKER_CONTAINERS[@]}" >/dev/null 2>&1
+	fi
+	if [ -n "$DOCKER_PRIVATE" ] && [ -n "${PID_dockerd:-}" ]; then
+		# dockerd stops its containers and containerd on SIGTERM;
+		# give it longer than lib.sh's five seconds.
+		kill "$PID_dockerd" 2>/dev/null
+		for _ in $(seq 200); do
+			kill -0 "$PID_dockerd" 2>/dev/null || break
+			sleep 0.1
+		done
+		# Whatever it left mounted under $T, before $T is removed.
+		grep -o " $T/[^ ]*" /proc/mounts | sort -r |
+			xargs -r -n1 umount -l 2>/dev/null
+	fi
+	[ -n "$DOCKER_BRIDGE" ] && ip link del "$DOCKER_BRIDGE" 2>/dev/null
+	cleanup
+	exit $rc
+}
+trap docker_cleanup EXIT
+
+docker_track() { DOCKER_CONTAINERS+=("$@"); }
+
+# A bridge of our own on a free 172.30.N.0/24: two private dockerds
+# running at once on the default docker0 would hand out the same IPs.
+docker_bridge() {
+	local n br=dc$$
+	command -v ip >/dev/null 2>&1 || return 1
+	for n in $(shuf -i 1-254 -n 20); do
+		ip -4 route | grep -q "^172\.30\.$n\." && continue
+		ip link add name "$br" type bridge 2>/dev/null || return 1
+		DOCKER_BRIDGE=$br
+		ip addr add "172.30.$n.1/24" dev "$br" &&
+			ip link set "$br" up && return 0
+		return 1
+	done
+	return 1
+}
+
+docker_up() {
+	command -v docker >/dev/null 2>&1 ||
+		docker_skip "no docker client (Debian package docker.io)"
+	if docker info >/dev/null 2>&1; then
+		DOCKER_SOCK=${DOCKER_HOST:-unix:///var/run/docker.sock}
+		case "$DOCKER_SOCK" in
+		unix://*) DOCKER_SOCK=${DOCKER_SOCK#unix://} ;;
+		*) docker_skip "DOCKER_HOST=$DOCKER_SOCK is not a unix socket" ;;
+		esac
+		echo "# using the running dockerd at $DOCKER_SOCK"
+		return 0
+	fi
+	command -v dockerd >/dev/null 2>&1 ||
+		docker_skip "no dockerd running and none installed (docker.io)"
+	[ "$(id -u)" -eq 0 ] ||
+		docker_skip "no dockerd running, and starting one needs root"
+
+	# A private daemon: its own state, sockets and pid file under $T.
+	# No iptables rules: the host reaches containers on the bridge
+	# directly, and the test leaves the host's firewall untouched.
+	DOCKER_PRIVATE=1
+	DOCKER_SOCK=$T/docker.sock
+	mkdir -p "$T/docker"
+	local net=()
+	docker_bridge && net=(--bridge "$DOCKER_BRIDGE")
+	start dockerd dockerd --data-root "$T/docker/data" \
+		--exec-root "$T/docker/exec" --pidfile "$T/docker/dockerd.pid" \
+		-H "unix://$DOCKER_SOCK" --iptables=false --ip6tables=false \
+		--shutdown-timeout 2 "${net[@]}"
+	export DOCKER_HOST=unix://$DOCKER_SOCK
+	if ! wait_for 60 docker info; then
+		local why
+		why=$(grep -m1 -E 'level=(fatal|error)|failed to start' \
+			"$T/dockerd.log" | cut -c1-300)
+		kill -0 "$PID_dockerd" 2>/dev/null &&
+			why="dockerd did not answer within 60 s${why:+: $why}"
+		docker_skip "private dockerd failed: ${why:-see $T/dockerd.log}"
+	fi
+	echo "# started a private dockerd at $DOCKER_SOCK"
+}
+
+docker_test_image() {
+	# Rebuilt only when this file changes what goes in it.
+	[ "$(docker image inspect -f '{{index .Config.Labels "devcloud.test"}}' \
+		"$TEST_IMAGE" 2>/dev/null)" = "$TEST_IMAGE_REV" ] && return 0
+	local bb=/bin/busybox root=$T/image old
+	old=$(docker image inspect -f '{{.Id}}' "$TEST_IMAGE" 2>/dev/null)
+	if [ ! -x "$bb" ] || ldd "$bb" >/dev/null 2>&1; then
+		echo "# $bb is missing or not static: install busybox-static" >&2
+		return 1
+	fi
+	mkdir -p "$root/bin" "$root/www" "$root/tmp"
+	cp "$bb" "$root/bin/busybox"
+	ln -s busybox "$root/bin/sh"
+	echo '<h1>devcloud docker test page</h1>' >"$root/www/index.html"
+	tar -C "$root" -c . | docker import \
+		-c 'ENV PATH=/bin' \
+		-c "LABEL devcloud.test=$TEST_IMAGE_REV" \
+		-c 'EXPOSE 8080' \
+		-c 'CMD ["/bin/sh", "-c", "echo \"$MSG\" >/www/env.txt; trap \"exit 0\" TERM; busybox httpd -f -p 8080 -h /www & wait"]' \
+		- "$TEST_IMAGE" >/dev/null || return 1
+	# The previous revision, unless a container still uses it.
+	[ -n "$old" ] && docker rmi "$old" >/dev/null 2>&1
+	return 0
+}
+
+# docker_running NAME: the container exists and runs.
+docker_running() {
+	[ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]
+}
+docker_not_running() {
+	[ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = false ]
+}
