@@ -20,7 +20,9 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-B := build
+# A sanitizer build lives apart, so switching never mixes objects.
+comma := ,
+B := build$(if $(SANITIZER),/san-$(subst $(comma),-,$(SANITIZER)))
 SERVICES := bus proxy autostart regulator idepool deployer
 BINS := $(SERVICES:%=$(B)/bin/devcloud-%) $(B)/bin/devcloudctl
 
@@ -60,7 +62,7 @@ unit: $(UNIT_BINS)
 
 test: deps-auto
 	@$(MAKE) --no-print-directory all unit
-	@tests/run.sh
+	@DEVCLOUD_BUILD=$(CURDIR)/$(B) tests/run.sh
 
 # libFuzzer targets, each with ASan; run one with build/fuzz/fuzz_msg -max_total_time=60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)

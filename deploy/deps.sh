@@ -20,6 +20,9 @@ bin:redis-server            redis-server
 bin:redis-cli               redis-tools
 bin:curl                    curl
 bin:python3                 python3
+bin:dockerd                 docker.io
+bin:busybox                 busybox-static
+bin:ip                      iproute2
 '
 
 missing=""

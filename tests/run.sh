@@ -40,7 +40,9 @@ run_one() {
 }
 
 tests=()
-for t in build/tests/test_*; do
+BUILD=${DEVCLOUD_BUILD:-build}
+export DEVCLOUD_BUILD=$BUILD
+for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] && tests+=("$t")
 done
 for t in tests/integration/*.sh; do

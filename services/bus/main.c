@@ -8,6 +8,8 @@
  * does not parse JSON, subscribers decode and check what they receive.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,7 +41,11 @@ static struct metric m_subscribers = METRIC_GAUGE(
 struct broker {
 	nng_socket in;		/* sub0, subscribed to everything */
 	nng_socket out;		/* pub0 */
+	_Atomic bool stop;
 };
+
+/* How often the forwarder looks at the stop flag when idle. */
+#define BROKER_POLL_MS 100
 
 static void
 broker_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -66,8 +72,10 @@ broker_forward(void *arg)
 	nng_msg *msg;
 	int rv;
 
-	for (;;) {
+	while (!atomic_load(&br->stop)) {
 		if ((rv = nng_recvmsg(br->in, &msg, 0)) != 0) {
+			if (rv == NNG_ETIMEDOUT)
+				continue;
 			if (rv == NNG_ECLOSED)
 				return NULL;
 			log_warn("receive failed", "err=\"%s\"",
@@ -88,6 +96,7 @@ broker_forward(void *arg)
 		}
 		metric_add(&m_forwarded, 1);
 	}
+	return NULL;
 }
 
 static int
@@ -110,6 +119,7 @@ broker_open(struct broker *br, const struct config *cfg)
 		return -1;
 	}
 	nng_socket_set(br->in, NNG_OPT_SUB_SUBSCRIBE, "", 0);
+	nng_socket_set_ms(br->in, NNG_OPT_RECVTIMEO, BROKER_POLL_MS);
 	nng_socket_set_size(br->in, NNG_OPT_RECVMAXSZ,
 	    (size_t)cfg->bus.max_msg_bytes);
 	nng_pipe_notify(br->in, NNG_PIPE_EV_ADD_POST, broker_pipe_cb,
@@ -184,8 +194,13 @@ main(int argc, char **argv)
 	    cfg.bus.in, cfg.bus.out, cfg.bus.admin);
 	sigwait(&sigs, &sig);
 	log_info("shutting down", "signal=%s", strsignal(sig));
-	nng_close(br.in);
+	/*
+	 * The forwarder sees the flag within BROKER_POLL_MS; the sockets
+	 * close only after it has let go of them.
+	 */
+	atomic_store(&br.stop, true);
 	pthread_join(fwd, NULL);
+	nng_close(br.in);
 	nng_close(br.out);
 	admin_stop(admin);
 	log_info("stopped", "forwarded=%lld", (long long)metric_get(&m_forwarded));

@@ -7,7 +7,7 @@
 
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BIN=$ROOT/build/bin
+BIN=${DEVCLOUD_BUILD:-$ROOT/build}/bin
 T=$(mktemp -d "${TMPDIR:-/tmp}/devcloud-it.XXXXXX")
 PIDS=()
 FAILS=0
