@@ -1,0 +1,117 @@
+#!/bin/bash
+# Holding requests for sleeping apps, with the real autostart answering
+# the wake command: concurrent requests for a stopped app are held, one
+# wake is sent, all are forwarded once it runs; the hold is bounded (503
+# with Retry-After); a held client that leaves is dropped; a failed wake
+# is a 503 and a slow one a 504, each naming the app. Activity (last
+# access, deadline) is flushed to Redis, and an open WebSocket keeps its
+# app active; an Upgrade can be held too.
+. "$(dirname "$0")/proxy_env.bash"
+
+if [ ! -d "$ROOT/tests/node_modules/ws" ]; then
+	(cd "$ROOT/tests" && npm ci --no-audit --no-fund >/dev/null 2>&1) ||
+		{ not_ok "npm ci installs ws"; finish; }
+fi
+PROXY_EXTRA='hold_max_requests = 4; hold_timeout_ms = 4000;
+	flush_interval_ms = 200;'
+start_suite || { not_ok "suite starts"; finish; }
+start autostart "$BIN/devcloud-autostart" -c "$CONF"
+wait_for 10 healthz_is "$ADMIN_autostart" 200 || { not_ok "autostart starts"; finish; }
+
+BACKEND="python3 $HERE/proxy_backend.py"
+ctl app create sleepy --domain sleepy.test --ttl 60 \
+	--command "sleep 1 && exec $BACKEND \$PORT" >/dev/null ||
+	not_ok "app create sleepy"
+ctl app create broken --domain broken.test --command "exit 3" \
+	--start-timeout 2000 >/dev/null || not_ok "app create broken"
+ctl app create glacial --domain glacial.test --command "exec sleep 60" \
+	--start-timeout 30000 >/dev/null || not_ok "app create glacial"
+ctl app create wsapp --domain ws.test --ttl 60 \
+	--command "exec node $HERE/proxy_ws.js server \$PORT" >/dev/null ||
+	not_ok "app create wsapp"
+wait_for 5 bash -c "curl -s -H 'Host: sleepy.test' -o /dev/null -m 1 \
+	-w '%{http_code}' http://127.0.0.1:$PROXY_PORT/nothing-yet | grep -qv 404"
+
+# Three requests at once for a stopped app: all held, one wake, all
+# answered by the app.
+pids=()
+for i in 1 2 3; do
+	px_curl sleepy.test /echo -m 20 -o "$T/held$i" -w '%{http_code}' >"$T/code$i" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+check "held requests all answered once the app runs" \
+	bash -c "cat '$T/code1' '$T/code2' '$T/code3' | grep -qx 200200200"
+check "held requests reached the app" grep -q '"body_len": 0' "$T/held1"
+check "one wake for the three requests" \
+	[ "$(metric devcloud_proxy_wakes_total)" = 1 ]
+check "app record says running" \
+	bash -c "[ \"\$(redis-cli -p $REDIS_PORT HGET dc:app:sleepy state)\" = running ]"
+check "warm path: no further wake" bash -c \
+	"[ \"\$(curl -s -H 'Host: sleepy.test' http://127.0.0.1:$PROXY_PORT/ping)\" = pong ] &&
+	 [ \"\$(curl -s http://$ADMIN_proxy/metrics | awk '\$1 == \"devcloud_proxy_wakes_total\" {print \$2}')\" = 1 ]"
+
+# Activity reaches Redis: last access now, deadline now + ttl.
+now=$(($(date +%s) * 1000))
+check "last access flushed" wait_for 3 bash -c \
+	"[ \"\$(redis-cli -p $REDIS_PORT ZSCORE dc:lastaccess sleepy | cut -d. -f1)\" -ge $((now - 5000)) ]"
+check "deadline pushed to now + ttl" bash -c \
+	"[ \"\$(redis-cli -p $REDIS_PORT ZSCORE dc:deadlines sleepy | cut -d. -f1)\" -ge $((now + 55000)) ]"
+
+# The bound: 4 may wait; more get 503 with Retry-After.
+ctl app stop sleepy >/dev/null
+wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT HGET dc:app:sleepy state)\" = stopped ]"
+sleep 0.3
+pids=()
+for i in 1 2 3 4 5 6; do
+	px_curl sleepy.test /ping -m 20 -D "$T/b$i.h" -o /dev/null -w '%{http_code}\n' >"$T/b$i" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+check "over the hold bound: 503" \
+	[ "$(cat "$T"/b[1-6] | grep -c 503)" = 2 ]
+check "within the bound: forwarded" \
+	[ "$(cat "$T"/b[1-6] | grep -c 200)" = 4 ]
+check "503 carries Retry-After" bash -c "grep -qi '^Retry-After: ' $T/b*.h"
+
+# A held client that leaves is dropped from the queue.
+px_curl glacial.test / -m 1 -o /dev/null
+check "a client that gives up leaves the queue" \
+	wait_for 3 bash -c "[ \"\$(curl -s http://$ADMIN_proxy/metrics |
+		awk '\$1 == \"devcloud_proxy_held_requests\" {print \$2}')\" = 0 ]"
+
+# A wake that fails: 503 naming the app and the reason.
+px_curl broken.test / -m 20 -o "$T/broken.html" -w '%{http_code}' >"$T/broken.code"
+check "failed wake: 503" [ "$(cat "$T/broken.code")" = 503 ]
+check "the 503 page names the app" grep -q 'app broken could not be woken' "$T/broken.html"
+
+# A wake slower than the hold timeout: 504 naming the app.
+px_curl glacial.test / -m 20 -o "$T/glacial.html" -w '%{http_code}' >"$T/glacial.code"
+check "slow wake: 504" [ "$(cat "$T/glacial.code")" = 504 ]
+check "the 504 page names the app" grep -q 'app glacial' "$T/glacial.html"
+
+# An Upgrade held while its app wakes, then tunneled; the open tunnel
+# keeps the app's last access moving without any request.
+node "$HERE/proxy_ws.js" client "ws://127.0.0.1:$PROXY_PORT/" ws.test \
+	>"$T/ws.out" 2>&1
+check "held WebSocket upgrade tunneled after the wake" \
+	grep -q '^ok echo 56 messages' "$T/ws.out"
+python3 - "$PROXY_PORT" >"$T/hold-open" <<'PY' &
+import base64, os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall(("GET / HTTP/1.1\r\nHost: ws.test\r\nConnection: Upgrade\r\n"
+           "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+           "Sec-WebSocket-Key: %s\r\n\r\n" % key).encode())
+print(s.recv(4096).split(b"\r\n")[0].decode(), flush=True)
+time.sleep(3)
+PY
+holder=$!
+wait_for 5 grep -q '101' "$T/hold-open"
+a=$(redis-cli -p "$REDIS_PORT" ZSCORE dc:lastaccess wsapp)
+sleep 1.2
+b=$(redis-cli -p "$REDIS_PORT" ZSCORE dc:lastaccess wsapp)
+check "an open tunnel keeps its app active" \
+	python3 -c "import sys; sys.exit(0 if float('$b') > float('$a') else 1)"
+wait $holder
+finish
