@@ -18,8 +18,10 @@ run_one() {
 	name=$(basename "$t")
 	log="$logdir/$name.log"
 	printf '%-40s ' "$name"
-	"$t" >"$log" 2>&1 </dev/null
+	# A test that hangs is stopped (its trap cleans up) and counts as failed.
+	timeout -k 10 "${TEST_TIMEOUT:-600}" "$t" >"$log" 2>&1 </dev/null
 	rc=$?
+	[ "$rc" -eq 124 ] && echo "not ok - $name: still running after ${TEST_TIMEOUT:-600} s" >>"$log"
 	p=$(grep -c '^ok - ' "$log")
 	f=$(grep -c '^not ok - ' "$log")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
