@@ -64,6 +64,26 @@ check "200 concurrent cold requests all succeed" \
 check "and the app started exactly once" [ "$(starts crowd)" -eq 1 ]
 check "one app.ready for them" [ "$(events app.ready crowd)" -eq 1 ]
 
+# autostart restarts while an app runs: the app is adopted through its
+# pid file, neither orphaned nor started twice, and still stopped when idle.
+check "app create keep" ctl app create keep --domain keep.test --ttl 4 \
+	--command "$SERVE"
+check "keep serves" [ "$(get keep.test)" = "hello-$$" ]
+kpid=$(awk '{ print $1 }' "$T/run/keep.pid")
+kill "$PID_autostart"
+wait "$PID_autostart" 2>/dev/null
+check "the app outlives autostart" kill -0 "$kpid"
+start autostart "$BIN/devcloud-autostart" -c "$CONF"
+check "autostart back after a restart" wait_for 10 healthz_is "$ADMIN_autostart" 200
+check "app wake after the restart answers" ctl app wake keep
+check "the running app was kept, not started again" bash -c \
+	"[ \$(awk '{print \$1}' '$T/run/keep.pid') = $kpid ] && kill -0 $kpid &&
+	 ! grep -q 'msg=\"app process started\" app=keep ' '$T/autostart.log'"
+check "the adopted app is stopped when idle" wait_for 20 state_is keep stopped
+check "and its process is gone" wait_for 5 bash -c "! kill -0 $kpid 2>/dev/null"
+check "it was adopted through its pid file" grep -q \
+	"msg=\"adopted running app\" app=keep pid=$kpid" "$T/autostart.log"
+
 # A group: the database wakes with its app and stops with it, whatever
 # its own TTL.
 check "app create db" ctl app create db --domain db.test --ttl 1 --command "$SERVE"
