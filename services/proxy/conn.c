@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "proxy.h"
@@ -498,7 +499,7 @@ conn_upstream_ready(struct proxy_conn *c, int status)
 		stat_add(&c->s.w->stats.upstream_errors, 1);
 		log_info("upstream connect failed", "upstream=%s err=\"%s\"",
 		    c->up->pool->addr, uv_strerror(status));
-		c->up = NULL;		/* upstream.c has closed it */
+		c->up = NULL;		/* upstream.c closes it */
 		conn_fail(c, 502, detail, NULL);
 		return;
 	}
@@ -920,20 +921,38 @@ conn_client_drain(struct proxy_stream *s, int status)
 }
 
 void
-conn_accept(struct proxy_worker *w, uv_stream_t *server)
+conn_accept(struct proxy_worker *w, int fd, const struct sockaddr *peer)
 {
 	struct proxy *px = w->px;
 	struct proxy_conn *c;
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	stat_add(&w->stats.accepted, 1);
+	if (atomic_fetch_add_explicit(&px->conns, 1, memory_order_relaxed) >=
+	    px->cfg->proxy.max_connections) {
+		atomic_fetch_sub_explicit(&px->conns, 1, memory_order_relaxed);
+		stat_add(&w->stats.refused, 1);
+		close(fd);
 		return;
-	if (stream_init(&c->s, w, c, conn_client_read, conn_client_drain,
-	    conn_stream_closed) < 0) {
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		atomic_fetch_sub_explicit(&px->conns, 1, memory_order_relaxed);
+		close(fd);
+		return;
+	}
+	stream_init(&c->s, w, c, conn_client_read, conn_client_drain,
+	    conn_stream_closed);
+	if (stream_open(&c->s, fd) < 0) {
+		atomic_fetch_sub_explicit(&px->conns, 1, memory_order_relaxed);
+		close(fd);
 		free(c);
 		return;
 	}
+	if (peer->sa_family == AF_INET6)
+		uv_ip6_name((const struct sockaddr_in6 *)peer, c->peer,
+		    sizeof(c->peer));
+	else
+		uv_ip4_name((const struct sockaddr_in *)peer, c->peer,
+		    sizeof(c->peer));
 	uv_timer_init(&w->loop, &c->timer);
 	c->timer.data = c;
 	c->prev = NULL;
@@ -942,27 +961,6 @@ conn_accept(struct proxy_worker *w, uv_stream_t *server)
 		w->conns->prev = c;
 	w->conns = c;
 	stat_gauge(&w->stats.conns, 1);
-	stat_add(&w->stats.accepted, 1);
-	if (uv_accept(server, (uv_stream_t *)&c->s.tcp) < 0) {
-		atomic_fetch_add(&px->conns, 1);
-		conn_close(c);
-		return;
-	}
-	if (atomic_fetch_add_explicit(&px->conns, 1, memory_order_relaxed) >=
-	    px->cfg->proxy.max_connections) {
-		stat_add(&w->stats.refused, 1);
-		conn_close(c);
-		return;
-	}
-	uv_tcp_nodelay(&c->s.tcp, 1);
-	if (uv_tcp_getpeername(&c->s.tcp, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET6)
-			uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer,
-			    sizeof(c->peer));
-		else
-			uv_ip4_name((struct sockaddr_in *)&ss, c->peer,
-			    sizeof(c->peer));
-	}
 	c->state = CONN_IDLE;
 	conn_arm(c, (uint64_t)px->cfg->proxy.header_timeout_ms);
 	stream_read(&c->s, true);

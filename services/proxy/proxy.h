@@ -314,46 +314,64 @@ void buf_compact(struct proxy_buf *b);
 
 struct proxy_worker;
 struct proxy_stream;
+struct stream_write;
 
-#define STREAM_READING	0x01	/* uv_read_start is in effect */
+#define STREAM_READING	0x01	/* we want to read */
 #define STREAM_EOF	0x02	/* peer finished sending */
-#define STREAM_CLOSING	0x04	/* uv_close called */
+#define STREAM_CLOSING	0x04	/* stream_close called */
 #define STREAM_SHUT	0x08	/* our write side was shut down */
-#define STREAM_OPEN	0x10	/* the handle was initialised */
+#define STREAM_OPEN	0x10	/* the poll handle was initialised */
+#define STREAM_CONNECTING 0x20	/* connect(2) in progress */
+#define STREAM_SHUT_PENDING 0x40 /* shut down once the queue is sent */
 
 /* Called with 0 after data arrived, UV_EOF, or a negative error. */
 typedef void (*stream_read_fn)(struct proxy_stream *s, int status);
 /* Called when every queued write has completed (status 0) or failed. */
 typedef void (*stream_drain_fn)(struct proxy_stream *s, int status);
 typedef void (*stream_close_fn)(struct proxy_stream *s);
+typedef void (*stream_connect_fn)(struct proxy_stream *s, int status);
 
 struct proxy_stream {
-	uv_tcp_t tcp;
+	uv_poll_t poll;
+	int fd;
+	int events;			/* what poll watches now */
 	struct proxy_worker *w;
 	struct proxy_buf *in;
-	size_t queued;			/* bytes handed to uv_write, unsent */
+	struct stream_write *wq, *wq_tail;	/* what the socket refused */
+	size_t queued;			/* bytes in wq */
 	unsigned flags;
 	stream_read_fn on_read;
 	stream_drain_fn on_drain;
 	stream_close_fn on_close;
+	stream_connect_fn on_connect;
 	void *owner;
 };
 
-int stream_init(struct proxy_stream *s, struct proxy_worker *w, void *owner,
+void stream_init(struct proxy_stream *s, struct proxy_worker *w, void *owner,
     stream_read_fn on_read, stream_drain_fn on_drain,
     stream_close_fn on_close);
+/* Adopts the connected, non-blocking socket FD. 0 or a libuv error. */
+int stream_open(struct proxy_stream *s, int fd);
+/* Connects to SA; ON_CONNECT reports how it ended. 0 or a libuv error
+ * (then nothing was opened). */
+int stream_connect(struct proxy_stream *s, const struct sockaddr *sa,
+    stream_connect_fn on_connect);
 /* Starts or stops reading (idempotent). */
 void stream_read(struct proxy_stream *s, bool on);
+/* Reads at once, without waiting for the poll (data is likely there). */
+void stream_read_now(struct proxy_stream *s);
 /*
  * Writes BUFS: as much as the socket takes now, the rest copied and
  * queued. Returns 0, or a negative libuv error (the stream is broken).
  */
 int stream_send(struct proxy_stream *s, const uv_buf_t *bufs,
     unsigned nbufs);
+/* Shuts our write side down once the queue is sent. */
 void stream_shutdown(struct proxy_stream *s);
 /* Gives the read buffer back to the pool if it holds nothing. */
 void stream_trim(struct proxy_stream *s);
-/* Closes; on_close runs from the close callback, once. */
+/* Closes; on_close runs from the close callback, once (or at once if
+ * the stream was never opened). */
 void stream_close(struct proxy_stream *s);
 static inline size_t
 stream_avail(const struct proxy_stream *s)
@@ -383,7 +401,6 @@ struct proxy_up {
 	uint32_t uses;			/* exchanges carried */
 	bool connected;
 	bool closed;			/* the close callback ran */
-	uv_connect_t connect;
 	uv_getaddrinfo_t *resolve;
 };
 
@@ -452,7 +469,8 @@ struct proxy_conn {
 	char peer[48];
 };
 
-void conn_accept(struct proxy_worker *w, uv_stream_t *server);
+/* Takes over FD, accepted from PEER. */
+void conn_accept(struct proxy_worker *w, int fd, const struct sockaddr *peer);
 /* Sets C's one timer to fire MS from now (its state says what for). */
 void conn_arm(struct proxy_conn *c, uint64_t ms);
 /* The upstream connection attempt for C finished (0 or a libuv error). */
@@ -558,7 +576,8 @@ struct proxy_worker {
 	int id;
 	pthread_t thread;
 	uv_loop_t loop;
-	uv_tcp_t listener;
+	int listen_fd;
+	uv_poll_t listener;
 	uv_timer_t sweep;
 	struct wqueue inbox;
 	struct route_table *routes;	/* this worker's reference */
@@ -570,6 +589,7 @@ struct proxy_worker {
 	size_t scratch_size;
 	struct http_msg msg;		/* parse scratch */
 	bool stopping;
+	bool accept_paused;		/* out of descriptors */
 	struct wmsg stop;		/* preallocated WMSG_STOP */
 	struct proxy_stats stats;
 };

@@ -80,22 +80,20 @@ upstream_on_close(struct proxy_stream *s)
 }
 
 static void
-upstream_connect_cb(uv_connect_t *req, int status)
+upstream_connect_cb(struct proxy_stream *s, int status)
 {
-	struct proxy_up *up = req->data;
+	struct proxy_up *up = s->owner;
 	struct proxy_conn *c = up->c;
 
-	if (status == UV_ECANCELED || (up->s.flags & STREAM_CLOSING))
-		return;
 	if (status < 0) {
+		/* the client first, while UP still names the upstream */
 		up->c = NULL;
-		upstream_release(up, false);
 		if (c != NULL)
 			conn_upstream_ready(c, status);
+		upstream_release(up, false);
 		return;
 	}
 	up->connected = true;
-	uv_tcp_nodelay(&up->s.tcp, 1);
 	stream_read(&up->s, true);
 	if (c != NULL)
 		conn_upstream_ready(c, 0);
@@ -106,9 +104,7 @@ upstream_connect_cb(uv_connect_t *req, int status)
 static int
 upstream_connect(struct proxy_up *up, const struct sockaddr *sa)
 {
-	up->connect.data = up;
-	return uv_tcp_connect(&up->connect, &up->s.tcp, sa,
-	    upstream_connect_cb);
+	return stream_connect(&up->s, sa, upstream_connect_cb);
 }
 
 static void
@@ -131,9 +127,9 @@ upstream_resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
 	uv_freeaddrinfo(ai);
 	if (rc < 0) {
 		up->c = NULL;
-		upstream_release(up, false);
 		if (c != NULL)
 			conn_upstream_ready(c, rc);
+		upstream_release(up, false);
 	}
 }
 
@@ -185,12 +181,8 @@ upstream_open(struct proxy_worker *w, struct upstream *u, const char **why)
 		*why = "out of memory";
 		return NULL;
 	}
-	if (stream_init(&up->s, w, up, upstream_on_read, upstream_on_drain,
-	    upstream_on_close) < 0) {
-		free(up);
-		*why = "out of sockets";
-		return NULL;
-	}
+	stream_init(&up->s, w, up, upstream_on_read, upstream_on_drain,
+	    upstream_on_close);
 	up->pool = u;
 	u->nopen++;
 	stat_gauge(&w->stats.upstreams, 1);
@@ -216,8 +208,11 @@ upstream_open(struct proxy_worker *w, struct upstream *u, const char **why)
 		}
 	}
 	if (rc < 0) {
+		/* nothing was opened: undo by hand */
 		*why = uv_strerror(rc);
-		stream_close(&up->s);
+		u->nopen--;
+		stat_gauge(&w->stats.upstreams, -1);
+		free(up);
 		return NULL;
 	}
 	return up;

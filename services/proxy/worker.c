@@ -11,10 +11,13 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "proxy.h"
@@ -23,6 +26,7 @@
 #define WORKER_BACKLOG 4096
 #define WORKER_SWEEP_MS 1000
 #define WORKER_FREE_BUFS 256
+#define WORKER_ACCEPT_BATCH 64
 
 void
 wqueue_push(struct wqueue *q, struct wmsg *m)
@@ -56,17 +60,38 @@ worker_post(struct proxy_worker *w, struct wmsg *m)
 	wqueue_push(&w->inbox, m);
 }
 
+/* Accepts what is waiting, a bounded number per turn so one busy
+ * listener cannot starve the connections already open. */
 static void
-worker_listen_cb(uv_stream_t *server, int status)
+worker_accept_cb(uv_poll_t *h, int status, int events)
 {
-	struct proxy_worker *w = server->data;
+	struct proxy_worker *w = h->data;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
 
-	if (status < 0) {
-		log_warn("accept failed", "worker=%d err=\"%s\"", w->id,
-		    uv_strerror(status));
+	(void)events;
+	if (status < 0)
 		return;
+	for (int i = 0; i < WORKER_ACCEPT_BATCH; i++) {
+		len = sizeof(ss);
+		fd = accept4(w->listen_fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			conn_accept(w, fd, (struct sockaddr *)&ss);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* out of descriptors: pause until the next sweep
+			 * rather than spin on a readable listener */
+			log_warn("accept paused", "worker=%d err=\"%s\"", w->id,
+			    strerror(errno));
+			uv_poll_stop(&w->listener);
+			w->accept_paused = true;
+		}
+		break;
 	}
-	conn_accept(w, server);
 }
 
 static void
@@ -75,6 +100,10 @@ worker_sweep_cb(uv_timer_t *t)
 	struct proxy_worker *w = t->data;
 
 	upstream_sweep(w, uv_now(&w->loop));
+	if (w->accept_paused && !w->stopping) {
+		w->accept_paused = false;
+		uv_poll_start(&w->listener, UV_READABLE, worker_accept_cb);
+	}
 }
 
 static void
@@ -82,6 +111,8 @@ worker_stop(struct proxy_worker *w)
 {
 	w->stopping = true;
 	uv_close((uv_handle_t *)&w->listener, NULL);
+	close(w->listen_fd);
+	w->listen_fd = -1;
 	uv_close((uv_handle_t *)&w->sweep, NULL);
 	conn_close_all(w);
 	upstream_close_all(w);
@@ -185,11 +216,11 @@ static int
 worker_init(struct proxy *px, struct proxy_worker *w, int id,
     const struct sockaddr *sa, char *err, size_t errlen)
 {
-	uv_os_fd_t fd;
 	int one = 1, rc;
 
 	w->px = px;
 	w->id = id;
+	w->listen_fd = -1;
 	w->bufs.size = px->bufsize;
 	w->bufs.max_free = WORKER_FREE_BUFS;
 	w->scratch_size = px->bufsize + 4096;
@@ -206,22 +237,34 @@ worker_init(struct proxy *px, struct proxy_worker *w, int id,
 	w->sweep.data = w;
 	uv_timer_start(&w->sweep, worker_sweep_cb, WORKER_SWEEP_MS,
 	    WORKER_SWEEP_MS);
-	w->listener.data = w;
-	if ((rc = uv_tcp_init_ex(&w->loop, &w->listener, sa->sa_family)) < 0 ||
-	    (rc = uv_fileno((uv_handle_t *)&w->listener, &fd)) < 0)
-		goto fail;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+	/* Accepted sockets inherit TCP_NODELAY from the listener. */
+	w->listen_fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (w->listen_fd < 0 ||
+	    setsockopt(w->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) < 0 ||
+	    setsockopt(w->listen_fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)) < 0 ||
+	    setsockopt(w->listen_fd, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) < 0 ||
+	    bind(w->listen_fd, sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) < 0 ||
+	    listen(w->listen_fd, WORKER_BACKLOG) < 0) {
 		rc = uv_translate_sys_error(errno);
 		goto fail;
 	}
-	if ((rc = uv_tcp_bind(&w->listener, sa, 0)) < 0 ||
-	    (rc = uv_listen((uv_stream_t *)&w->listener, WORKER_BACKLOG,
-	    worker_listen_cb)) < 0)
+	if ((rc = uv_poll_init_socket(&w->loop, &w->listener,
+	    w->listen_fd)) < 0)
 		goto fail;
+	w->listener.data = w;
+	uv_poll_start(&w->listener, UV_READABLE, worker_accept_cb);
 	route_table_ref(px->table);
 	w->routes = px->table;
 	return 0;
 fail:
+	if (w->listen_fd >= 0)
+		close(w->listen_fd);
+	w->listen_fd = -1;
 	snprintf(err, errlen, "listen on %s: %s", px->cfg->proxy.listen,
 	    uv_strerror(rc));
 	return -1;

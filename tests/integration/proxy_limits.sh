@@ -96,7 +96,12 @@ import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"GET /ping HTTP/1.1\r\nHost: l.test\r\n\r\n")
 s.settimeout(10)
-data = s.recv(4096)
+data = b""
+while b"pong" not in data:
+    b = s.recv(4096)
+    if not b:
+        break
+    data += b
 rest = s.recv(4096)     # blocks until the proxy closes the idle connection
 print("answered" if b"pong" in data else "no answer", "closed" if rest == b"" else "open")
 PY
