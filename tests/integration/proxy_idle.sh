@@ -57,7 +57,11 @@ check "the proxy counts them open ($open)" [ "$open" = "$N" ]
 rss=$(rss_kb "$PID_proxy")
 per=$(( (rss - base) * 1024 / N ))
 echo "# proxy RSS: ${base} kB before, ${rss} kB with $N idle connections: ${per} bytes each"
-check "idle connections cost under 4 KiB each" [ "$per" -lt 4096 ]
+if [[ "$BIN" == */san-* ]]; then
+	ok "idle connections cost under 4 KiB each # SKIP sanitizer build"
+else
+	check "idle connections cost under 4 KiB each" [ "$per" -lt 4096 ]
+fi
 check "the proxy serves new requests meanwhile" [ "$(px_curl idle.test /ping)" = pong ]
 touch "$T/stop"
 wait "$client"
