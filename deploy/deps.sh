@@ -23,6 +23,9 @@ bin:python3                 python3
 bin:dockerd                 docker.io
 bin:busybox                 busybox-static
 bin:ip                      iproute2
+bin:node                    nodejs
+bin:npm                     npm
+bin:chromium                chromium
 '
 
 missing=""

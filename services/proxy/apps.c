@@ -220,6 +220,8 @@ apps_record(struct proxy *px, struct proxy_app *a, const redisReply *r)
 			snprintf(a->addr, sizeof(a->addr), "%s", v);
 		else if (strcmp(f, "ttl") == 0)
 			a->ttl_s = (int)strtol(v, NULL, 10);
+		else if (strcmp(f, "wake_page") == 0)
+			atomic_store(&a->wake_page, strcmp(v, "on") == 0);
 	}
 	if (!apps_running(a))
 		a->addr[0] = '\0';

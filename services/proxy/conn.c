@@ -189,6 +189,37 @@ conn_fail(struct proxy_conn *c, int status, const char *detail,
 	conn_settle(c, keep);
 }
 
+/*
+ * The waiting page's answers: the page itself (a 503 that switches to
+ * the app once ready, and wakes it) or, to its wait request, a 204.
+ */
+static void
+conn_wake_answer(struct proxy_conn *c, bool page)
+{
+	struct proxy_worker *w = c->s.w;
+	bool keep = c->keep && c->rq_done;
+	uv_buf_t b;
+
+	if (page)
+		hold_wake(w, c->app);
+	b = uv_buf_init(w->scratch, (unsigned)(page ?
+	    wakepage_build(w->scratch, w->scratch_size, c->app->name, keep) :
+	    wakepage_ready(w->scratch, w->scratch_size, keep)));
+	conn_app_done(c);
+	conn_drop_head(c);
+	stats_count(w, page ? 503 : 204, UINT64_MAX);
+	c->state = CONN_IDLE;
+	if (conn_write(c, &b, 1) < 0)
+		return;
+	conn_settle(c, keep);
+}
+
+void
+conn_wait_ready(struct proxy_conn *c)
+{
+	conn_wake_answer(c, false);
+}
+
 /* A request we will not forward: answer and close. */
 static void
 conn_reject(struct proxy_conn *c, int status, const char *why)
@@ -403,8 +434,14 @@ conn_route(struct proxy_conn *c, const struct http_msg *m, size_t head_len)
 	atomic_fetch_add_explicit(&c->app->requests, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->app->requests_total, 1,
 	    memory_order_relaxed);
-	if (r->running)
+	c->wait_only = wakepage_is_wait(src, m);
+	if (r->running && c->wait_only)
+		conn_wait_ready(c);
+	else if (r->running)
 		conn_forward(c, r->addr);
+	else if (!c->wait_only && atomic_load(&c->app->wake_page) &&
+	    wakepage_wanted(src, m))
+		conn_wake_answer(c, true);
 	else
 		hold_add(c, c->app);
 }

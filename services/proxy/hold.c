@@ -18,7 +18,6 @@ hold_add(struct proxy_conn *c, struct proxy_app *app)
 	struct proxy_worker *w = c->s.w;
 	const struct config *cfg = w->px->cfg;
 	int64_t bytes = (int64_t)(c->rqhead->end + stream_avail(&c->s));
-	struct wmsg *m;
 	char detail[512];
 
 	if (atomic_fetch_add(&app->held, 1) >= cfg->proxy.hold_max_requests ||
@@ -41,6 +40,15 @@ hold_add(struct proxy_conn *c, struct proxy_app *app)
 	w->held = c;
 	stat_gauge(&w->stats.held, 1);
 	log_debug("request held", "app=%s host=%s", app->name, c->host);
+	hold_wake(w, app);
+	conn_arm(c, (uint64_t)cfg->proxy.hold_timeout_ms);
+}
+
+void
+hold_wake(struct proxy_worker *w, struct proxy_app *app)
+{
+	struct wmsg *m;
+
 	/* Ask every time: the main thread keeps one wake in flight per app,
 	 * and answers at once if the app became ready meanwhile. */
 	if ((m = calloc(1, sizeof(*m))) != NULL) {
@@ -48,7 +56,6 @@ hold_add(struct proxy_conn *c, struct proxy_app *app)
 		m->app = app;
 		wqueue_push(&w->px->inbox, m);
 	}
-	conn_arm(c, (uint64_t)cfg->proxy.hold_timeout_ms);
 }
 
 void
@@ -84,6 +91,10 @@ hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
 		if (c->app != app)
 			continue;
 		hold_remove(c);
+		if (status == 0 && c->wait_only) {
+			conn_wait_ready(c);
+			continue;
+		}
 		if (status == 0) {
 			conn_forward(c, addr);
 			continue;

@@ -235,6 +235,7 @@ struct proxy_app {
 	char addr[MSG_ADDR_MAX];
 	int ttl_s;
 	bool waking;			/* a wake command is in flight */
+	_Atomic bool wake_page;		/* browsers get the waiting page */
 	struct proxy_app *next;		/* registry list */
 	/* any thread */
 	_Atomic uint64_t requests;	/* since the last flush */
@@ -460,6 +461,7 @@ struct proxy_conn {
 	bool rs_head_done;
 	bool rs_done;
 	bool retried;
+	bool wait_only;			/* the waiting page's wait request */
 	uint64_t t_start;		/* uv_hrtime at upstream write */
 	int64_t held_bytes;
 
@@ -486,6 +488,8 @@ void conn_forward(struct proxy_conn *c, const char *addr);
  */
 void conn_fail(struct proxy_conn *c, int status, const char *detail,
     const char *extra);
+/* The waiting page's wait request: the app is ready (204). */
+void conn_wait_ready(struct proxy_conn *c);
 void conn_close(struct proxy_conn *c);
 void conn_close_all(struct proxy_worker *w);
 
@@ -504,6 +508,8 @@ void tunnel_drain(struct proxy_conn *c);
 /* Holds C for APP (checks the bounds, asks main to wake it). */
 void hold_add(struct proxy_conn *c, struct proxy_app *app);
 void hold_remove(struct proxy_conn *c);
+/* Asks the main thread to wake APP (one command per app in flight). */
+void hold_wake(struct proxy_worker *w, struct proxy_app *app);
 /* The wake of APP finished: forward to ADDR, or fail with STATUS. */
 void hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
     const char *addr, const char *reason);
@@ -650,5 +656,18 @@ void stats_init(struct proxy *px);
 /* Counts an answer by status class, and USEC (time to the upstream's
  * response head) in the histogram unless it is UINT64_MAX. */
 void stats_count(struct proxy_worker *w, int status, uint64_t usec);
+
+/* ------------------------------------------------------------------ */
+/* wakepage.c: the waiting page shown to browsers while an app starts */
+
+#define WAKEPAGE_WAIT_PATH "/.devcloud/wait"
+
+/* Does this request come from a browser (a GET that accepts HTML)? */
+bool wakepage_wanted(const char *src, const struct http_msg *m);
+/* Is it the page's own wait request? */
+bool wakepage_is_wait(const char *src, const struct http_msg *m);
+/* The page (a 503 that switches to the app) or the wait's answer (204). */
+size_t wakepage_build(char *dst, size_t cap, const char *app, bool keep);
+size_t wakepage_ready(char *dst, size_t cap, bool keep);
 
 #endif
