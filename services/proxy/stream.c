@@ -109,44 +109,61 @@ stream_connect(struct proxy_stream *s, const struct sockaddr *sa,
 	return 0;
 }
 
-/* One recv into the read buffer; then the owner hears about it. */
+/*
+ * Reads into the buffer and tells the owner. A read that filled all the
+ * room there was probably left more in the socket: read again at once
+ * (a few times at most, to stay fair to other connections) rather than
+ * going back to the poll for it.
+ */
+#define STREAM_READ_ROUNDS 8
+
 static void
 stream_recv(struct proxy_stream *s)
 {
-	struct proxy_buf *b = s->in;
 	size_t size = s->w->bufs.size;
-	ssize_t n;
 
-	if (b == NULL && (b = s->in = buf_get(&s->w->bufs)) == NULL) {
-		stream_read(s, false);
-		s->on_read(s, UV_ENOBUFS);
-		return;
-	}
-	if (b->start == b->end)
-		b->start = b->end = 0;
-	else if (b->end == size)
-		buf_compact(b);
-	if (b->end == size) {
-		stream_read(s, false);	/* the owner must consume first */
-		return;
-	}
-	n = recv(s->fd, b->data + b->end, size - b->end, 0);
-	if (n > 0) {
-		b->end += (uint32_t)n;
-		s->on_read(s, 0);
-	} else if (n == 0) {
-		s->flags |= STREAM_EOF;
-		stream_read(s, false);
-		stream_trim(s);
-		s->on_read(s, UV_EOF);
-	} else if (errno == EAGAIN || errno == EINTR) {
-		stream_trim(s);
-	} else {
-		int err = uv_translate_sys_error(errno);
+	for (int round = 0; round < STREAM_READ_ROUNDS; round++) {
+		struct proxy_buf *b = s->in;
+		size_t room;
+		ssize_t n;
 
-		stream_read(s, false);
-		stream_trim(s);
-		s->on_read(s, err);
+		if (b == NULL && (b = s->in = buf_get(&s->w->bufs)) == NULL) {
+			stream_read(s, false);
+			s->on_read(s, UV_ENOBUFS);
+			return;
+		}
+		if (b->start == b->end)
+			b->start = b->end = 0;
+		else if (b->end == size)
+			buf_compact(b);
+		if ((room = size - b->end) == 0) {
+			stream_read(s, false);	/* the owner must consume */
+			return;
+		}
+		n = recv(s->fd, b->data + b->end, room, 0);
+		if (n > 0) {
+			b->end += (uint32_t)n;
+			s->on_read(s, 0);
+			if ((size_t)n < room || (s->flags & (STREAM_CLOSING |
+			    STREAM_READING)) != STREAM_READING)
+				return;
+			continue;
+		}
+		if (n == 0) {
+			s->flags |= STREAM_EOF;
+			stream_read(s, false);
+			stream_trim(s);
+			s->on_read(s, UV_EOF);
+		} else if (errno == EAGAIN || errno == EINTR) {
+			stream_trim(s);
+		} else {
+			int err = uv_translate_sys_error(errno);
+
+			stream_read(s, false);
+			stream_trim(s);
+			s->on_read(s, err);
+		}
+		return;
 	}
 }
 
