@@ -456,8 +456,9 @@ apps_init(struct proxy *px)
 	if ((px->table = route_table_new()) == NULL ||
 	    route_table_seal(px->table) < 0)
 		return -1;
-	uv_async_init(loop, &px->inbox.async, apps_inbox_cb);
-	px->inbox.async.data = px;
+	uv_async_init(loop, &px->inbox_async, apps_inbox_cb);
+	px->inbox_async.data = px;
+	px->inbox.async = &px->inbox_async;
 	uv_idle_init(loop, &px->publish);
 	px->publish.data = px;
 	uv_timer_init(loop, &px->refresh);
@@ -471,7 +472,7 @@ apps_init(struct proxy *px)
 void
 apps_shutdown(struct proxy *px)
 {
-	uv_close((uv_handle_t *)&px->inbox.async, NULL);
+	uv_close((uv_handle_t *)&px->inbox_async, NULL);
 	uv_close((uv_handle_t *)&px->publish, NULL);
 	uv_close((uv_handle_t *)&px->refresh, NULL);
 	/* Drop what workers posted last; they are stopped now. */

@@ -13,6 +13,7 @@
  * queued (conn_update). One timer per connection serves every timeout;
  * it is re-armed lazily, so the warm path rarely touches the timer heap.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 
 #define CONN_LINGER_MS 2000
 
-static void conn_timer_cb(uv_timer_t *t);
+static void conn_timer_cb(struct loop_timer *t);
 static void conn_read_head(struct proxy_conn *c);
 static void conn_pump_request(struct proxy_conn *c);
 static void conn_pump_response(struct proxy_conn *c);
@@ -42,17 +43,18 @@ conn_cfg(const struct proxy_conn *c)
 void
 conn_arm(struct proxy_conn *c, uint64_t ms)
 {
-	c->deadline = uv_now(&c->s.w->loop) + ms;
-	if (!uv_is_active((uv_handle_t *)&c->timer) ||
-	    uv_timer_get_due_in(&c->timer) > ms)
-		uv_timer_start(&c->timer, conn_timer_cb, ms, 0);
+	struct loop *l = &c->s.w->loop;
+
+	c->deadline = l->now + ms;
+	if (!loop_timer_active(&c->timer) || c->timer.due > c->deadline)
+		loop_timer_start(l, &c->timer, ms, conn_timer_cb);
 }
 
 /* Pushes the deadline of an armed timer later, without touching it. */
 static void
 conn_touch(struct proxy_conn *c, uint64_t ms)
 {
-	c->deadline = uv_now(&c->s.w->loop) + ms;
+	c->deadline = c->s.w->loop.now + ms;
 }
 
 static void
@@ -73,21 +75,9 @@ conn_drop_head(struct proxy_conn *c)
 }
 
 static void
-conn_timer_closed(uv_handle_t *h)
-{
-	struct proxy_conn *c = h->data;
-
-	if (--c->handles == 0)
-		free(c);
-}
-
-static void
 conn_stream_closed(struct proxy_stream *s)
 {
-	struct proxy_conn *c = s->owner;
-
-	if (--c->handles == 0)
-		free(c);
+	free(s->owner);
 }
 
 void
@@ -114,9 +104,8 @@ conn_close(struct proxy_conn *c)
 		c->next->prev = c->prev;
 	stat_gauge(&w->stats.conns, -1);
 	atomic_fetch_sub_explicit(&w->px->conns, 1, memory_order_relaxed);
-	c->handles = 2;
-	uv_close((uv_handle_t *)&c->timer, conn_timer_closed);
-	stream_close(&c->s);
+	loop_timer_stop(&w->loop, &c->timer);
+	stream_close(&c->s);		/* frees C at the end of the round */
 }
 
 /* Flush what is queued, shut our side down, wait briefly for the
@@ -278,15 +267,16 @@ conn_timeout(struct proxy_conn *c)
 }
 
 static void
-conn_timer_cb(uv_timer_t *t)
+conn_timer_cb(struct loop_timer *t)
 {
-	struct proxy_conn *c = t->data;
-	uint64_t now = uv_now(t->loop);
+	struct proxy_conn *c = (struct proxy_conn *)((char *)t -
+	    offsetof(struct proxy_conn, timer));
+	struct loop *l = &c->s.w->loop;
 
 	if (c->deadline == 0)
 		return;
-	if (now < c->deadline) {
-		uv_timer_start(t, conn_timer_cb, c->deadline - now, 0);
+	if (l->now < c->deadline) {
+		loop_timer_start(l, t, c->deadline - l->now, conn_timer_cb);
 		return;
 	}
 	c->deadline = 0;
@@ -990,8 +980,7 @@ conn_accept(struct proxy_worker *w, int fd, const struct sockaddr *peer)
 	else
 		uv_ip4_name((const struct sockaddr_in *)peer, c->peer,
 		    sizeof(c->peer));
-	uv_timer_init(&w->loop, &c->timer);
-	c->timer.data = c;
+	loop_timer_init(&c->timer);
 	c->prev = NULL;
 	c->next = w->conns;
 	if (w->conns != NULL)

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -288,6 +289,76 @@ int route_target_parse(const char *target, enum target_kind *kind,
     const char **rest);
 
 /* ------------------------------------------------------------------ */
+/* loop.c: the workers' event loop (epoll, timers, end-of-round lists) */
+
+struct loop_io;
+struct loop_timer;
+struct loop_task;
+typedef void (*loop_io_fn)(struct loop_io *io, uint32_t events);
+typedef void (*loop_timer_fn)(struct loop_timer *t);
+typedef void (*loop_task_fn)(struct loop_task *t);
+
+struct loop_io {
+	int fd;				/* -1 once closed */
+	loop_io_fn cb;
+};
+
+#define LOOP_TIMER_IDLE SIZE_MAX
+
+struct loop_timer {
+	uint64_t due;			/* loop ms */
+	size_t slot;			/* heap slot, LOOP_TIMER_IDLE if off */
+	loop_timer_fn cb;
+};
+
+struct loop_task {
+	struct loop_task *next;
+	loop_task_fn cb;
+	bool queued;
+};
+
+struct loop {
+	int epfd;
+	int evfd;			/* eventfd: wake-ups from other threads */
+	uint64_t now;			/* monotonic ms, read once per round */
+	struct loop_timer **heap;
+	size_t ntimers, heapcap;
+	struct loop_task *tasks, *tasks_tail;	/* run after this round */
+	struct loop_task *defers;	/* then these (frees) */
+	int nalive;			/* outside work the loop waits for */
+	bool stop;
+};
+
+int loop_init(struct loop *l);
+void loop_free(struct loop *l);
+/* Registers FD (epoll events, e.g. EPOLLIN | EPOLLOUT | EPOLLET). */
+int loop_add(struct loop *l, struct loop_io *io, int fd, uint32_t events,
+    loop_io_fn cb);
+int loop_mod(struct loop *l, struct loop_io *io, uint32_t events);
+/* From any thread: makes the loop call its on_wake. */
+void loop_wake(struct loop *l);
+/* Runs until loop_stop and no outside work is pending. */
+void loop_run(struct loop *l, void (*on_wake)(struct loop *l));
+void loop_stop(struct loop *l);
+static inline void
+loop_timer_init(struct loop_timer *t)
+{
+	t->slot = LOOP_TIMER_IDLE;
+}
+static inline bool
+loop_timer_active(const struct loop_timer *t)
+{
+	return t->slot != LOOP_TIMER_IDLE;
+}
+int loop_timer_start(struct loop *l, struct loop_timer *t, uint64_t ms,
+    loop_timer_fn cb);
+void loop_timer_stop(struct loop *l, struct loop_timer *t);
+/* Runs T once, after this round's events (no-op if already queued). */
+void loop_post(struct loop *l, struct loop_task *t, loop_task_fn cb);
+/* Runs T at the very end of the round: where objects are freed. */
+void loop_defer(struct loop *l, struct loop_task *t, loop_task_fn cb);
+
+/* ------------------------------------------------------------------ */
 /* buf.c: per-worker pool of fixed-size I/O buffers */
 
 struct proxy_buf {
@@ -317,13 +388,16 @@ struct proxy_worker;
 struct proxy_stream;
 struct stream_write;
 
-#define STREAM_READING	0x01	/* we want to read */
+#define STREAM_READING	0x01	/* the owner wants to read */
 #define STREAM_EOF	0x02	/* peer finished sending */
 #define STREAM_CLOSING	0x04	/* stream_close called */
 #define STREAM_SHUT	0x08	/* our write side was shut down */
-#define STREAM_OPEN	0x10	/* the poll handle was initialised */
+#define STREAM_OPEN	0x10	/* registered with the loop */
 #define STREAM_CONNECTING 0x20	/* connect(2) in progress */
 #define STREAM_SHUT_PENDING 0x40 /* shut down once the queue is sent */
+#define STREAM_RD_READY	0x80	/* the socket may have bytes (or EOF) */
+#define STREAM_WR_READY	0x100	/* the socket may take bytes */
+#define STREAM_RDHUP	0x200	/* the peer's FIN or an error was seen */
 
 /* Called with 0 after data arrived, UV_EOF, or a negative error. */
 typedef void (*stream_read_fn)(struct proxy_stream *s, int status);
@@ -333,9 +407,9 @@ typedef void (*stream_close_fn)(struct proxy_stream *s);
 typedef void (*stream_connect_fn)(struct proxy_stream *s, int status);
 
 struct proxy_stream {
-	uv_poll_t poll;
-	int fd;
-	int events;			/* what poll watches now */
+	struct loop_io io;		/* io.fd is the socket */
+	struct loop_task read_task;	/* a read owed without an event */
+	struct loop_task free_task;	/* on_close, at the end of round */
 	struct proxy_worker *w;
 	struct proxy_buf *in;
 	struct stream_write *wq, *wq_tail;	/* what the socket refused */
@@ -359,8 +433,6 @@ int stream_connect(struct proxy_stream *s, const struct sockaddr *sa,
     stream_connect_fn on_connect);
 /* Starts or stops reading (idempotent). */
 void stream_read(struct proxy_stream *s, bool on);
-/* Reads at once, without waiting for the poll (data is likely there). */
-void stream_read_now(struct proxy_stream *s);
 /*
  * Writes BUFS: as much as the socket takes now, the rest copied and
  * queued. Returns 0, or a negative libuv error (the stream is broken).
@@ -371,8 +443,7 @@ int stream_send(struct proxy_stream *s, const uv_buf_t *bufs,
 void stream_shutdown(struct proxy_stream *s);
 /* Gives the read buffer back to the pool if it holds nothing. */
 void stream_trim(struct proxy_stream *s);
-/* Closes; on_close runs from the close callback, once (or at once if
- * the stream was never opened). */
+/* Closes the socket now; on_close runs at the end of the round. */
 void stream_close(struct proxy_stream *s);
 static inline size_t
 stream_avail(const struct proxy_stream *s)
@@ -384,6 +455,7 @@ stream_avail(const struct proxy_stream *s)
 /* upstream.c: connections to upstreams and the idle pool */
 
 struct proxy_conn;
+struct wmsg;
 
 /* Every connection to one upstream address, per worker. */
 struct upstream {
@@ -402,7 +474,7 @@ struct proxy_up {
 	uint32_t uses;			/* exchanges carried */
 	bool connected;
 	bool closed;			/* the close callback ran */
-	uv_getaddrinfo_t *resolve;
+	bool resolving;			/* a name lookup is out */
 };
 
 /*
@@ -414,6 +486,8 @@ int upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
     const char *addr, struct proxy_up **upp, const char **why);
 /* Gives UP back: to the idle pool when REUSE, else closed. */
 void upstream_release(struct proxy_up *up, bool reuse);
+/* A name lookup for an upstream connection came back (WMSG_RESOLVED). */
+void upstream_resolved(struct proxy_worker *w, struct wmsg *m);
 /* Closes idle connections older than the keep-alive timeout. */
 void upstream_sweep(struct proxy_worker *w, uint64_t now);
 void upstream_close_all(struct proxy_worker *w);
@@ -433,7 +507,7 @@ enum conn_state {
 
 struct proxy_conn {
 	struct proxy_stream s;
-	uv_timer_t timer;
+	struct loop_timer timer;
 	uint64_t deadline;		/* uv_now ms; 0: none */
 	enum conn_state state;
 	struct proxy_up *up;
@@ -441,7 +515,6 @@ struct proxy_conn {
 	struct proxy_buf *rqhead;	/* forwarded head, until answered */
 	size_t scan;			/* http_head_find progress */
 	uint32_t served;		/* requests read on this connection */
-	int handles;			/* open libuv handles while closing */
 	bool closing;
 	bool holding;			/* linked in the worker's held list */
 
@@ -559,6 +632,7 @@ enum wmsg_type {
 	WMSG_WAKE_DONE,		/* main -> worker: wake finished */
 	WMSG_STOP,		/* main -> worker: shut down */
 	WMSG_WAKE,		/* worker -> main: please wake app */
+	WMSG_RESOLVED,		/* lookup thread -> worker: address found */
 };
 
 struct wmsg {
@@ -566,25 +640,29 @@ struct wmsg {
 	enum wmsg_type type;
 	struct route_table *routes;
 	struct proxy_app *app;
-	int status;			/* WAKE_DONE: 0 ok, else 503/504 */
+	int status;			/* WAKE_DONE: 0 ok, else 503/504;
+					 * RESOLVED: 0 or a libuv error */
+	struct proxy_up *up;		/* RESOLVED */
+	struct sockaddr_storage sa;	/* RESOLVED */
 	char addr[MSG_ADDR_MAX];
 	char reason[MSG_TEXT_MAX];
 };
 
+/* A locked list and how its reader is woken (one of the two). */
 struct wqueue {
 	pthread_mutex_t mu;
 	struct wmsg *head, *tail;
-	uv_async_t async;
+	uv_async_t *async;		/* the main thread's libuv loop */
+	struct loop *loop;		/* a worker's loop */
 };
 
 struct proxy_worker {
 	struct proxy *px;
 	int id;
 	pthread_t thread;
-	uv_loop_t loop;
-	int listen_fd;
-	uv_poll_t listener;
-	uv_timer_t sweep;
+	struct loop loop;
+	struct loop_io listener;
+	struct loop_timer sweep;
 	struct wqueue inbox;
 	struct route_table *routes;	/* this worker's reference */
 	struct buf_pool bufs;
@@ -622,6 +700,7 @@ struct proxy {
 
 	/* main thread */
 	struct wqueue inbox;		/* WMSG_WAKE from workers */
+	uv_async_t inbox_async;
 	struct map routes;		/* domain -> target string (owned) */
 	struct map apps;		/* name -> struct proxy_app */
 	pthread_mutex_t apps_mu;	/* guards the list for /metrics */

@@ -1,26 +1,33 @@
 /*
- * One TCP stream, either side of the proxy: a non-blocking socket we own,
- * watched by a uv_poll handle, read with recv(2) and written with
- * send(2)/sendmsg(2) directly. (libuv's stream layer goes through
- * read/write/writev and costs measurably more per request; the proxy
- * needs nothing else from it.)
+ * One TCP stream, either side of the proxy: a non-blocking socket,
+ * registered once with the worker's loop, edge triggered, for reading
+ * and writing. An edge only says "something changed", so the stream
+ * keeps what it learnt: RD_READY until a read comes back short or
+ * EAGAIN, WR_READY until a write does. Reading resumes, after a pause
+ * for backpressure, without waiting for an event that will not come.
  *
- * Reads land in a pool buffer taken only when the socket is readable and
- * given back as soon as it is empty. Writes go straight to the socket;
- * only what it would not take now is copied and queued, and the owner
- * stops reading the other side while anything is queued: that is the
- * whole backpressure scheme, and it bounds memory to about one buffer
- * per direction whatever the size of a body.
+ * Reads land in a pool buffer taken only when there is something to read
+ * and given back as soon as it is empty. Writes go straight to the
+ * socket; only what it would not take now is copied and queued, and the
+ * owner stops reading the other side while anything is queued: that is
+ * the whole backpressure scheme, and it bounds memory to about one
+ * buffer per direction whatever the size of a body.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "proxy.h"
+
+#define STREAM_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+/* Reads in a row on one stream before letting the others have a turn. */
+#define STREAM_READ_ROUNDS 8
 
 struct stream_write {
 	struct stream_write *next;
@@ -29,29 +36,8 @@ struct stream_write {
 	char data[];
 };
 
-static void stream_poll_cb(uv_poll_t *h, int status, int events);
-
-/* Re-registers the events we want: readable while reading, writable
- * while connecting or while writes are queued. */
-static void
-stream_watch(struct proxy_stream *s)
-{
-	int ev = 0;
-
-	if (s->flags & STREAM_CLOSING)
-		return;
-	if (s->flags & STREAM_READING)
-		ev |= UV_READABLE;
-	if (s->queued > 0 || (s->flags & STREAM_CONNECTING))
-		ev |= UV_WRITABLE;
-	if (ev == s->events)
-		return;
-	s->events = ev;
-	if (ev == 0)
-		uv_poll_stop(&s->poll);
-	else
-		uv_poll_start(&s->poll, ev, stream_poll_cb);
-}
+static void stream_io_cb(struct loop_io *io, uint32_t events);
+static void stream_read_task(struct loop_task *t);
 
 void
 stream_init(struct proxy_stream *s, struct proxy_worker *w, void *owner,
@@ -59,7 +45,7 @@ stream_init(struct proxy_stream *s, struct proxy_worker *w, void *owner,
     stream_close_fn on_close)
 {
 	memset(s, 0, sizeof(*s));
-	s->fd = -1;
+	s->io.fd = -1;
 	s->w = w;
 	s->owner = owner;
 	s->on_read = on_read;
@@ -70,13 +56,13 @@ stream_init(struct proxy_stream *s, struct proxy_worker *w, void *owner,
 int
 stream_open(struct proxy_stream *s, int fd)
 {
-	int rc;
-
-	if ((rc = uv_poll_init_socket(&s->w->loop, &s->poll, fd)) < 0)
-		return rc;
-	s->poll.data = s;
-	s->fd = fd;
-	s->flags |= STREAM_OPEN;
+	if (loop_add(&s->w->loop, &s->io, fd, STREAM_EVENTS,
+	    stream_io_cb) < 0) {
+		s->io.fd = -1;
+		return uv_translate_sys_error(errno);
+	}
+	/* a fresh socket takes bytes; whether it has some, an edge says */
+	s->flags |= STREAM_OPEN | STREAM_WR_READY;
 	return 0;
 }
 
@@ -103,32 +89,33 @@ stream_connect(struct proxy_stream *s, const struct sockaddr *sa,
 		return rc;
 	}
 	/* Done or not, the result is read when the socket turns writable. */
-	s->on_connect = on_connect;
+	s->flags &= ~STREAM_WR_READY;
 	s->flags |= STREAM_CONNECTING;
-	stream_watch(s);
+	s->on_connect = on_connect;
 	return 0;
 }
 
 /*
- * Reads into the buffer and tells the owner. A read that filled all the
- * room there was probably left more in the socket: read again at once
- * (a few times at most, to stay fair to other connections) rather than
- * going back to the poll for it.
+ * Reads into the buffer and tells the owner, while the socket has more
+ * and the owner still wants it (a few rounds at most, to stay fair to
+ * the other connections; the rest is read at the end of the round).
  */
-#define STREAM_READ_ROUNDS 8
-
 static void
 stream_recv(struct proxy_stream *s)
 {
 	size_t size = s->w->bufs.size;
 
 	for (int round = 0; round < STREAM_READ_ROUNDS; round++) {
-		struct proxy_buf *b = s->in;
+		struct proxy_buf *b;
 		size_t room;
 		ssize_t n;
 
-		if (b == NULL && (b = s->in = buf_get(&s->w->bufs)) == NULL) {
-			stream_read(s, false);
+		if ((s->flags & (STREAM_READING | STREAM_RD_READY |
+		    STREAM_CLOSING)) != (STREAM_READING | STREAM_RD_READY))
+			return;
+		if ((b = s->in) == NULL &&
+		    (b = s->in = buf_get(&s->w->bufs)) == NULL) {
+			s->flags &= ~STREAM_READING;
 			s->on_read(s, UV_ENOBUFS);
 			return;
 		}
@@ -137,41 +124,47 @@ stream_recv(struct proxy_stream *s)
 		else if (b->end == size)
 			buf_compact(b);
 		if ((room = size - b->end) == 0) {
-			stream_read(s, false);	/* the owner must consume */
+			s->flags &= ~STREAM_READING;	/* owner consumes */
 			return;
 		}
-		n = recv(s->fd, b->data + b->end, room, 0);
+		n = recv(s->io.fd, b->data + b->end, room, 0);
 		if (n > 0) {
+			/* a short read emptied the socket, unless a FIN or
+			 * an error is known to follow */
+			if ((size_t)n < room && !(s->flags & STREAM_RDHUP))
+				s->flags &= ~STREAM_RD_READY;
 			b->end += (uint32_t)n;
 			s->on_read(s, 0);
-			if ((size_t)n < room || (s->flags & (STREAM_CLOSING |
-			    STREAM_READING)) != STREAM_READING)
-				return;
 			continue;
 		}
 		if (n == 0) {
 			s->flags |= STREAM_EOF;
-			stream_read(s, false);
+			s->flags &= ~(STREAM_READING | STREAM_RD_READY);
 			stream_trim(s);
 			s->on_read(s, UV_EOF);
 		} else if (errno == EAGAIN || errno == EINTR) {
+			s->flags &= ~STREAM_RD_READY;
 			stream_trim(s);
 		} else {
 			int err = uv_translate_sys_error(errno);
 
-			stream_read(s, false);
+			s->flags &= ~(STREAM_READING | STREAM_RD_READY);
 			stream_trim(s);
 			s->on_read(s, err);
 		}
 		return;
 	}
+	/* rounds used up with bytes likely left: finish later this round */
+	loop_post(&s->w->loop, &s->read_task, stream_read_task);
 }
 
-void
-stream_read_now(struct proxy_stream *s)
+static void
+stream_read_task(struct loop_task *t)
 {
-	if ((s->flags & STREAM_READING) && !(s->flags & STREAM_CLOSING))
-		stream_recv(s);
+	struct proxy_stream *s = (struct proxy_stream *)((char *)t -
+	    offsetof(struct proxy_stream, read_task));
+
+	stream_recv(s);
 }
 
 void
@@ -179,11 +172,16 @@ stream_read(struct proxy_stream *s, bool on)
 {
 	if (s->flags & STREAM_CLOSING)
 		return;
-	if (on && !(s->flags & STREAM_EOF))
-		s->flags |= STREAM_READING;
-	else
+	if (!on || (s->flags & STREAM_EOF)) {
 		s->flags &= ~STREAM_READING;
-	stream_watch(s);
+		return;
+	}
+	if (s->flags & STREAM_READING)
+		return;
+	s->flags |= STREAM_READING;
+	/* bytes that arrived while we were not reading made no new edge */
+	if (s->flags & STREAM_RD_READY)
+		loop_post(&s->w->loop, &s->read_task, stream_read_task);
 }
 
 /* Sends what is queued. Returns 0 or a libuv error. */
@@ -192,18 +190,22 @@ stream_flush(struct proxy_stream *s)
 {
 	while (s->wq != NULL) {
 		struct stream_write *wr = s->wq;
-		ssize_t n = send(s->fd, wr->data + wr->off, wr->len - wr->off,
-		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = send(s->io.fd, wr->data + wr->off,
+		    wr->len - wr->off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
+			if (errno == EAGAIN || errno == EINTR) {
+				s->flags &= ~STREAM_WR_READY;
 				return 0;
+			}
 			return uv_translate_sys_error(errno);
 		}
 		wr->off += (size_t)n;
 		s->queued -= (size_t)n;
-		if (wr->off < wr->len)
+		if (wr->off < wr->len) {
+			s->flags &= ~STREAM_WR_READY;
 			return 0;
+		}
 		s->wq = wr->next;
 		if (s->wq == NULL)
 			s->wq_tail = NULL;
@@ -211,53 +213,48 @@ stream_flush(struct proxy_stream *s)
 	}
 	if (s->flags & STREAM_SHUT_PENDING) {
 		s->flags &= ~STREAM_SHUT_PENDING;
-		shutdown(s->fd, SHUT_WR);
+		shutdown(s->io.fd, SHUT_WR);
 	}
 	return 0;
 }
 
 static void
-stream_poll_cb(uv_poll_t *h, int status, int events)
+stream_io_cb(struct loop_io *io, uint32_t events)
 {
-	struct proxy_stream *s = h->data;
+	struct proxy_stream *s = (struct proxy_stream *)io;
 	int rc;
 
-	/* On POLLERR libuv stops the handle and says UV_EBADF: the socket's
-	 * own error (or the data still queued before it) is what counts. */
-	if (status < 0) {
-		s->events = 0;
-		events = UV_READABLE | UV_WRITABLE;
-	}
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->flags |= STREAM_RD_READY;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		s->flags |= STREAM_RDHUP;
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		s->flags |= STREAM_WR_READY;
+
 	if (s->flags & STREAM_CONNECTING) {
 		int err = 0;
 		socklen_t len = sizeof(err);
 
-		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		if (!(s->flags & STREAM_WR_READY))
+			return;
+		if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
-		if (err == 0 && status < 0)
-			err = ECONNREFUSED;
 		s->flags &= ~STREAM_CONNECTING;
-		stream_watch(s);
 		s->on_connect(s, err != 0 ? uv_translate_sys_error(err) : 0);
-		return;
+		if (err != 0 || (s->flags & STREAM_CLOSING))
+			return;
 	}
-	if ((events & UV_WRITABLE) && s->queued > 0) {
+	if ((s->flags & STREAM_WR_READY) && s->queued > 0) {
 		if ((rc = stream_flush(s)) < 0) {
 			s->on_drain(s, rc);
 			return;
 		}
-		if (s->queued == 0) {
-			stream_watch(s);
+		if (s->queued == 0)
 			s->on_drain(s, 0);
-		}
 		if (s->flags & STREAM_CLOSING)
 			return;
 	}
-	if ((events & (UV_READABLE | UV_DISCONNECT)) &&
-	    (s->flags & STREAM_READING))
-		stream_recv(s);
-	if (status < 0)
-		stream_watch(s);	/* re-arm what libuv stopped */
+	stream_recv(s);
 }
 
 int
@@ -272,11 +269,11 @@ stream_send(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs)
 		total += bufs[i].len;
 	if (total == 0)
 		return 0;
-	if (s->queued == 0) {
+	if (s->queued == 0 && (s->flags & STREAM_WR_READY)) {
 		ssize_t n;
 
 		if (nbufs == 1) {
-			n = send(s->fd, bufs[0].base, bufs[0].len,
+			n = send(s->io.fd, bufs[0].base, bufs[0].len,
 			    MSG_DONTWAIT | MSG_NOSIGNAL);
 		} else {
 			struct msghdr mh = {0};
@@ -284,7 +281,7 @@ stream_send(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs)
 			/* uv_buf_t is laid out as struct iovec on Unix */
 			mh.msg_iov = (struct iovec *)(uintptr_t)bufs;
 			mh.msg_iovlen = nbufs;
-			n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+			n = sendmsg(s->io.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		}
 		if (n >= 0)
 			done = (size_t)n;
@@ -292,6 +289,7 @@ stream_send(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs)
 			return uv_translate_sys_error(errno);
 		if (done == total)
 			return 0;
+		s->flags &= ~STREAM_WR_READY;
 	}
 	if ((wr = malloc(sizeof(*wr) + total - done)) == NULL)
 		return UV_ENOMEM;
@@ -316,20 +314,19 @@ stream_send(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs)
 		s->wq = wr;
 	s->wq_tail = wr;
 	s->queued += wr->len;
-	stream_watch(s);
 	return 0;
 }
 
 void
 stream_shutdown(struct proxy_stream *s)
 {
-	if (s->flags & (STREAM_SHUT | STREAM_CLOSING) || s->fd < 0)
+	if (s->flags & (STREAM_SHUT | STREAM_CLOSING) || s->io.fd < 0)
 		return;
 	s->flags |= STREAM_SHUT;
 	if (s->queued > 0)
 		s->flags |= STREAM_SHUT_PENDING;	/* after the queue */
 	else
-		shutdown(s->fd, SHUT_WR);
+		shutdown(s->io.fd, SHUT_WR);
 }
 
 void
@@ -342,26 +339,16 @@ stream_trim(struct proxy_stream *s)
 }
 
 static void
-stream_release(struct proxy_stream *s)
+stream_free_task(struct loop_task *t)
 {
-	while (s->wq != NULL) {
-		struct stream_write *wr = s->wq;
+	struct proxy_stream *s = (struct proxy_stream *)((char *)t -
+	    offsetof(struct proxy_stream, free_task));
 
-		s->wq = wr->next;
-		free(wr);
+	if (s->read_task.queued) {
+		/* a read was posted for the next round: free after it */
+		loop_defer(&s->w->loop, &s->free_task, stream_free_task);
+		return;
 	}
-	s->wq_tail = NULL;
-	s->queued = 0;
-	buf_put(&s->w->bufs, s->in);
-	s->in = NULL;
-}
-
-static void
-stream_close_cb(uv_handle_t *h)
-{
-	struct proxy_stream *s = h->data;
-
-	stream_release(s);
 	if (s->on_close != NULL)
 		s->on_close(s);
 }
@@ -373,14 +360,18 @@ stream_close(struct proxy_stream *s)
 		return;
 	s->flags |= STREAM_CLOSING;
 	s->flags &= ~STREAM_READING;
-	if (!(s->flags & STREAM_OPEN)) {
-		/* never opened: nothing to wait for */
-		stream_release(s);
-		if (s->on_close != NULL)
-			s->on_close(s);
-		return;
+	while (s->wq != NULL) {
+		struct stream_write *wr = s->wq;
+
+		s->wq = wr->next;
+		free(wr);
 	}
-	uv_close((uv_handle_t *)&s->poll, stream_close_cb);
-	close(s->fd);		/* uv_close stopped polling it */
-	s->fd = -1;
+	s->wq_tail = NULL;
+	s->queued = 0;
+	buf_put(&s->w->bufs, s->in);
+	s->in = NULL;
+	if (s->io.fd >= 0)
+		close(s->io.fd);	/* also leaves the epoll set */
+	s->io.fd = -1;
+	loop_defer(&s->w->loop, &s->free_task, stream_free_task);
 }

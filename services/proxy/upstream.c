@@ -6,9 +6,13 @@
  * noticed at once and it leaves the pool; the sweep timer closes those
  * idle longer than the keep-alive timeout.
  *
- * Addresses are "host:port". Numeric hosts connect directly; names go
- * through uv_getaddrinfo (the thread pool), never a blocking lookup.
+ * Addresses are "host:port". Numeric hosts connect directly; names are
+ * looked up on a short-lived thread (getaddrinfo blocks), never on the
+ * loop.
  */
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,9 +77,9 @@ upstream_on_close(struct proxy_stream *s)
 {
 	struct proxy_up *up = s->owner;
 
-	/* A lookup still in the thread pool frees us when it returns. */
+	/* A lookup still out frees us when it comes back. */
 	up->closed = true;
-	if (up->resolve == NULL)
+	if (!up->resolving)
 		upstream_free(up);
 }
 
@@ -107,24 +111,88 @@ upstream_connect(struct proxy_up *up, const struct sockaddr *sa)
 	return stream_connect(&up->s, sa, upstream_connect_cb);
 }
 
-static void
-upstream_resolve_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
-{
-	struct proxy_up *up = req->data;
-	struct proxy_conn *c = up->c;
-	int rc = status;
+/* A name lookup, on a thread of its own: getaddrinfo blocks. */
+struct upstream_lookup {
+	struct proxy_worker *w;
+	struct wmsg *m;			/* the answer, allocated up front */
+	char host[256];
+	char port[8];
+};
 
-	free(req);
-	up->resolve = NULL;
+static void *
+upstream_lookup_thread(void *arg)
+{
+	struct upstream_lookup *lk = arg;
+	struct addrinfo hints = {0}, *ai = NULL;
+	int rc;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(lk->host, lk->port, &hints, &ai);
+	if (rc == 0 && ai->ai_addrlen <= sizeof(lk->m->sa)) {
+		memcpy(&lk->m->sa, ai->ai_addr, ai->ai_addrlen);
+		lk->m->status = 0;
+	} else {
+		lk->m->status = rc == 0 ? UV_EAI_FAMILY :
+		    uv_translate_sys_error(rc == EAI_SYSTEM ? errno : EHOSTUNREACH);
+		if (rc == EAI_NONAME || rc == EAI_AGAIN || rc == EAI_FAIL)
+			lk->m->status = UV_EAI_NONAME;
+	}
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	worker_post(lk->w, lk->m);
+	free(lk);
+	return NULL;
+}
+
+static int
+upstream_lookup_start(struct proxy_worker *w, struct proxy_up *up,
+    const char *host, const char *port)
+{
+	struct upstream_lookup *lk = calloc(1, sizeof(*lk));
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	if (lk == NULL || (lk->m = calloc(1, sizeof(*lk->m))) == NULL) {
+		free(lk);
+		return UV_ENOMEM;
+	}
+	lk->w = w;
+	lk->m->type = WMSG_RESOLVED;
+	lk->m->up = up;
+	snprintf(lk->host, sizeof(lk->host), "%s", host);
+	snprintf(lk->port, sizeof(lk->port), "%s", port);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, upstream_lookup_thread, lk);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		free(lk->m);
+		free(lk);
+		return UV_EAGAIN;
+	}
+	up->resolving = true;
+	w->loop.nalive++;		/* the loop waits for the answer */
+	return 0;
+}
+
+void
+upstream_resolved(struct proxy_worker *w, struct wmsg *m)
+{
+	struct proxy_up *up = m->up;
+	struct proxy_conn *c = up->c;
+	int rc = m->status;
+
+	up->resolving = false;
+	w->loop.nalive--;
 	if (up->s.flags & STREAM_CLOSING) {
-		uv_freeaddrinfo(ai);
 		if (up->closed)
-			upstream_free(up);
+			upstream_free(up);	/* else its close frees it */
 		return;
 	}
 	if (rc == 0)
-		rc = upstream_connect(up, ai->ai_addr);
-	uv_freeaddrinfo(ai);
+		rc = upstream_connect(up, (struct sockaddr *)&m->sa);
 	if (rc < 0) {
 		up->c = NULL;
 		if (c != NULL)
@@ -191,21 +259,7 @@ upstream_open(struct proxy_worker *w, struct upstream *u, const char **why)
 	    uv_ip6_addr(host, portnum, (struct sockaddr_in6 *)&ss) == 0) {
 		rc = upstream_connect(up, (struct sockaddr *)&ss);
 	} else {
-		struct addrinfo hints = {0};
-
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		if ((up->resolve = malloc(sizeof(*up->resolve))) == NULL) {
-			rc = UV_ENOMEM;
-		} else {
-			up->resolve->data = up;
-			rc = uv_getaddrinfo(&w->loop, up->resolve,
-			    upstream_resolve_cb, host, port, &hints);
-			if (rc < 0) {
-				free(up->resolve);
-				up->resolve = NULL;
-			}
-		}
+		rc = upstream_lookup_start(w, up, host, port);
 	}
 	if (rc < 0) {
 		/* nothing was opened: undo by hand */
@@ -273,7 +327,7 @@ upstream_release(struct proxy_up *up, bool reuse)
 	    up->s.queued == 0 && !(up->s.flags & STREAM_EOF)) {
 		stream_trim(&up->s);
 		stream_read(&up->s, true);
-		up->idle_since = uv_now(&w->loop);
+		up->idle_since = w->loop.now;
 		up->idle_prev = NULL;
 		up->idle_next = u->idle;
 		if (u->idle != NULL)
@@ -287,8 +341,6 @@ upstream_release(struct proxy_up *up, bool reuse)
 		upstream_pool_unlink(u, up);
 		stat_gauge(&w->stats.upstreams_idle, -1);
 	}
-	if (up->resolve != NULL)
-		uv_cancel((uv_req_t *)up->resolve);
 	stream_close(&up->s);
 }
 

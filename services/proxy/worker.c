@@ -1,5 +1,6 @@
 /*
- * Workers: one thread, one libuv loop and one listening socket each.
+ * Workers: one thread, one event loop (loop.c) and one listening socket
+ * each.
  * Every worker binds the same address with SO_REUSEPORT and the kernel
  * spreads new connections over them; a connection then stays on its
  * worker, with its upstream connections, its buffers and its timers, so
@@ -7,15 +8,18 @@
  * atomics.
  *
  * The main thread talks to a worker through its inbox (a locked list and
- * a uv_async): new route tables, ends of wakes, and the order to stop.
+ * the loop's eventfd): new route tables, ends of wakes, and the order to
+ * stop; name lookups done on threads of their own answer there too.
  */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,7 +43,10 @@ wqueue_push(struct wqueue *q, struct wmsg *m)
 		q->head = m;
 	q->tail = m;
 	pthread_mutex_unlock(&q->mu);
-	uv_async_send(&q->async);
+	if (q->loop != NULL)
+		loop_wake(q->loop);
+	else
+		uv_async_send(q->async);
 }
 
 struct wmsg *
@@ -61,21 +68,21 @@ worker_post(struct proxy_worker *w, struct wmsg *m)
 }
 
 /* Accepts what is waiting, a bounded number per turn so one busy
- * listener cannot starve the connections already open. */
+ * listener cannot starve the connections already open. The listener is
+ * level triggered: what is left is reported again. */
 static void
-worker_accept_cb(uv_poll_t *h, int status, int events)
+worker_accept_cb(struct loop_io *io, uint32_t events)
 {
-	struct proxy_worker *w = h->data;
+	struct proxy_worker *w = (struct proxy_worker *)((char *)io -
+	    offsetof(struct proxy_worker, listener));
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd;
 
 	(void)events;
-	if (status < 0)
-		return;
 	for (int i = 0; i < WORKER_ACCEPT_BATCH; i++) {
 		len = sizeof(ss);
-		fd = accept4(w->listen_fd, (struct sockaddr *)&ss, &len,
+		fd = accept4(io->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
 			conn_accept(w, fd, (struct sockaddr *)&ss);
@@ -87,7 +94,7 @@ worker_accept_cb(uv_poll_t *h, int status, int events)
 			 * rather than spin on a readable listener */
 			log_warn("accept paused", "worker=%d err=\"%s\"", w->id,
 			    strerror(errno));
-			uv_poll_stop(&w->listener);
+			loop_mod(&w->loop, io, 0);
 			w->accept_paused = true;
 		}
 		break;
@@ -95,34 +102,37 @@ worker_accept_cb(uv_poll_t *h, int status, int events)
 }
 
 static void
-worker_sweep_cb(uv_timer_t *t)
+worker_sweep_cb(struct loop_timer *t)
 {
-	struct proxy_worker *w = t->data;
+	struct proxy_worker *w = (struct proxy_worker *)((char *)t -
+	    offsetof(struct proxy_worker, sweep));
 
-	upstream_sweep(w, uv_now(&w->loop));
-	if (w->accept_paused && !w->stopping) {
+	upstream_sweep(w, w->loop.now);
+	if (w->accept_paused) {
 		w->accept_paused = false;
-		uv_poll_start(&w->listener, UV_READABLE, worker_accept_cb);
+		loop_mod(&w->loop, &w->listener, EPOLLIN);
 	}
+	loop_timer_start(&w->loop, &w->sweep, WORKER_SWEEP_MS,
+	    worker_sweep_cb);
 }
 
 static void
 worker_stop(struct proxy_worker *w)
 {
 	w->stopping = true;
-	uv_close((uv_handle_t *)&w->listener, NULL);
-	close(w->listen_fd);
-	w->listen_fd = -1;
-	uv_close((uv_handle_t *)&w->sweep, NULL);
+	close(w->listener.fd);
+	w->listener.fd = -1;
+	loop_timer_stop(&w->loop, &w->sweep);
 	conn_close_all(w);
 	upstream_close_all(w);
-	uv_close((uv_handle_t *)&w->inbox.async, NULL);
+	loop_stop(&w->loop);
 }
 
 static void
-worker_inbox_cb(uv_async_t *h)
+worker_on_wake(struct loop *l)
 {
-	struct proxy_worker *w = h->data;
+	struct proxy_worker *w = (struct proxy_worker *)((char *)l -
+	    offsetof(struct proxy_worker, loop));
 	struct wmsg *m = wqueue_take(&w->inbox), *next;
 
 	for (; m != NULL; m = next) {
@@ -136,6 +146,9 @@ worker_inbox_cb(uv_async_t *h)
 			if (!w->stopping)
 				hold_done(w, m->app, m->status, m->addr,
 				    m->reason);
+			break;
+		case WMSG_RESOLVED:
+			upstream_resolved(w, m);
 			break;
 		case WMSG_STOP:
 			if (!w->stopping)
@@ -156,7 +169,7 @@ worker_main(void *arg)
 {
 	struct proxy_worker *w = arg;
 
-	uv_run(&w->loop, UV_RUN_DEFAULT);
+	loop_run(&w->loop, worker_on_wake);
 	/* Messages posted while stopping were never read. */
 	for (struct wmsg *m = wqueue_take(&w->inbox), *next; m != NULL;
 	    m = next) {
@@ -170,8 +183,7 @@ worker_main(void *arg)
 	w->routes = NULL;
 	buf_pool_drain(&w->bufs);
 	map_free(&w->upstreams);
-	if (uv_loop_close(&w->loop) != 0)
-		log_warn("worker loop not empty at exit", "worker=%d", w->id);
+	loop_free(&w->loop);
 	return NULL;
 }
 
@@ -216,11 +228,10 @@ static int
 worker_init(struct proxy *px, struct proxy_worker *w, int id,
     const struct sockaddr *sa, char *err, size_t errlen)
 {
-	int one = 1, rc;
+	int one = 1, rc, fd = -1;
 
 	w->px = px;
 	w->id = id;
-	w->listen_fd = -1;
 	w->bufs.size = px->bufsize;
 	w->bufs.max_free = WORKER_FREE_BUFS;
 	w->scratch_size = px->bufsize + 4096;
@@ -228,43 +239,38 @@ worker_init(struct proxy *px, struct proxy_worker *w, int id,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if ((rc = uv_loop_init(&w->loop)) < 0)
-		goto fail;
-	pthread_mutex_init(&w->inbox.mu, NULL);
-	uv_async_init(&w->loop, &w->inbox.async, worker_inbox_cb);
-	w->inbox.async.data = w;
-	uv_timer_init(&w->loop, &w->sweep);
-	w->sweep.data = w;
-	uv_timer_start(&w->sweep, worker_sweep_cb, WORKER_SWEEP_MS,
-	    WORKER_SWEEP_MS);
-	/* Accepted sockets inherit TCP_NODELAY from the listener. */
-	w->listen_fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (w->listen_fd < 0 ||
-	    setsockopt(w->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one,
-	    sizeof(one)) < 0 ||
-	    setsockopt(w->listen_fd, SOL_SOCKET, SO_REUSEPORT, &one,
-	    sizeof(one)) < 0 ||
-	    setsockopt(w->listen_fd, IPPROTO_TCP, TCP_NODELAY, &one,
-	    sizeof(one)) < 0 ||
-	    bind(w->listen_fd, sa, sa->sa_family == AF_INET6 ?
-	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) < 0 ||
-	    listen(w->listen_fd, WORKER_BACKLOG) < 0) {
+	w->listener.fd = -1;
+	if (loop_init(&w->loop) < 0) {
 		rc = uv_translate_sys_error(errno);
 		goto fail;
 	}
-	if ((rc = uv_poll_init_socket(&w->loop, &w->listener,
-	    w->listen_fd)) < 0)
+	pthread_mutex_init(&w->inbox.mu, NULL);
+	w->inbox.loop = &w->loop;
+	loop_timer_init(&w->sweep);
+	loop_timer_start(&w->loop, &w->sweep, WORKER_SWEEP_MS,
+	    worker_sweep_cb);
+	/* Accepted sockets inherit TCP_NODELAY from the listener. */
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+	    bind(fd, sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) < 0 ||
+	    listen(fd, WORKER_BACKLOG) < 0 ||
+	    loop_add(&w->loop, &w->listener, fd, EPOLLIN,
+	    worker_accept_cb) < 0) {
+		rc = uv_translate_sys_error(errno);
 		goto fail;
-	w->listener.data = w;
-	uv_poll_start(&w->listener, UV_READABLE, worker_accept_cb);
+	}
 	route_table_ref(px->table);
 	w->routes = px->table;
 	return 0;
 fail:
-	if (w->listen_fd >= 0)
-		close(w->listen_fd);
-	w->listen_fd = -1;
+	if (fd >= 0)
+		close(fd);
+	w->listener.fd = -1;
 	snprintf(err, errlen, "listen on %s: %s", px->cfg->proxy.listen,
 	    uv_strerror(rc));
 	return -1;
