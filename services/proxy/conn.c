@@ -126,11 +126,13 @@ conn_linger(struct proxy_conn *c)
 	conn_update(c);
 }
 
-/* Sends BUF to the client; closes C if the socket is gone. */
+/* Sends B to the client (LAST: and then our FIN); closes C if the
+ * socket is gone. */
 static int
-conn_write(struct proxy_conn *c, const uv_buf_t *b, unsigned n)
+conn_write(struct proxy_conn *c, const uv_buf_t *b, unsigned n, bool last)
 {
-	if (stream_send(&c->s, b, n) < 0) {
+	if ((last ? stream_send_last(&c->s, b, n) : stream_send(&c->s, b,
+	    n)) < 0) {
 		conn_close(c);
 		return -1;
 	}
@@ -173,7 +175,7 @@ conn_fail(struct proxy_conn *c, int status, const char *detail,
 	b = uv_buf_init(w->scratch, (unsigned)page_build(w->scratch,
 	    w->scratch_size, status, detail, extra, keep));
 	c->state = CONN_IDLE;
-	if (conn_write(c, &b, 1) < 0)
+	if (conn_write(c, &b, 1, !keep) < 0)
 		return;
 	conn_settle(c, keep);
 }
@@ -198,7 +200,7 @@ conn_wake_answer(struct proxy_conn *c, bool page)
 	conn_drop_head(c);
 	stats_count(w, page ? 503 : 204, UINT64_MAX);
 	c->state = CONN_IDLE;
-	if (conn_write(c, &b, 1) < 0)
+	if (conn_write(c, &b, 1, !keep) < 0)
 		return;
 	conn_settle(c, keep);
 }
@@ -726,7 +728,7 @@ conn_response_head(struct proxy_conn *c)
 			stats_count(w, 101, (uv_hrtime() - c->t_start) / 1000);
 			in->start += (uint32_t)n;
 			b[0] = uv_buf_init(w->scratch, (unsigned)hl);
-			if (conn_write(c, b, 1) == 0)
+			if (conn_write(c, b, 1, false) == 0)
 				tunnel_start(c);
 			return -1;
 		}
@@ -735,7 +737,7 @@ conn_response_head(struct proxy_conn *c)
 		c->scan = 0;
 		if (c->minor == 1) {
 			b[0] = uv_buf_init((char *)src, (unsigned)n);
-			if (conn_write(c, b, 1) < 0)
+			if (conn_write(c, b, 1, false) < 0)
 				return -1;
 		}
 		return 1;
@@ -783,7 +785,7 @@ conn_response_head(struct proxy_conn *c)
 	b[1] = uv_buf_init(in->data + in->start, (unsigned)used);
 	in->start += (uint32_t)used;
 	c->rs_done = r == 1;
-	if (conn_write(c, b, used > 0 ? 2 : 1) < 0)
+	if (conn_write(c, b, used > 0 ? 2 : 1, c->rs_done && !c->keep) < 0)
 		return -1;
 	return 1;
 }
@@ -820,7 +822,7 @@ conn_pump_response(struct proxy_conn *c)
 		b = uv_buf_init(in->data + in->start, (unsigned)used);
 		in->start += (uint32_t)used;
 		c->rs_done = r == 1;
-		if (conn_write(c, &b, 1) < 0)
+		if (conn_write(c, &b, 1, c->rs_done && !c->keep) < 0)
 			return;
 	}
 	if (!c->rs_done && (up->s.flags & STREAM_EOF) &&

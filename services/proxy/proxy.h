@@ -439,6 +439,9 @@ void stream_read(struct proxy_stream *s, bool on);
  */
 int stream_send(struct proxy_stream *s, const uv_buf_t *bufs,
     unsigned nbufs);
+/* Sends BUFS as the last bytes of the stream: then shuts it down. */
+int stream_send_last(struct proxy_stream *s, const uv_buf_t *bufs,
+    unsigned nbufs);
 /* Shuts our write side down once the queue is sent. */
 void stream_shutdown(struct proxy_stream *s);
 /* Gives the read buffer back to the pool if it holds nothing. */

@@ -257,8 +257,9 @@ stream_io_cb(struct loop_io *io, uint32_t events)
 	stream_recv(s);
 }
 
-int
-stream_send(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs)
+static int
+stream_write(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs,
+    int more)
 {
 	struct stream_write *wr;
 	size_t total = 0, done = 0, off = 0;
@@ -274,14 +275,15 @@ stream_send(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs)
 
 		if (nbufs == 1) {
 			n = send(s->io.fd, bufs[0].base, bufs[0].len,
-			    MSG_DONTWAIT | MSG_NOSIGNAL);
+			    MSG_DONTWAIT | MSG_NOSIGNAL | more);
 		} else {
 			struct msghdr mh = {0};
 
 			/* uv_buf_t is laid out as struct iovec on Unix */
 			mh.msg_iov = (struct iovec *)(uintptr_t)bufs;
 			mh.msg_iovlen = nbufs;
-			n = sendmsg(s->io.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+			n = sendmsg(s->io.fd, &mh,
+			    MSG_DONTWAIT | MSG_NOSIGNAL | more);
 		}
 		if (n >= 0)
 			done = (size_t)n;
@@ -315,6 +317,25 @@ stream_send(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs)
 	s->wq_tail = wr;
 	s->queued += wr->len;
 	return 0;
+}
+
+int
+stream_send(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs)
+{
+	return stream_write(s, bufs, nbufs, 0);
+}
+
+int
+stream_send_last(struct proxy_stream *s, const uv_buf_t *bufs,
+    unsigned nbufs)
+{
+	/* MSG_MORE holds the bytes back until the shutdown, so the answer
+	 * and the FIN leave in one segment instead of two. */
+	int rc = stream_write(s, bufs, nbufs, MSG_MORE);
+
+	if (rc == 0)
+		stream_shutdown(s);
+	return rc;
 }
 
 void
