@@ -61,7 +61,7 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libdccommon.a
 unit: $(UNIT_BINS)
 
 test: deps-auto
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory check-src all unit
 	@DEVCLOUD_BUILD=$(CURDIR)/$(B) tests/run.sh
 
 # libFuzzer targets, each with ASan; run one with build/fuzz/fuzz_msg -max_total_time=60
@@ -90,10 +90,17 @@ up: deps-auto
 down:
 	@deploy/down.sh
 
+# Functions we do not use (unbounded or unchecked), as curl's checksrc.
+BANNED := sprintf|vsprintf|strcpy|strcat|strncpy|strtok|atoi|atol|gets
+check-src:
+	@! grep -nE '(^|[^a-z_])($(BANNED))[ ]*\(' common/*.c services/*/*.c \
+		tools/*/*.c || { echo "banned functions above (use snprintf, strtol)"; exit 1; }
+
 clean:
-	rm -rf $(B)
+	rm -rf build
 
 format:
 	clang-format -i common/*.[ch] services/*/*.[ch] tools/*/*.[ch]
 
-.PHONY: all unit test fuzz check-deps deps deps-auto up down clean format
+.PHONY: all unit test fuzz check-deps deps deps-auto up down clean format \
+	check-src

@@ -118,6 +118,15 @@ app_error(const char *fmt, const char *a, const char *b)
 	return 1;
 }
 
+/* Appends ITEM to the list in BUF (room checked by the caller). */
+static void
+app_append(char *buf, size_t size, const char *sep, const char *item)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, size - n, "%s%s", n ? sep : "", item);
+}
+
 /* Applies the options in ARGV to A. DOMAINS_SET: whether --domain came. */
 static int
 app_parse_options(struct app *a, int argc, char **argv, bool *domains_set)
@@ -165,8 +174,7 @@ app_parse_options(struct app *a, int argc, char **argv, bool *domains_set)
 			if (strchr(optarg, ',') != NULL)
 				return ctl_usage_error("--domain takes one "
 				    "domain, got \"%s\"", optarg);
-			strcat(domains, domains[0] ? "," : "");
-			strcat(domains, optarg);
+			app_append(domains, sizeof(domains), ",", optarg);
 			*domains_set = true;
 			continue;
 		}
@@ -176,8 +184,7 @@ app_parse_options(struct app *a, int argc, char **argv, bool *domains_set)
 			    strlen(env) + strlen(optarg) + 2 > sizeof(env))
 				return ctl_usage_error("--env wants K=V, got "
 				    "\"%s\"", optarg);
-			strcat(env, env[0] ? "\n" : "");
-			strcat(env, optarg);
+			app_append(env, sizeof(env), "\n", optarg);
 			continue;
 		}
 		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
