@@ -9,6 +9,17 @@ DAEMONS=${DAEMONS:-"proxy autostart regulator idepool deployer"}
 start_redis || { not_ok "redis-server starts"; finish; }
 write_config
 
+# A missing library is named with the Debian package that provides it.
+mkdir -p "$T/no-pkgconfig"
+PKG_CONFIG_LIBDIR=$T/no-pkgconfig "$ROOT/deploy/deps.sh" check >"$T/deps.out" 2>&1
+rc=$?
+check "deps check fails when libraries are missing" [ "$rc" -eq 1 ]
+check "and names their Debian packages" bash -c \
+	"grep -q 'missing libuv: install the Debian package libuv1-dev' '$T/deps.out' &&
+	 grep -q 'missing hiredis: install the Debian package libhiredis-dev' '$T/deps.out' &&
+	 grep -q \"run 'make deps'\" '$T/deps.out'"
+check "deps check passes here" "$ROOT/deploy/deps.sh" check
+
 # Program surface: --version, --help, -t on the real config.
 for d in bus $DAEMONS; do
 	check "devcloud-$d --version" bash -c \
