@@ -107,6 +107,16 @@ check "a request during stopping is served after the re-wake" \
 check "slowstop was stopped, then started again" bash -c \
 	"[ $(starts slowstop) -eq 2 ] && grep -q '\"type\":\"app.stopped\".*\"app\":\"slowstop\"' '$T/events.log'"
 
+# An app that ignores SIGTERM is killed once its grace period is over.
+check "app create stubborn" ctl app create stubborn --domain stubborn.test \
+	--command "trap '' TERM; $SERVE & while :; do sleep 1; done"
+check "stubborn serves" [ "$(get stubborn.test)" = "hello-$$" ]
+spid=$(awk '{ print $1 }' "$T/run/stubborn.pid")
+check "app stop stubborn" ctl -w 20000 app stop stubborn
+check "it was killed after the grace period" grep -q \
+	'msg="app ignored SIGTERM, killing it" app=stubborn .*grace_ms=2000' "$T/autostart.log"
+check "its process group is gone" wait_for 5 bash -c "! kill -0 -- -$spid 2>/dev/null"
+
 # A command that fails: 503 naming the app, app.failed with the reason.
 check "app create broken" ctl app create broken --domain broken.test \
 	--command "exit 3"
