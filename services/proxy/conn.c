@@ -286,16 +286,16 @@ conn_timer_cb(struct loop_timer *t)
 }
 
 /*
- * Read interest, recomputed after every event: read the client unless
- * its buffer is full or the upstream cannot take more; read the
- * upstream unless the client cannot take more.
+ * Read interest, recomputed after every event: read each side while its
+ * buffer has room. Bytes are only sent on once the other side's queue
+ * is empty, so a slow reader stops us reading when the buffer fills,
+ * and meanwhile the next bytes are already in.
  */
 static void
 conn_update(struct proxy_conn *c)
 {
 	struct proxy_worker *w = c->s.w;
 	bool full = stream_avail(&c->s) >= w->bufs.size;
-	bool up_busy = c->up != NULL && c->up->s.queued > 0;
 	bool on = true;
 
 	switch (c->state) {
@@ -306,7 +306,7 @@ conn_update(struct proxy_conn *c)
 		on = !full;
 		break;
 	case CONN_EXCHANGE:
-		on = !full && !up_busy && !(c->up_wfail && !c->rq_done);
+		on = !full && !(c->up_wfail && !c->rq_done);
 		break;
 	case CONN_TUNNEL:
 		return;			/* tunnel.c decides */
@@ -316,8 +316,8 @@ conn_update(struct proxy_conn *c)
 	}
 	stream_read(&c->s, on);
 	if (c->state == CONN_EXCHANGE && c->up != NULL && c->up->connected)
-		stream_read(&c->up->s, c->s.queued == 0 &&
-		    stream_avail(&c->up->s) < w->bufs.size);
+		stream_read(&c->up->s, stream_avail(&c->up->s) <
+		    w->bufs.size);
 }
 
 static void

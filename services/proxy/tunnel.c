@@ -26,7 +26,7 @@ tunnel_pipe(struct proxy_stream *from, struct proxy_stream *to)
 	}
 	if ((from->flags & STREAM_EOF) && stream_avail(from) == 0)
 		stream_shutdown(to);
-	stream_read(from, to->queued == 0);
+	stream_read(from, stream_avail(from) < from->w->bufs.size);
 	return 0;
 }
 
