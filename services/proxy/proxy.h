@@ -1,13 +1,15 @@
 /*
  * devcloud-proxy: the HTTP/1.1 reverse proxy in front of every app.
  *
- * Shape. The main thread runs the service loop (store, bus, admin) and
- * owns the route and app tables; it publishes them to the workers as an
- * immutable, reference-counted snapshot. Each worker is a thread with its
- * own libuv loop and its own SO_REUSEPORT listener; a client connection
- * lives and dies on one worker and never takes a lock on the warm path.
- * Workers ask the main thread to wake sleeping apps and the main thread
- * answers them, both through mutex-protected queues and uv_async.
+ * Shape. The main thread runs the service loop (libuv: store, bus,
+ * admin) and owns the route and app tables; it publishes them to the
+ * workers as an immutable, reference-counted snapshot. Each worker is a
+ * thread with its own epoll loop (loop.c) and its own SO_REUSEPORT
+ * listener; a client connection lives and dies on one worker and never
+ * takes a lock on the warm path. Workers ask the main thread to wake
+ * sleeping apps and the main thread answers them, both through
+ * mutex-protected queues (woken by uv_async one way, an eventfd the
+ * other).
  *
  * This header is the table of contents: every prototype, grouped under
  * the file that defines it.
@@ -425,7 +427,8 @@ struct proxy_stream {
 void stream_init(struct proxy_stream *s, struct proxy_worker *w, void *owner,
     stream_read_fn on_read, stream_drain_fn on_drain,
     stream_close_fn on_close);
-/* Adopts the connected, non-blocking socket FD. 0 or a libuv error. */
+/* Adopts the connected, non-blocking socket FD. 0 or a libuv error code
+ * (errors are libuv's UV_E* numbers throughout, for uv_strerror). */
 int stream_open(struct proxy_stream *s, int fd);
 /* Connects to SA; ON_CONNECT reports how it ended. 0 or a libuv error
  * (then nothing was opened). */
@@ -511,7 +514,7 @@ enum conn_state {
 struct proxy_conn {
 	struct proxy_stream s;
 	struct loop_timer timer;
-	uint64_t deadline;		/* uv_now ms; 0: none */
+	uint64_t deadline;		/* loop ms; 0: none */
 	enum conn_state state;
 	struct proxy_up *up;
 	struct proxy_app *app;		/* counted in app->inflight */
