@@ -33,9 +33,12 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 all: check-deps $(BINS)
 
-$(B)/obj/%.o: %.c $(wildcard common/*.h) | check-deps
+# -MMD: each object also depends on every header it included.
+$(B)/obj/%.o: %.c | check-deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -I$(dir $<) -c -o $@ $<
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -I$(dir $<) -c -o $@ $<
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 $(B)/libdccommon.a: $(COMMON_OBJ)
 	@rm -f $@
@@ -52,7 +55,8 @@ $(eval $(call program,$(B)/bin/devcloudctl,tools/devcloudctl))
 
 # A unit test may test a daemon's pure parts: it links the objects named
 # in its first line "// links: services/proxy/http.c ...".
-$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libdccommon.a
+$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libdccommon.a \
+    $(wildcard common/*.h services/*/*.[ch])
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< \
 		$$(sed -n '1s,^// links: ,,p' $<) \
