@@ -84,6 +84,8 @@ static const struct conf_setting settings[] = {
 	    600000),
 	INT("proxy.upstream_timeout_ms", proxy.upstream_timeout_ms, 60000, 10,
 	    3600000),
+	INT("proxy.upstream_max_conns", proxy.upstream_max_conns, 64, 0,
+	    100000),
 	INT("proxy.hold_max_requests", proxy.hold_max_requests, 1024, 0,
 	    1000000),
 	INT("proxy.hold_max_bytes", proxy.hold_max_bytes, 1048576, 0,

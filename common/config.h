@@ -56,6 +56,7 @@ struct config {
 		int keepalive_timeout_ms;
 		int connect_timeout_ms;
 		int upstream_timeout_ms;
+		int upstream_max_conns;		/* per upstream; 0 = no limit */
 		int hold_max_requests;
 		int hold_max_bytes;
 		int hold_timeout_ms;

@@ -90,6 +90,7 @@ conn_close(struct proxy_conn *c)
 	c->closing = true;
 	if (c->state == CONN_HELD)
 		hold_remove(c);
+	upstream_unqueue(c);
 	if (c->up != NULL) {
 		upstream_release(c->up, false);
 		c->up = NULL;
@@ -169,6 +170,7 @@ conn_fail(struct proxy_conn *c, int status, const char *detail,
 	}
 	if (c->state == CONN_HELD)
 		hold_remove(c);
+	upstream_unqueue(c);
 	conn_app_done(c);
 	conn_drop_head(c);
 	stats_count(w, status, UINT64_MAX);
@@ -243,6 +245,14 @@ conn_timeout(struct proxy_conn *c)
 		conn_fail(c, 504, detail, "Retry-After: 5\r\n");
 		break;
 	case CONN_CONNECT:
+		if (c->queued != NULL) {
+			snprintf(detail, sizeof(detail), "upstream %s: no "
+			    "connection free in time", c->queued->addr);
+			log_info("upstream queue timeout", "upstream=%s host=%s",
+			    c->queued->addr, c->host);
+			conn_fail(c, 504, detail, NULL);
+			break;
+		}
 		snprintf(detail, sizeof(detail),
 		    "upstream %s: connect timed out", c->up->pool->addr);
 		stat_add(&c->s.w->stats.upstream_errors, 1);
@@ -507,6 +517,7 @@ conn_forward(struct proxy_conn *c, const char *addr)
 		conn_upstream_ready(c, 0);
 		return;
 	}
+	/* Connecting or queued: connect_timeout_ms bounds each wait. */
 	conn_arm(c, (uint64_t)conn_cfg(c)->proxy.connect_timeout_ms);
 	conn_update(c);
 }
@@ -907,7 +918,10 @@ conn_client_read(struct proxy_stream *s, int status)
 			conn_update(c);
 		break;
 	case CONN_CONNECT:
-		conn_update(c);
+		if (status == UV_EOF && c->queued != NULL)
+			conn_close(c);	/* gave up waiting: leave the queue */
+		else
+			conn_update(c);
 		break;
 	case CONN_LINGER:
 		if (c->s.in != NULL)

@@ -463,12 +463,20 @@ stream_avail(const struct proxy_stream *s)
 struct proxy_conn;
 struct wmsg;
 
-/* Every connection to one upstream address, per worker. */
+/*
+ * Every connection to one upstream address, per worker. At most the cap
+ * (upstream_cap) are busy, connecting or carrying an exchange: an app
+ * with a small listen backlog drops the SYNs of a burst, and its clients
+ * would wait for their timeouts. Requests beyond the cap wait in the
+ * queue, first come first served.
+ */
 struct upstream {
 	char *addr;			/* "host:port" (key in the map) */
 	struct proxy_up *idle;		/* idle list head */
 	size_t nidle;
 	size_t nopen;
+	size_t nbusy;			/* counted against the cap */
+	struct proxy_conn *queue, *queue_tail;	/* waiting for a slot */
 };
 
 struct proxy_up {
@@ -479,19 +487,27 @@ struct proxy_up {
 	uint64_t idle_since;
 	uint32_t uses;			/* exchanges carried */
 	bool connected;
+	bool busy;			/* counted in pool->nbusy */
 	bool closed;			/* the close callback ran */
 	bool resolving;			/* a name lookup is out */
 };
 
 /*
  * Hands C an upstream connection for ADDR: an idle one (returns 1, ready
- * to write) or a new one (returns 0; conn_upstream_ready() follows).
- * Returns -1 with a reason in WHY when ADDR is unusable.
+ * to write) or a new one (returns 0; conn_upstream_ready() follows). At
+ * the cap, queues C instead (returns 2, *UPP untouched): conn_forward()
+ * runs again when a connection is released. Returns -1 with a reason in
+ * WHY when ADDR is unusable.
  */
 int upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
     const char *addr, struct proxy_up **upp, const char **why);
-/* Gives UP back: to the idle pool when REUSE, else closed. */
+/* Takes C out of the queue it waits in (no-op if none). */
+void upstream_unqueue(struct proxy_conn *c);
+/* Gives UP back: to the idle pool when REUSE, else closed. The next
+ * queued request may take its slot before this returns. */
 void upstream_release(struct proxy_up *up, bool reuse);
+/* UP became a tunnel: it stops counting against the cap. */
+void upstream_uncount(struct proxy_up *up);
 /* A name lookup for an upstream connection came back (WMSG_RESOLVED). */
 void upstream_resolved(struct proxy_worker *w, struct wmsg *m);
 /* Closes idle connections older than the keep-alive timeout. */
@@ -505,7 +521,8 @@ enum conn_state {
 	CONN_IDLE,		/* between requests (keep-alive) */
 	CONN_HEAD,		/* reading a request head */
 	CONN_HELD,		/* waiting for its app to wake */
-	CONN_CONNECT,		/* waiting for an upstream connection */
+	CONN_CONNECT,		/* waiting for an upstream connection (or
+				 * queued for one: c->queued) */
 	CONN_EXCHANGE,		/* request and response flowing */
 	CONN_TUNNEL,		/* after 101: bytes both ways */
 	CONN_LINGER,		/* last answer queued, closing after it */
@@ -517,6 +534,8 @@ struct proxy_conn {
 	uint64_t deadline;		/* loop ms; 0: none */
 	enum conn_state state;
 	struct proxy_up *up;
+	struct upstream *queued;	/* the upstream whose queue holds C */
+	struct proxy_conn *q_prev, *q_next;
 	struct proxy_app *app;		/* counted in app->inflight */
 	struct proxy_buf *rqhead;	/* forwarded head, until answered */
 	size_t scan;			/* http_head_find progress */
@@ -609,6 +628,7 @@ struct proxy_stats {
 	_Atomic int64_t upstreams;
 	_Atomic int64_t upstreams_idle;
 	_Atomic int64_t held;
+	_Atomic int64_t upstream_queued;	/* waiting for a slot */
 	_Atomic uint64_t accepted;
 	_Atomic uint64_t refused;		/* over max_connections */
 	_Atomic uint64_t bad_requests;

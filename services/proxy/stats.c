@@ -93,6 +93,11 @@ stats_render(struct metrics_buf *b, void *arg)
 	    "Upstream connections idle in the pools.");
 	metrics_buf_printf(b, "devcloud_proxy_upstream_idle_connections %"
 	    PRId64 "\n", (int64_t)SUM(upstreams_idle));
+	stats_family(b, "devcloud_proxy_upstream_queued", "gauge",
+	    "Requests waiting for a free upstream connection "
+	    "(proxy.upstream_max_conns).");
+	metrics_buf_printf(b, "devcloud_proxy_upstream_queued %" PRId64 "\n",
+	    (int64_t)SUM(upstream_queued));
 	stats_family(b, "devcloud_proxy_held_requests", "gauge",
 	    "Requests waiting for their app to wake.");
 	metrics_buf_printf(b, "devcloud_proxy_held_requests %" PRId64 "\n",

@@ -50,6 +50,8 @@ tunnel_start(struct proxy_conn *c)
 	c->state = CONN_TUNNEL;
 	c->deadline = 0;		/* no timeout: it lives as long as used */
 	stat_add(&c->s.w->stats.upgrades, 1);
+	/* a long-lived tunnel must not starve the app's requests */
+	upstream_uncount(c->up);
 	tunnel_pump(c);
 }
 

@@ -6,6 +6,12 @@
  * noticed at once and it leaves the pool; the sweep timer closes those
  * idle longer than the keep-alive timeout.
  *
+ * Per upstream, at most upstream_cap() connections are busy at once;
+ * taking an idle one never waits. A request that needs a new connection
+ * beyond that waits in the upstream's queue and is forwarded again,
+ * in order, as connections are released. The cap is per worker, so no
+ * lock is taken: the setting is shared out evenly among the workers.
+ *
  * Addresses are "host:port". Numeric hosts connect directly; names are
  * looked up on a short-lived thread (getaddrinfo blocks), never on the
  * loop.
@@ -33,6 +39,85 @@ upstream_pool_unlink(struct upstream *u, struct proxy_up *up)
 		up->idle_next->idle_prev = up->idle_prev;
 	up->idle_prev = up->idle_next = NULL;
 	u->nidle--;
+}
+
+/* The busy connections allowed per upstream on this worker; 0: any. */
+static size_t
+upstream_cap(const struct proxy_worker *w)
+{
+	size_t max = (size_t)w->px->cfg->proxy.upstream_max_conns;
+	size_t n = w->px->nworkers > 0 ? (size_t)w->px->nworkers : 1;
+
+	return (max + n - 1) / n;
+}
+
+static bool
+upstream_has_slot(const struct proxy_worker *w, const struct upstream *u)
+{
+	size_t cap = upstream_cap(w);
+
+	return u->idle != NULL || cap == 0 || u->nbusy < cap;
+}
+
+static void
+upstream_count(struct proxy_up *up)
+{
+	up->busy = true;
+	up->pool->nbusy++;
+}
+
+static void
+upstream_enqueue(struct proxy_worker *w, struct upstream *u,
+    struct proxy_conn *c)
+{
+	c->queued = u;
+	c->q_next = NULL;
+	c->q_prev = u->queue_tail;
+	if (u->queue_tail != NULL)
+		u->queue_tail->q_next = c;
+	else
+		u->queue = c;
+	u->queue_tail = c;
+	stat_gauge(&w->stats.upstream_queued, 1);
+}
+
+void
+upstream_unqueue(struct proxy_conn *c)
+{
+	struct upstream *u = c->queued;
+
+	if (u == NULL)
+		return;
+	if (c->q_prev != NULL)
+		c->q_prev->q_next = c->q_next;
+	else
+		u->queue = c->q_next;
+	if (c->q_next != NULL)
+		c->q_next->q_prev = c->q_prev;
+	else
+		u->queue_tail = c->q_prev;
+	c->q_prev = c->q_next = NULL;
+	c->queued = NULL;
+	stat_gauge(&c->s.w->stats.upstream_queued, -1);
+}
+
+/*
+ * A slot of U was freed: forward the queued requests it can take now.
+ * U outlives the loop: the connection just released still counts in
+ * nopen until its close callback, at the end of the round.
+ */
+static void
+upstream_dispatch(struct proxy_worker *w, struct upstream *u)
+{
+	struct proxy_conn *c;
+
+	/* the stop closes every client next; no connection for them */
+	if (w->stopping)
+		return;
+	while ((c = u->queue) != NULL && upstream_has_slot(w, u)) {
+		upstream_unqueue(c);
+		conn_forward(c, u->addr);
+	}
 }
 
 static void
@@ -294,10 +379,16 @@ upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
 		upstream_pool_unlink(u, up);
 		stat_gauge(&w->stats.upstreams_idle, -1);
 		stat_add(&w->stats.upstream_reused, 1);
+		upstream_count(up);
 		up->c = c;
 		up->uses++;
 		*upp = up;
 		return 1;
+	}
+	/* nbusy > 0 here, so U stays while C waits in its queue */
+	if (!upstream_has_slot(w, u)) {
+		upstream_enqueue(w, u, c);
+		return 2;
 	}
 	if ((up = upstream_open(w, u, why)) == NULL) {
 		if (u->nopen == 0) {
@@ -307,19 +398,20 @@ upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
 		}
 		return -1;
 	}
+	upstream_count(up);
 	up->c = c;
 	up->uses = 1;
 	*upp = up;
 	return 0;
 }
 
-void
-upstream_release(struct proxy_up *up, bool reuse)
+/* To the idle pool, or closed. */
+static void
+upstream_put(struct proxy_up *up, bool reuse)
 {
 	struct proxy_worker *w = up->s.w;
 	struct upstream *u = up->pool;
 
-	up->c = NULL;
 	if (up->s.flags & STREAM_CLOSING)
 		return;
 	if (reuse && up->connected && !w->stopping &&
@@ -342,6 +434,31 @@ upstream_release(struct proxy_up *up, bool reuse)
 		stat_gauge(&w->stats.upstreams_idle, -1);
 	}
 	stream_close(&up->s);
+}
+
+void
+upstream_release(struct proxy_up *up, bool reuse)
+{
+	bool busy = up->busy;
+
+	up->c = NULL;
+	if (busy) {
+		up->busy = false;
+		up->pool->nbusy--;
+	}
+	upstream_put(up, reuse);
+	if (busy)
+		upstream_dispatch(up->s.w, up->pool);
+}
+
+void
+upstream_uncount(struct proxy_up *up)
+{
+	if (!up->busy)
+		return;
+	up->busy = false;
+	up->pool->nbusy--;
+	upstream_dispatch(up->s.w, up->pool);
 }
 
 void
