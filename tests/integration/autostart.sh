@@ -7,13 +7,7 @@ AUTOSTART_EXTRA='sweep_interval_ms = 100; stop_grace_ms = 2000;'
 PROXY_EXTRA='flush_interval_ms = 200; hold_timeout_ms = 20000;'
 start_redis || { not_ok "redis-server starts"; finish; }
 write_config
-start bus "$BIN/devcloud-bus" -c "$CONF"
-start autostart "$BIN/devcloud-autostart" -c "$CONF"
-start proxy "$BIN/devcloud-proxy" -c "$CONF"
-for d in autostart proxy; do
-	v="ADMIN_$d"
-	wait_for 10 healthz_is "${!v}" 200 || not_ok "$d ready"
-done
+start_suite autostart proxy || not_ok "daemons ready"
 start events "$BIN/devcloudctl" -c "$CONF" events app.
 sleep 0.3
 

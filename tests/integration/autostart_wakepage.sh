@@ -18,11 +18,7 @@ fi
 AUTOSTART_EXTRA='sweep_interval_ms = 100;'
 start_redis || { not_ok "redis-server starts"; finish; }
 write_config
-start bus "$BIN/devcloud-bus" -c "$CONF"
-start autostart "$BIN/devcloud-autostart" -c "$CONF"
-start proxy "$BIN/devcloud-proxy" -c "$CONF"
-wait_for 10 healthz_is "$ADMIN_autostart" 200 || not_ok "autostart ready"
-wait_for 10 healthz_is "$ADMIN_proxy" 200 || not_ok "proxy ready"
+start_suite autostart proxy || not_ok "daemons ready"
 
 mkdir -p "$T/www"
 token="slow-app-content-$$"

@@ -129,6 +129,24 @@ CONF
 
 ctl() { "$BIN/devcloudctl" -c "$CONF" "$@"; }
 
+# start_suite DAEMON...: the broker and each daemon on $CONF, then waits
+# (bounded) until every daemon's /healthz is ready; 1 if one is not.
+start_suite() {
+	local d v rc=0
+	start bus "$BIN/devcloud-bus" -c "$CONF"
+	for d in "$@"; do
+		start "$d" "$BIN/devcloud-$d" -c "$CONF"
+	done
+	for d in "$@"; do
+		v="ADMIN_$d"
+		wait_for 10 healthz_is "${!v}" 200 || {
+			echo "# $d not ready (log: $T/$d.log)" >&2
+			rc=1
+		}
+	done
+	return $rc
+}
+
 # http_status URL: prints the HTTP status code (000 if none).
 http_status() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1"; }
 healthz_is() { [ "$(http_status "http://$1/healthz")" = "$2" ]; }
