@@ -105,19 +105,6 @@ bus_metrics_init(void)
 	metrics_register(&m_commands);
 }
 
-bool
-bus_url_valid(const char *url)
-{
-	static const char *const schemes[] = {"tcp://", "tcp4://", "tcp6://",
-	    "ipc://", "tls+tcp://", "inproc://"};
-
-	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
-		if (strncmp(url, schemes[i], strlen(schemes[i])) == 0 &&
-		    url[strlen(schemes[i])] != '\0')
-			return true;
-	return false;
-}
-
 static void
 bus_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -595,7 +582,7 @@ bus_call_sync(const char *url, const char *source, struct msg *m,
 	size_t len;
 	int rv, rc = -1;
 
-	if (!bus_url_valid(url)) {
+	if (!config_url_valid(url)) {
 		snprintf(err, errlen, "%s: not an nng URL", url);
 		return -1;
 	}

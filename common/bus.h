@@ -74,7 +74,4 @@ int bus_call(struct bus *b, const char *url, struct msg *m, int timeout_ms,
 int bus_call_sync(const char *url, const char *source, struct msg *m,
     int timeout_ms, struct msg *reply, char *err, size_t errlen);
 
-/* Validates an nng URL (tcp://, ipc://, tls+tcp://, inproc://). */
-bool bus_url_valid(const char *url);
-
 #endif

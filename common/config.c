@@ -162,8 +162,8 @@ check_hostport(const char *s)
 	return port > 0 && port < 65536;
 }
 
-static bool
-check_url(const char *s)
+bool
+config_url_valid(const char *s)
 {
 	static const char *const schemes[] = {"tcp://", "tcp4://", "tcp6://",
 	    "ipc://", "tls+tcp://", "inproc://"};
@@ -196,7 +196,7 @@ check_string(enum conf_check check, const char *value)
 	case CHECK_NONE:
 		return NULL;
 	case CHECK_URL:
-		return check_url(value) ? NULL :
+		return config_url_valid(value) ? NULL :
 		    "must be an nng URL such as tcp://HOST:PORT or ipc:///path";
 	case CHECK_HOSTPORT:
 		return check_hostport(value) ? NULL :

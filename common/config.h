@@ -13,6 +13,7 @@
 #ifndef DC_CONFIG_H
 #define DC_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define CONFIG_ADDR_MAX 256
@@ -86,6 +87,9 @@ struct config {
  */
 int config_load(struct config *cfg, const char *path, char *err,
     size_t errlen);
+
+/* An nng URL we can use: tcp://HOST:PORT, ipc://PATH, tls+tcp://, ... */
+bool config_url_valid(const char *url);
 
 /* Returns the part of CFG that belongs to daemon NAME, or NULL. */
 const struct config_daemon *config_daemon(const struct config *cfg,

@@ -188,11 +188,10 @@ proc_free_cb(uv_handle_t *h)
 		free(p);
 }
 
-/* Forgets P: its pid file if it is still P's, its handles, its memory. */
+/* Closes P's handles; the last close frees P. */
 static void
-proc_release(struct proc *p)
+proc_free(struct proc *p)
 {
-	proc_unlink(p->drv, p);
 	p->nclose = (p->child ? 1 : 0) + (p->timer_init ? 1 : 0);
 	if (p->nclose == 0) {
 		free(p);
@@ -202,6 +201,14 @@ proc_release(struct proc *p)
 		uv_close((uv_handle_t *)&p->timer, proc_free_cb);
 	if (p->child)
 		uv_close((uv_handle_t *)&p->handle, proc_free_cb);
+}
+
+/* Forgets P: its pid file if it is still P's, its handles, its memory. */
+static void
+proc_release(struct proc *p)
+{
+	proc_unlink(p->drv, p);
+	proc_free(p);
 }
 
 static void
@@ -465,8 +472,7 @@ process_start(void *self, const struct app *a, driver_cb cb, void *arg,
 		    uv_strerror(rv));
 		/* a failed uv_spawn still needs its handle closed */
 		p->child = true;
-		p->nclose = 1;
-		uv_close((uv_handle_t *)&p->handle, proc_free_cb);
+		proc_free(p);
 		return -1;
 	}
 	p->child = true;
@@ -567,15 +573,7 @@ process_close(void *self)
 
 	for (p = drv->procs; p != NULL; p = next) {
 		next = p->next;
-		p->nclose = (p->child ? 1 : 0) + (p->timer_init ? 1 : 0);
-		if (p->nclose == 0) {
-			free(p);
-			continue;
-		}
-		if (p->timer_init)
-			uv_close((uv_handle_t *)&p->timer, proc_free_cb);
-		if (p->child)
-			uv_close((uv_handle_t *)&p->handle, proc_free_cb);
+		proc_free(p);
 	}
 	free(drv);
 }

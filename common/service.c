@@ -211,10 +211,9 @@ service_on_command(struct bus *b, struct bus_request *req,
 		bus_reply(b, req, &r);
 		break;
 	default:
-		if (s->on_command != NULL && !rt->stopping) {
-			s->on_command(s, req, m);
+		if (s->on_command != NULL && !rt->stopping &&
+		    s->on_command(s, req, m))
 			break;
-		}
 		log_warn("unknown command", "type=%s source=%s",
 		    msg_type_name(m->type), m->source);
 		bus_reply_error(b, req, "unknown command");

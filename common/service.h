@@ -30,8 +30,12 @@ struct service {
 	int (*init)(struct service *s);		/* after config; 0 or -1 */
 	void (*on_store)(struct service *s, bool up);
 	void (*on_event)(struct service *s, const struct msg *m);
-	/* Commands other than ping; answer or drop REQ. */
-	void (*on_command)(struct service *s, struct bus_request *req,
+	/*
+	 * Commands other than ping: answer or drop REQ and return true, or
+	 * return false for a command the daemon does not know (the
+	 * skeleton logs it and answers an error).
+	 */
+	bool (*on_command)(struct service *s, struct bus_request *req,
 	    const struct msg *m);
 	void (*shutdown)(struct service *s);	/* before sockets close */
 	void *priv;

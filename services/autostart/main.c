@@ -57,23 +57,21 @@ autostart_on_event(struct service *s, const struct msg *m)
 	}
 }
 
-static void
+static bool
 autostart_on_command(struct service *s, struct bus_request *req,
     const struct msg *m)
 {
+	(void)s;
 	switch (m->type) {
 	case MSG_WAKE:
 		wake_request(&as, m->app, req);
-		break;
+		return true;
 	case MSG_STOP:
 		stop_request(&as, m->app, m->reason[0] ? m->reason : "manual",
 		    req);
-		break;
+		return true;
 	default:
-		log_warn("unknown command", "type=%s source=%s",
-		    msg_type_name(m->type), m->source);
-		bus_reply_error(s->bus, req, "unknown command");
-		break;
+		return false;
 	}
 }
 

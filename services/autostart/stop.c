@@ -180,19 +180,41 @@ stop_run(struct autostart *as, const char *app, const char *reason,
 	uv_timer_start(&s->timer, stop_drained, STOP_DRAIN_MS, 0);
 }
 
+/* What a Redis callback needs to go on with one app. */
+struct stop_ask {
+	struct autostart *as;
+	char app[64];
+	char reason[64];
+	struct bus_request *req;	/* manual stop: who to answer */
+};
+
+static struct stop_ask *
+stop_ask_new(struct autostart *as, const char *app, const char *reason,
+    struct bus_request *req)
+{
+	struct stop_ask *sa = calloc(1, sizeof(*sa));
+
+	if (sa == NULL)
+		return NULL;
+	sa->as = as;
+	sa->req = req;
+	snprintf(sa->app, sizeof(sa->app), "%s", app);
+	snprintf(sa->reason, sizeof(sa->reason), "%s", reason);
+	return sa;
+}
+
 /* --- the sweeper --- */
 
 static void
 stop_due_decided(struct store *st, redisReply *r, void *arg)
 {
-	struct autostart *as = ((struct stop *)arg)->as;
-	char *app = ((struct stop *)arg)->app;
+	struct stop_ask *sa = arg;
 
 	(void)st;
-	if (!as->closing && r != NULL && r->type == REDIS_REPLY_INTEGER &&
+	if (!sa->as->closing && r != NULL && r->type == REDIS_REPLY_INTEGER &&
 	    r->integer == 1)
-		stop_run(as, app, "idle", NULL);
-	free(arg);
+		stop_run(sa->as, sa->app, sa->reason, NULL);
+	free(sa);
 }
 
 static void
@@ -200,23 +222,21 @@ stop_due(struct autostart *as, const char *app)
 {
 	char dl[KEY_MAX], key[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX];
 	char now[32], lock_ms[16];
-	struct stop *probe;
+	struct stop_ask *sa;
 
 	if (stop_find(as, app) != NULL ||
-	    (probe = calloc(1, sizeof(*probe))) == NULL)
+	    (sa = stop_ask_new(as, app, "idle", NULL)) == NULL)
 		return;
-	probe->as = as;
-	snprintf(probe->app, sizeof(probe->app), "%s", app);
 	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
 	snprintf(lock_ms, sizeof(lock_ms), "%d", stop_lock_ms(as));
 	if (key_deadlines(dl, sizeof(dl)) == NULL ||
 	    key_app(key, sizeof(key), app) == NULL ||
 	    key_wake_lock(lock, sizeof(lock), app) == NULL ||
 	    key_transit(transit, sizeof(transit)) == NULL ||
-	    store_command(as->svc->store, stop_due_decided, probe,
+	    store_command(as->svc->store, stop_due_decided, sa,
 	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_stop_if_due, dl, key,
 	    lock, transit, app, as->svc->source, now, lock_ms) != 0)
-		free(probe);
+		free(sa);
 }
 
 static void
@@ -253,13 +273,6 @@ stop_sweep_tick(uv_timer_t *t)
 }
 
 /* --- manual stops --- */
-
-struct stop_ask {
-	struct autostart *as;
-	char app[64];
-	char reason[64];
-	struct bus_request *req;
-};
 
 static void
 stop_now_decided(struct store *st, redisReply *r, void *arg)
@@ -305,15 +318,12 @@ stop_request(struct autostart *as, const char *app, const char *reason,
 	char lock_ms[16];
 	struct stop_ask *sa;
 
-	if (!keys_name_valid(app) || (sa = calloc(1, sizeof(*sa))) == NULL) {
+	if (!keys_name_valid(app) ||
+	    (sa = stop_ask_new(as, app, reason, req)) == NULL) {
 		if (req != NULL)
 			bus_reply_error(as->svc->bus, req, "invalid app name");
 		return;
 	}
-	sa->as = as;
-	sa->req = req;
-	snprintf(sa->app, sizeof(sa->app), "%s", app);
-	snprintf(sa->reason, sizeof(sa->reason), "%s", reason);
 	snprintf(lock_ms, sizeof(lock_ms), "%d", stop_lock_ms(as));
 	if (key_app(key, sizeof(key), app) == NULL ||
 	    key_wake_lock(lock, sizeof(lock), app) == NULL ||
@@ -333,16 +343,16 @@ stop_request(struct autostart *as, const char *app, const char *reason,
 static void
 stop_takeover_decided(struct store *st, redisReply *r, void *arg)
 {
-	struct stop *probe = arg;
+	struct stop_ask *sa = arg;
 
 	(void)st;
-	if (!probe->as->closing && r != NULL &&
+	if (!sa->as->closing && r != NULL &&
 	    r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
 		log_warn("taking over an interrupted transition",
-		    "app=%s", probe->app);
-		stop_run(probe->as, probe->app, "interrupted", NULL);
+		    "app=%s", sa->app);
+		stop_run(sa->as, sa->app, sa->reason, NULL);
 	}
-	free(probe);
+	free(sa);
 }
 
 static void
@@ -360,21 +370,19 @@ stop_transit_reply(struct store *st, redisReply *r, void *arg)
 	snprintf(lock_ms, sizeof(lock_ms), "%d", stop_lock_ms(as));
 	for (size_t i = 0; i < r->elements; i++) {
 		const char *app = r->element[i]->str;
-		struct stop *probe;
+		struct stop_ask *sa;
 
 		/* Ours in progress hold their lock: the script skips them. */
 		if (r->element[i]->type != REDIS_REPLY_STRING ||
 		    key_app(key, sizeof(key), app) == NULL ||
 		    key_wake_lock(lock, sizeof(lock), app) == NULL ||
 		    key_transit(transit, sizeof(transit)) == NULL ||
-		    (probe = calloc(1, sizeof(*probe))) == NULL)
+		    (sa = stop_ask_new(as, app, "interrupted", NULL)) == NULL)
 			continue;
-		probe->as = as;
-		snprintf(probe->app, sizeof(probe->app), "%s", app);
-		if (store_command(as->svc->store, stop_takeover_decided, probe,
+		if (store_command(as->svc->store, stop_takeover_decided, sa,
 		    "EVAL %s 3 %s %s %s %s %s %s", script_takeover, key, lock,
 		    transit, app, as->svc->source, lock_ms) != 0)
-			free(probe);
+			free(sa);
 	}
 }
 
