@@ -109,20 +109,37 @@ conn_close(struct proxy_conn *c)
 	stream_close(&c->s);		/* frees C at the end of the round */
 }
 
-/* Flush what is queued, shut our side down, wait briefly for the
- * client's, then close: closing at once could reset the connection and
- * lose the answer we just wrote. */
+/*
+ * True when nothing more can come from the client: it said so with its
+ * request, which was read whole, and no byte of anything else is
+ * buffered or known to be waiting in the socket.
+ */
+static bool
+conn_client_done(const struct proxy_conn *c)
+{
+	return (c->s.flags & STREAM_EOF) || (c->client_close &&
+	    c->rq_done && stream_avail(&c->s) == 0 &&
+	    !(c->s.flags & STREAM_RD_READY));
+}
+
+/*
+ * Flush what is queued, shut our side down, wait briefly for the
+ * client's, then close: closing while the client still sends would reset
+ * the connection and could lose the answer we just wrote. A client that
+ * is done sending (conn_client_done) is closed as soon as the answer is
+ * out: its socket has nothing unread, so close(2) ends it with a FIN.
+ */
 static void
 conn_linger(struct proxy_conn *c)
 {
 	c->state = CONN_LINGER;
 	conn_arm(c, CONN_LINGER_MS);
 	if (c->s.queued == 0) {
-		if (c->s.flags & STREAM_EOF) {
+		stream_shutdown(&c->s);
+		if (conn_client_done(c)) {
 			conn_close(c);
 			return;
 		}
-		stream_shutdown(&c->s);
 	}
 	conn_update(c);
 }
@@ -393,6 +410,7 @@ conn_route(struct proxy_conn *c, const struct http_msg *m, size_t head_len)
 	    (m->flags & HTTP_F_UPGRADE) && m->minor == 1;
 	c->keep = m->minor == 1 ? !(m->flags & HTTP_F_CLOSE) :
 	    (m->flags & HTTP_F_KEEPALIVE) != 0;
+	c->client_close = !c->keep;
 	if (m->flags & HTTP_F_CHUNKED)
 		http_body_init(&c->rq, HTTP_BODY_CHUNKED, 0);
 	else
@@ -953,10 +971,9 @@ conn_client_drain(struct proxy_stream *s, int status)
 		conn_next(c);
 		break;
 	case CONN_LINGER:
-		if (c->s.flags & STREAM_EOF)
+		stream_shutdown(&c->s);
+		if (conn_client_done(c))
 			conn_close(c);
-		else
-			stream_shutdown(&c->s);
 		break;
 	default:
 		break;

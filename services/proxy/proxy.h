@@ -550,6 +550,7 @@ struct proxy_conn {
 	int minor;
 	bool is_head;
 	bool keep;			/* client connection may stay open */
+	bool client_close;		/* the client said it sends no more */
 	bool upgrade;			/* request asked for an Upgrade */
 	bool rq_done;			/* request fully sent upstream */
 	bool rq_bodyless;
