@@ -472,20 +472,21 @@ bus_call_finish(struct bus_call *c)
 		snprintf(err, sizeof(err), "%s from %s",
 		    c->result == NNG_ETIMEDOUT ? "no answer in time" :
 		    nng_strerror(c->result), c->url);
-		c->cb(NULL, err, c->arg);
+		c->cb(NULL, c->result == NNG_ETIMEDOUT ? BUS_ETIMEDOUT :
+		    BUS_ETRANSPORT, err, c->arg);
 		return;
 	}
 	if (msg_decode(&r, nng_msg_body(c->reply), nng_msg_len(c->reply),
 	    err, sizeof(err)) != 0) {
 		metric_add(&m_malformed, 1);
-		c->cb(NULL, err, c->arg);
+		c->cb(NULL, BUS_EBADREPLY, err, c->arg);
 		return;
 	}
 	if (r.type == MSG_ERROR) {
-		c->cb(NULL, r.reason, c->arg);
+		c->cb(NULL, BUS_EREPLY, r.reason, c->arg);
 		return;
 	}
-	c->cb(&r, NULL, c->arg);
+	c->cb(&r, BUS_OK, NULL, c->arg);
 }
 
 static void

@@ -29,9 +29,26 @@ typedef void (*bus_event_cb)(struct bus *b, const struct msg *m, void *arg);
 /* REQ is owned by the handler until bus_reply() or bus_request_drop(). */
 typedef void (*bus_command_cb)(struct bus *b, struct bus_request *req,
     const struct msg *m, void *arg);
-/* Reply to bus_call: R is NULL and ERR says why on failure/timeout. */
-typedef void (*bus_reply_cb)(const struct msg *r, const char *err,
-    void *arg);
+/*
+ * How a bus_call ended, so callers branch on a value and not on the
+ * wording of ERR. There is no "refused": the call's dial does not block,
+ * so a daemon that is not there is seen as BUS_ETIMEDOUT.
+ */
+enum bus_status {
+	BUS_OK,			/* R is the answer */
+	BUS_ETIMEDOUT,		/* no answer within the timeout */
+	BUS_ETRANSPORT,		/* nng failed the send or receive otherwise */
+	BUS_EBADREPLY,		/* the answer did not decode */
+	BUS_EREPLY,		/* an MSG_ERROR answer; ERR is its reason */
+};
+
+/*
+ * Reply to bus_call: R with BUS_OK, or a NULL R with ST saying what kind
+ * of failure and ERR why, in words for logs and pages. Both are valid
+ * only during the callback.
+ */
+typedef void (*bus_reply_cb)(const struct msg *r, enum bus_status st,
+    const char *err, void *arg);
 
 /*
  * Dials the broker for events, and listens on CONTROL (if not NULL) for

@@ -324,7 +324,8 @@ apps_refresh_cb(uv_timer_t *t)
 static struct proxy *apps_px;	/* for bus callbacks, which take one arg */
 
 static void
-apps_wake_cb(const struct msg *r, const char *err, void *arg)
+apps_wake_cb(const struct msg *r, enum bus_status st, const char *err,
+    void *arg)
 {
 	struct proxy_app *a = arg;
 	struct proxy *px = apps_px;
@@ -348,9 +349,8 @@ apps_wake_cb(const struct msg *r, const char *err, void *arg)
 	if (r != NULL)
 		err = "unexpected answer from autostart";
 	log_warn("wake failed", "app=%s err=\"%s\"", a->name, err);
-	/* bus_call says "no answer in time" on a timeout */
-	apps_broadcast(px, a, strncmp(err, "no answer in time", 17) == 0 ?
-	    504 : 503, err);
+	/* The app may still be starting: a timeout is the gateway's, 504. */
+	apps_broadcast(px, a, st == BUS_ETIMEDOUT ? 504 : 503, err);
 }
 
 static void
