@@ -130,6 +130,37 @@ raw 'GET http://f.test/echo HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\
 check "absolute-form target routed by its authority" \
 	grep -q '"path": "/echo"' "$T/abs"
 
+# A client that said Connection: close and sent nothing more is closed
+# as soon as its answer is out, without waiting for its own FIN; one that
+# sent more bytes after such a request still gets its whole answer.
+python3 - "$PROXY_PORT" "$T/quiet.fifo" >"$T/quiet" 2>&1 <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /bytes/5000 HTTP/1.1\r\nHost: f.test\r\nConnection: close\r\n\r\n")
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+print("got", len(out.split(b"\r\n\r\n", 1)[1]), flush=True)
+time.sleep(3)          # keep our side open meanwhile
+s.close()
+PY
+quiet=$!
+check "Connection: close answered in full" wait_for 5 grep -qx 'got 5000' "$T/quiet"
+check "closed without waiting for the client's FIN" \
+	wait_for 2 [ "$(metric devcloud_proxy_connections)" = 0 ]
+kill "$quiet" 2>/dev/null
+wait "$quiet" 2>/dev/null
+raw 'GET /bytes/70000 HTTP/1.1\r\nHost: f.test\r\nConnection: close\r\n\r\nGARBAGE AFTER CLOSE' 3 >"$T/after"
+check "bytes after Connection: close do not cut the answer" \
+	python3 -c 'import sys
+d = open(sys.argv[1], encoding="utf-8", newline="").read().encode("latin-1")
+h, _, b = d.partition(b"\r\n\r\n")
+want = (bytes(range(256)) * 300)[:70000] + b"<EOF>"
+sys.exit(not (h.startswith(b"HTTP/1.1 200") and b == want))' "$T/after"
+
 check "requests counted by status" \
 	[ "$(metric 'devcloud_proxy_requests_total{status="2xx"}')" -gt 10 ]
 check "upstream latency histogram rendered" \
