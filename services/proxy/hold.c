@@ -18,11 +18,14 @@ hold_add(struct proxy_conn *c, struct proxy_app *app)
 	struct proxy_worker *w = c->s.w;
 	const struct config *cfg = w->px->cfg;
 	int64_t bytes = (int64_t)(c->rqhead->end + stream_avail(&c->s));
+	int64_t held, held_bytes;
 	char detail[512];
 
-	if (atomic_fetch_add(&app->held, 1) >= cfg->proxy.hold_max_requests ||
-	    atomic_fetch_add(&app->held_bytes, bytes) + bytes >
-	    cfg->proxy.hold_max_bytes) {
+	/* Add to both before checking either: a refusal takes both back. */
+	held = atomic_fetch_add(&app->held, 1);
+	held_bytes = atomic_fetch_add(&app->held_bytes, bytes);
+	if (held >= cfg->proxy.hold_max_requests ||
+	    held_bytes + bytes > cfg->proxy.hold_max_bytes) {
 		atomic_fetch_sub(&app->held, 1);
 		atomic_fetch_sub(&app->held_bytes, bytes);
 		snprintf(detail, sizeof(detail), "app %s is starting and too "

@@ -375,7 +375,9 @@ upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
 			return -1;
 		}
 	}
-	if ((up = u->idle) != NULL) {
+	/* A retry goes out on a new connection: the pooled one it failed on
+	 * may not be the only one the upstream has closed meanwhile. */
+	if (!c->retried && (up = u->idle) != NULL) {
 		upstream_pool_unlink(u, up);
 		stat_gauge(&w->stats.upstreams_idle, -1);
 		stat_add(&w->stats.upstream_reused, 1);

@@ -1,19 +1,20 @@
 #!/bin/bash
 # Holding requests for sleeping apps, with the real autostart answering
 # the wake command: concurrent requests for a stopped app are held, one
-# wake is sent, all are forwarded once it runs; the hold is bounded (503
-# with Retry-After); a held client that leaves is dropped; a failed wake
-# is a 503 and a slow one a 504, each naming the app. Activity (last
-# access, deadline) is flushed to Redis, and an open WebSocket keeps its
-# app active; an Upgrade can be held too.
+# wake is sent, all are forwarded once it runs; the hold is bounded by
+# count and by bytes (503 with Retry-After, naming the app, for a
+# request over either bound); a held client that leaves is dropped; a
+# failed wake is a 503 and a slow one a 504, each naming the app.
+# Activity (last access, deadline) is flushed to Redis, and an open
+# WebSocket keeps its app active; an Upgrade can be held too.
 . "$(dirname "$0")/proxy_env.bash"
 
 if [ ! -d "$ROOT/tests/node_modules/ws" ]; then
 	(cd "$ROOT/tests" && npm ci --no-audit --no-fund >/dev/null 2>&1) ||
 		{ not_ok "npm ci installs ws"; finish; }
 fi
-PROXY_EXTRA='hold_max_requests = 4; hold_timeout_ms = 4000;
-	flush_interval_ms = 200;'
+PROXY_EXTRA='hold_max_requests = 4; hold_max_bytes = 4096;
+	hold_timeout_ms = 4000; flush_interval_ms = 200;'
 start_suite || { not_ok "suite starts"; finish; }
 start autostart "$BIN/devcloud-autostart" -c "$CONF"
 wait_for 10 healthz_is "$ADMIN_autostart" 200 || { not_ok "autostart starts"; finish; }
@@ -26,6 +27,11 @@ ctl app create broken --domain broken.test --command "exit 3" \
 	--start-timeout 2000 >/dev/null || not_ok "app create broken"
 ctl app create glacial --domain glacial.test --command "exec sleep 60" \
 	--start-timeout 30000 >/dev/null || not_ok "app create glacial"
+# bulky starts when the test lets it: once $T/bulky.go exists.
+ctl app create bulky --domain bulky.test --ttl 60 --command \
+	"until [ -e $T/bulky.go ]; do sleep 0.05; done; exec $BACKEND \$PORT" \
+	>/dev/null ||
+	not_ok "app create bulky"
 ctl app create wsapp --domain ws.test --ttl 60 \
 	--command "exec node $HERE/proxy_ws.js server \$PORT" >/dev/null ||
 	not_ok "app create wsapp"
@@ -114,4 +120,99 @@ b=$(redis-cli -p "$REDIS_PORT" ZSCORE dc:lastaccess wsapp)
 check "an open tunnel keeps its app active" \
 	python3 -c "import sys; sys.exit(0 if float('$b') > float('$a') else 1)"
 wait $holder
+
+# The byte bound (hold_max_bytes = 4096). A held request counts the head
+# the proxy forwards (the client's, hop-by-hop fields out, X-Forwarded-*
+# in) plus whatever of its body was already read when it was held. The
+# sizes keep ~500 bytes from the bound either way: a big head is ~1.6 KB.
+#
+# hreq NAME PAD BODY: a request for bulky.test with a PAD-byte X-Pad
+# field and a BODY-byte body (a POST then), written in one piece; the
+# whole answer goes to $T/NAME.
+hreq() {
+	python3 - "$PROXY_PORT" "$1" "$2" "$3" >"$T/$1" <<'PY'
+import socket, sys
+port, name, pad, blen = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), \
+    int(sys.argv[4])
+head = "%s /echo?%s HTTP/1.1\r\nHost: bulky.test\r\nX-Pad: %s\r\n" % (
+    "POST" if blen else "GET", name, "p" * pad)
+if blen:
+    head += "Content-Length: %d\r\n" % blen
+head += "Connection: close\r\n\r\n"
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(20)
+s.sendall(head.encode() + b"b" * blen)
+out = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+except OSError:
+    pass
+sys.stdout.write(out.decode("latin-1"))
+PY
+}
+held_is() { [ "$(metric "devcloud_proxy_app_held{app=\"$1\"}")" = "$2" ]; }
+status_of() { head -1 "$T/$1" | cut -d' ' -f2; }
+# refused NAME: a 503 with Retry-After whose page names the app.
+refused() {
+	[ "$(status_of "$1")" = 503 ] && grep -qi '^Retry-After: ' "$T/$1" &&
+		grep -q 'app bulky is starting' "$T/$1"
+}
+# forwarded NAME: a 200 from the app, for this very request.
+forwarded() {
+	[ "$(status_of "$1")" = 200 ] && grep -q "\"path\": \"/echo?$1\"" "$T/$1"
+}
+
+hreq big1 1500 0 &
+p1=$!
+wait_for 5 held_is bulky 1
+hreq big2 1500 0 &
+p2=$!
+wait_for 5 held_is bulky 2
+hreq big3 1500 0		# 3 x 1.6 KB > 4 KB
+check "over the byte bound: 503, Retry-After, a page naming the app" \
+	refused big3
+hreq body1 0 1500		# 2 x 1.6 KB + 0.2 KB head + 1.5 KB body
+check "a buffered body counts toward the byte bound" refused body1
+check "the refused requests were not held" held_is bulky 2
+hreq small1 0 0 &		# 2 x 1.6 KB + 0.2 KB: still within
+p3=$!
+check "within the byte bound, a third request is held" \
+	wait_for 5 held_is bulky 3
+hreq small2 0 0 &
+p4=$!
+wait_for 5 held_is bulky 4
+# The count bound (4) is reached now: these two are refused by count.
+hreq big4 1500 0
+hreq big5 1500 0
+check "over the count bound at once: 503" \
+	[ "$(status_of big4)$(status_of big5)" = 503503 ]
+touch "$T/bulky.go"
+wait "$p1" "$p2" "$p3" "$p4"
+for r in big1 big2 small1 small2; do
+	check "held within the bounds, then answered by the app: $r" forwarded "$r"
+done
+
+# The refusals leave the byte count as it was: asleep again, the same
+# two big requests are held and a third is over the bound.
+rm "$T/bulky.go"
+ctl app stop bulky >/dev/null
+wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT HGET dc:app:bulky state)\" = stopped ]"
+sleep 0.3
+hreq big6 1500 0 &
+p1=$!
+wait_for 5 held_is bulky 1
+hreq big7 1500 0 &
+p2=$!
+wait_for 5 held_is bulky 2
+hreq big8 1500 0
+check "after refusals by count, the byte bound is still 4 KB" refused big8
+touch "$T/bulky.go"
+wait "$p1" "$p2"
+for r in big6 big7; do
+	check "the next wake answers the held ones: $r" forwarded "$r"
+done
 finish

@@ -1,0 +1,123 @@
+#!/bin/bash
+# The upstream pool when the upstream closes keep-alive connections on
+# its own (pool_upstream.py keeps a record of every request it sees):
+# a bodyless request written on a pooled connection that the upstream
+# closes before answering is sent again, once, on a new connection (not
+# on another pooled one: it may be stale too); a request with a body is
+# not sent twice (502); a request that fails on a new connection is not
+# retried; an idle connection the upstream closes leaves the pool at
+# once.
+. "$(dirname "$0")/proxy_env.bash"
+
+U=$(free_ports 1)
+REC=$T/upstream.rec
+: >"$REC"
+start upstream python3 "$HERE/pool_upstream.py" "$U" "$REC"
+wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$U" ||
+	{ not_ok "upstream starts"; finish; }
+start_suite || { not_ok "suite starts"; finish; }
+route pool.test "127.0.0.1:$U" || { not_ok "route add"; finish; }
+
+# get PATH [curl args]: through the proxy; prints "CODE BODY".
+get() {
+	local path=$1
+	shift
+	px_curl pool.test "$path" -o "$T/body" -w '%{http_code}' "$@" >"$T/code"
+	echo "$(cat "$T/code") $(cat "$T/body")"
+}
+# tries PATH: how PATH reached the upstream, one word per time in order:
+# "new-" (the first request on its connection) or "reused-" (a later
+# one), then "answered" or "dropped".
+tries() {
+	awk -v p="$1" '$4 == p {printf "%s%s-%s", sep, ($2 > 1 ? "reused" : "new"), $6
+		sep = " "} END {print ""}' "$REC"
+}
+# conn PATH: the connection that carried PATH last.
+conn() { awk -v p="$1" '$4 == p {c = $1} END {print c}' "$REC"; }
+# idle_is N: the proxy holds N idle connections to the upstream (with
+# one, the next request is written on it).
+idle_is() { [ "$(metric devcloud_proxy_upstream_idle_connections)" = "$1" ]; }
+
+errors0=$(metric devcloud_proxy_upstream_errors_total)
+
+# The upstream closes the pooled connection as the next request arrives,
+# having read it (FIN): a GET is sent again on a new connection.
+check "stale/fin: primed on a pooled connection" \
+	[ "$(get /stale/fin)" = "200 stale" ]
+wait_for 2 idle_is 1
+out=$(get /ok/fin-retry)
+check "stale/fin: a GET is answered 200 by the upstream, not 502" \
+	[ "${out% conn=*}" = "200 fin-retry" ]
+check "stale/fin: dropped on the pooled connection, answered on a new one" \
+	[ "$(tries /ok/fin-retry)" = "reused-dropped new-answered" ]
+check "stale/fin: the answer came from the new connection" \
+	[ "${out##*conn=}" = "$(conn /ok/fin-retry)" ]
+
+# The same when the upstream resets the connection without reading the
+# request, as a socket it had closed just before would.
+check "stale/rst: primed on a pooled connection" \
+	[ "$(get /stale/rst)" = "200 stale" ]
+wait_for 2 idle_is 1
+out=$(get /ok/rst-retry)
+check "stale/rst: a GET is answered 200 by the upstream, not 502" \
+	[ "${out% conn=*}" = "200 rst-retry" ]
+check "stale/rst: reset on the pooled connection, answered on a new one" \
+	[ "$(tries /ok/rst-retry)" = "reused-dropped new-answered" ]
+check "stale/rst: the answer came from the new connection" \
+	[ "${out##*conn=}" = "$(conn /ok/rst-retry)" ]
+check "a retried request is not an upstream error" \
+	[ "$(metric devcloud_proxy_upstream_errors_total)" = "$errors0" ]
+
+# A request with a body on a stale connection: its body is not kept to
+# send again, so it is a 502 and the upstream saw it once.
+check "stale + body: primed on a pooled connection" \
+	[ "$(get /stale/fin)" = "200 stale" ]
+wait_for 2 idle_is 1
+out=$(get /ok/post-body -H 'Expect:' --data-binary hello)
+check "stale + body: a POST with a body gets 502" [ "${out%% *}" = 502 ]
+check "stale + body: the 502 page says the upstream closed without answering" \
+	grep -q 'closed the connection without answering' "$T/body"
+check "stale + body: the upstream saw it once, not twice" \
+	[ "$(tries /ok/post-body)" = "reused-dropped" ]
+
+# Only once: a request dropped on the pooled connection and again on the
+# new one is a 502 after exactly two tries.
+check "twice: primed on a pooled connection" \
+	[ "$(get /ok/warm | cut -d' ' -f1-2)" = "200 warm" ]
+wait_for 2 idle_is 1
+out=$(get /drop/twice)
+check "dropped twice: 502" [ "${out%% *}" = 502 ]
+check "dropped twice: the upstream saw exactly two tries" \
+	[ "$(tries /drop/twice)" = "reused-dropped new-dropped" ]
+
+# A request written on a new connection is never retried.
+check "nothing pooled" wait_for 2 idle_is 0
+out=$(get /drop/fresh)
+check "dropped on a new connection: 502" [ "${out%% *}" = 502 ]
+check "dropped on a new connection: the upstream saw it once" \
+	[ "$(tries /drop/fresh)" = "new-dropped" ]
+
+# An idle connection the upstream closes leaves the pool at once: the
+# next request goes out on a new connection, no retry needed.
+check "idle-close: answered" [ "$(get /idle-close/200)" = "200 idle-close" ]
+check "idle-close: the closed connection leaves the pool" wait_for 3 idle_is 0
+out=$(get /ok/after-idle)
+check "idle-close: the next request is answered" \
+	[ "${out% conn=*}" = "200 after-idle" ]
+check "idle-close: sent once, on a new connection" \
+	[ "$(tries /ok/after-idle)" = "new-answered" ]
+
+# Every pooled connection is stale (an upstream that restarted, say):
+# the second try goes out on a new connection, not on another of them.
+px_curl pool.test /stale/fin/300 -o /dev/null &
+p=$!
+check "two stale: both primed" [ "$(get /stale/fin/300)" = "200 stale" ]
+wait $p
+check "two stale: two idle connections" wait_for 2 idle_is 2
+out=$(get /ok/two-stale)
+check "two stale: a GET is answered 200 by the upstream, not 502" \
+	[ "${out% conn=*}" = "200 two-stale" ]
+check "two stale: retried on a new connection, not the other stale one" \
+	[ "$(tries /ok/two-stale)" = "reused-dropped new-answered" ]
+
+finish
