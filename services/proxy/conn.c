@@ -417,7 +417,9 @@ conn_route(struct proxy_conn *c, const struct http_msg *m, size_t head_len)
 		http_body_init(&c->rq, HTTP_BODY_LENGTH,
 		    m->content_length > 0 ? (uint64_t)m->content_length : 0);
 	c->rq_done = c->rq.kind == HTTP_BODY_NONE;
-	c->rq_bodyless = c->rq_done;
+	/* what a stale pooled connection lets us send again: a request
+	 * with no body whose method says a second copy does no harm */
+	c->rq_retryable = c->rq_done && (m->flags & HTTP_F_IDEMPOTENT);
 	c->rs_started = c->rs_head_done = c->rs_done = false;
 	c->retried = false;
 	c->up_wfail = false;
@@ -587,7 +589,7 @@ conn_upstream_ready(struct proxy_conn *c, int status)
 	}
 	/* Keep the head only while a stale pooled connection may make us
 	 * send it again on a fresh one. */
-	if (!(c->rq_bodyless && c->up->uses > 1 && !c->retried))
+	if (!(c->rq_retryable && c->up->uses > 1 && !c->retried))
 		conn_drop_head(c);
 	if (!c->rq_done && (c->s.flags & STREAM_EOF) && stream_avail(&c->s)
 	    == 0) {

@@ -463,6 +463,12 @@ http_parse_request(const char *p, size_t len, const struct http_limits *lim,
 	if (http_span_eq(p, m->method, "CONNECT"))
 		return http_fail(err, 501, "CONNECT is not supported");
 	m->is_head = http_span_eq(p, m->method, "HEAD");
+	if (m->is_head || http_span_eq(p, m->method, "GET") ||
+	    http_span_eq(p, m->method, "OPTIONS") ||
+	    http_span_eq(p, m->method, "TRACE") ||
+	    http_span_eq(p, m->method, "PUT") ||
+	    http_span_eq(p, m->method, "DELETE"))
+		m->flags |= HTTP_F_IDEMPOTENT;	/* RFC 9110, 9.2.2 */
 	if (p[m->target.off] != '/' &&
 	    !(m->target.len == 1 && p[m->target.off] == '*' &&
 	    http_span_eq(p, m->method, "OPTIONS")) &&

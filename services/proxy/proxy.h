@@ -76,6 +76,7 @@ struct http_field {
 #define HTTP_F_UPGRADE		0x0020	/* an Upgrade field was present */
 #define HTTP_F_CONTINUE		0x0040	/* Expect: 100-continue */
 #define HTTP_F_ABSOLUTE		0x0080	/* request target in absolute form */
+#define HTTP_F_IDEMPOTENT	0x0100	/* the method may be sent twice */
 
 struct http_msg {
 	/* request line */
@@ -553,7 +554,7 @@ struct proxy_conn {
 	bool client_close;		/* the client said it sends no more */
 	bool upgrade;			/* request asked for an Upgrade */
 	bool rq_done;			/* request fully sent upstream */
-	bool rq_bodyless;
+	bool rq_retryable;		/* may go again on a fresh connection */
 	bool up_keep;			/* upstream connection reusable */
 	bool up_wfail;			/* writing upstream failed */
 	bool rs_started;		/* a response byte arrived */

@@ -80,6 +80,25 @@ check "stale + body: the 502 page says the upstream closed without answering" \
 check "stale + body: the upstream saw it once, not twice" \
 	[ "$(tries /ok/post-body)" = "reused-dropped" ]
 
+# A POST without a body is not idempotent either (RFC 9110, 9.2.2): a
+# second copy could do the thing twice, so it is not sent again.
+check "stale + POST: primed on a pooled connection" \
+	[ "$(get /stale/fin)" = "200 stale" ]
+wait_for 2 idle_is 1
+out=$(get /ok/p0 -X POST -H 'Content-Length: 0')
+check "stale + POST: a bodyless POST gets 502" [ "${out%% *}" = 502 ]
+check "stale + POST: the upstream saw it once, not twice" \
+	[ "$(tries /ok/p0)" = "reused-dropped" ]
+# DELETE is idempotent: sent again on a new connection.
+check "stale + DELETE: primed on a pooled connection" \
+	[ "$(get /stale/fin)" = "200 stale" ]
+wait_for 2 idle_is 1
+out=$(get /ok/d0 -X DELETE)
+check "stale + DELETE: answered 200 on a new connection" \
+	[ "${out% conn=*}" = "200 d0" ]
+check "stale + DELETE: dropped, then answered" \
+	[ "$(tries /ok/d0)" = "reused-dropped new-answered" ]
+
 # Only once: a request dropped on the pooled connection and again on the
 # new one is a 502 after exactly two tries.
 check "twice: primed on a pooled connection" \
