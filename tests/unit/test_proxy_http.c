@@ -158,6 +158,33 @@ test_request_fields(void)
 }
 
 static void
+test_idempotent(void)
+{
+	static const struct {
+		const char *method;
+		bool idempotent;
+	} cases[] = {
+		{"GET", true}, {"HEAD", true}, {"OPTIONS", true},
+		{"TRACE", true}, {"PUT", true}, {"DELETE", true},
+		{"POST", false}, {"PATCH", false}, {"get", false},
+		{"GETX", false}, {"PROPFIND", false},
+	};
+	char raw[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(raw, sizeof(raw), "%s / HTTP/1.1\r\nHost: a\r\n\r\n",
+		    cases[i].method);
+		REQUIRE(parse(raw, strlen(raw), &msg) == 0);
+		if (((msg.flags & HTTP_F_IDEMPOTENT) != 0) !=
+		    cases[i].idempotent)
+			unit_fail(__FILE__, __LINE__, "%s: idempotent %d, "
+			    "want %d", cases[i].method,
+			    (msg.flags & HTTP_F_IDEMPOTENT) != 0,
+			    cases[i].idempotent);
+	}
+}
+
+static void
 test_absolute_target(void)
 {
 	const char *raw = "GET HTTP://a.example:8/p?q HTTP/1.1\r\n"
@@ -385,6 +412,7 @@ test_forwarded_response(void)
 UNIT_TESTS = {
 	{"request_table", test_request_table},
 	{"request_fields", test_request_fields},
+	{"idempotent", test_idempotent},
 	{"absolute_target", test_absolute_target},
 	{"head_find_limits", test_head_find_limits},
 	{"head_find_trickle", test_head_find_trickle},
