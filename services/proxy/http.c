@@ -56,6 +56,13 @@ http_span_eq(const char *base, struct http_span s, const char *word)
 	    strncasecmp(base + s.off, word, s.len) == 0;
 }
 
+/* Methods are case-sensitive (RFC 9110, 9.1): "get" is not GET. */
+static bool
+http_method_is(const char *base, struct http_span s, const char *word)
+{
+	return strlen(word) == s.len && memcmp(base + s.off, word, s.len) == 0;
+}
+
 ssize_t
 http_head_find(const char *p, size_t len, const struct http_limits *lim,
     size_t *scan, struct http_err *err)
@@ -460,18 +467,18 @@ http_parse_request(const char *p, size_t len, const struct http_limits *lim,
 	if (len - pos > (size_t)lim->max_fields + 2)
 		return http_fail(err, 431, "header fields too large");
 
-	if (http_span_eq(p, m->method, "CONNECT"))
+	if (http_method_is(p, m->method, "CONNECT"))
 		return http_fail(err, 501, "CONNECT is not supported");
-	m->is_head = http_span_eq(p, m->method, "HEAD");
-	if (m->is_head || http_span_eq(p, m->method, "GET") ||
-	    http_span_eq(p, m->method, "OPTIONS") ||
-	    http_span_eq(p, m->method, "TRACE") ||
-	    http_span_eq(p, m->method, "PUT") ||
-	    http_span_eq(p, m->method, "DELETE"))
+	m->is_head = http_method_is(p, m->method, "HEAD");
+	if (m->is_head || http_method_is(p, m->method, "GET") ||
+	    http_method_is(p, m->method, "OPTIONS") ||
+	    http_method_is(p, m->method, "TRACE") ||
+	    http_method_is(p, m->method, "PUT") ||
+	    http_method_is(p, m->method, "DELETE"))
 		m->flags |= HTTP_F_IDEMPOTENT;	/* RFC 9110, 9.2.2 */
 	if (p[m->target.off] != '/' &&
 	    !(m->target.len == 1 && p[m->target.off] == '*' &&
-	    http_span_eq(p, m->method, "OPTIONS")) &&
+	    http_method_is(p, m->method, "OPTIONS")) &&
 	    http_absolute_target(p, m, err) < 0)
 		return -1;
 
