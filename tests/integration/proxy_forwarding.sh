@@ -133,7 +133,7 @@ check "absolute-form target routed by its authority" \
 # A client that said Connection: close and sent nothing more is closed
 # as soon as its answer is out, without waiting for its own FIN; one that
 # sent more bytes after such a request still gets its whole answer.
-python3 - "$PROXY_PORT" "$T/quiet.fifo" >"$T/quiet" 2>&1 <<'PY' &
+python3 - "$PROXY_PORT" >"$T/quiet" 2>&1 <<'PY' &
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"GET /bytes/5000 HTTP/1.1\r\nHost: f.test\r\nConnection: close\r\n\r\n")

@@ -40,31 +40,26 @@ idle_is() { [ "$(metric devcloud_proxy_upstream_idle_connections)" = "$1" ]; }
 
 errors0=$(metric devcloud_proxy_upstream_errors_total)
 
-# The upstream closes the pooled connection as the next request arrives,
-# having read it (FIN): a GET is sent again on a new connection.
-check "stale/fin: primed on a pooled connection" \
-	[ "$(get /stale/fin)" = "200 stale" ]
-wait_for 2 idle_is 1
-out=$(get /ok/fin-retry)
-check "stale/fin: a GET is answered 200 by the upstream, not 502" \
-	[ "${out% conn=*}" = "200 fin-retry" ]
-check "stale/fin: dropped on the pooled connection, answered on a new one" \
-	[ "$(tries /ok/fin-retry)" = "reused-dropped new-answered" ]
-check "stale/fin: the answer came from the new connection" \
-	[ "${out##*conn=}" = "$(conn /ok/fin-retry)" ]
+# stale_retry HOW: the upstream ends the pooled connection the next
+# request goes out on, having read the request (fin), or resetting it
+# unread as a socket it had just closed would (rst): a GET is sent again
+# on a new connection.
+stale_retry() {
+	local how=$1 path=/ok/$1-retry out
 
-# The same when the upstream resets the connection without reading the
-# request, as a socket it had closed just before would.
-check "stale/rst: primed on a pooled connection" \
-	[ "$(get /stale/rst)" = "200 stale" ]
-wait_for 2 idle_is 1
-out=$(get /ok/rst-retry)
-check "stale/rst: a GET is answered 200 by the upstream, not 502" \
-	[ "${out% conn=*}" = "200 rst-retry" ]
-check "stale/rst: reset on the pooled connection, answered on a new one" \
-	[ "$(tries /ok/rst-retry)" = "reused-dropped new-answered" ]
-check "stale/rst: the answer came from the new connection" \
-	[ "${out##*conn=}" = "$(conn /ok/rst-retry)" ]
+	check "stale/$how: primed on a pooled connection" \
+		[ "$(get "/stale/$how")" = "200 stale" ]
+	wait_for 2 idle_is 1
+	out=$(get "$path")
+	check "stale/$how: a GET is answered 200 by the upstream, not 502" \
+		[ "${out% conn=*}" = "200 $how-retry" ]
+	check "stale/$how: dropped on the pooled connection, answered on a new one" \
+		[ "$(tries "$path")" = "reused-dropped new-answered" ]
+	check "stale/$how: the answer came from the new connection" \
+		[ "${out##*conn=}" = "$(conn "$path")" ]
+}
+stale_retry fin
+stale_retry rst
 check "a retried request is not an upstream error" \
 	[ "$(metric devcloud_proxy_upstream_errors_total)" = "$errors0" ]
 
