@@ -684,6 +684,7 @@ conn_upstream_broken(struct proxy_conn *c, int err)
 		upstream_release(c->up, false);
 		c->up = NULL;
 		c->retried = true;
+		stat_add(&c->s.w->stats.upstream_retries, 1);
 		conn_forward(c, addr);
 		return;
 	}

@@ -636,6 +636,7 @@ struct proxy_stats {
 	_Atomic uint64_t bad_requests;
 	_Atomic uint64_t upstream_errors;
 	_Atomic uint64_t upstream_reused;
+	_Atomic uint64_t upstream_retries;	/* sent again: stale pool */
 	_Atomic uint64_t upgrades;
 };
 

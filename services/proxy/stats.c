@@ -122,6 +122,11 @@ stats_render(struct metrics_buf *b, void *arg)
 	    "Requests sent on a pooled upstream connection.");
 	metrics_buf_printf(b, "devcloud_proxy_upstream_reused_total %" PRIu64
 	    "\n", SUM(upstream_reused));
+	stats_family(b, "devcloud_proxy_upstream_retries_total", "counter",
+	    "Requests sent again on a new connection after a pooled one "
+	    "turned out closed.");
+	metrics_buf_printf(b, "devcloud_proxy_upstream_retries_total %" PRIu64
+	    "\n", SUM(upstream_retries));
 	stats_family(b, "devcloud_proxy_upgrades_total", "counter",
 	    "Connections switched to a tunnel (WebSocket and others).");
 	metrics_buf_printf(b, "devcloud_proxy_upgrades_total %" PRIu64 "\n",

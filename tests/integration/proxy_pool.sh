@@ -58,8 +58,11 @@ stale_retry() {
 	check "stale/$how: the answer came from the new connection" \
 		[ "${out##*conn=}" = "$(conn "$path")" ]
 }
+retries0=$(metric devcloud_proxy_upstream_retries_total)
 stale_retry fin
 stale_retry rst
+check "each retry is counted" \
+	[ "$(metric devcloud_proxy_upstream_retries_total)" = $((retries0 + 2)) ]
 check "a retried request is not an upstream error" \
 	[ "$(metric devcloud_proxy_upstream_errors_total)" = "$errors0" ]
 
