@@ -38,7 +38,8 @@ $(B)/obj/%.o: %.c | check-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -I$(dir $<) -c -o $@ $<
 
--include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+-include $(patsubst %.c,$(B)/obj/%.d,$(wildcard common/*.c services/*/*.c \
+	tools/*/*.c))
 
 $(B)/libdccommon.a: $(COMMON_OBJ)
 	@rm -f $@

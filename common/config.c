@@ -257,6 +257,15 @@ setting_set_int(struct config *cfg, const struct conf_setting *s,
 	return 0;
 }
 
+/* The file ITEM was read from: PATH, or the file PATH @include'd. */
+static const char *
+setting_file(const config_setting_t *item, const char *path)
+{
+	const char *f = config_setting_source_file(item);
+
+	return f != NULL ? f : path;
+}
+
 static void
 config_defaults(struct config *cfg)
 {
@@ -282,10 +291,7 @@ config_apply_setting(struct config *cfg, const char *path,
 	char where[CONFIG_PATH_MAX + 16];
 	int t = config_setting_type(item);
 
-	/* an @include'd file's settings name that file */
-	snprintf(where, sizeof(where), "%s:%d",
-	    config_setting_source_file(item) != NULL ?
-	    config_setting_source_file(item) : path,
+	snprintf(where, sizeof(where), "%s:%d", setting_file(item, path),
 	    config_setting_source_line(item));
 	if (s == NULL) {
 		snprintf(err, errlen, "%s: %s.%s: unknown setting", where,
@@ -337,8 +343,7 @@ conf_read_file(struct config *cfg, const char *path, char *err, size_t errlen)
 		if (config_setting_type(sec) != CONFIG_TYPE_GROUP ||
 		    !section_known(sname)) {
 			snprintf(err, errlen, "%s:%d: %s: unknown section",
-			    config_setting_source_file(sec) != NULL ?
-			    config_setting_source_file(sec) : path,
+			    setting_file(sec, path),
 			    config_setting_source_line(sec), sname);
 			goto fail;
 		}

@@ -3,7 +3,6 @@
  * may carry (JSON name, kind, place in struct msg) and the types (topic,
  * schema version, which fields are required and which optional).
  */
-#include <errno.h>
 #include <json-c/json.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -291,6 +290,7 @@ msg_decode(struct msg *out, const char *buf, size_t len, char *err,
 	struct msg *m = NULL;
 	const struct msg_def *d;
 	enum msg_type type;
+	enum json_tokener_error je;
 	size_t jlen;
 	int rc = -1;
 
@@ -317,17 +317,17 @@ msg_decode(struct msg *out, const char *buf, size_t len, char *err,
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	jlen = len - (size_t)(sp - buf) - 1;
 	o = json_tokener_parse_ex(tok, sp + 1, (int)jlen);
-	if (o == NULL && json_tokener_get_error(tok) == json_tokener_success) {
-		/* a complete JSON null */
-		snprintf(err, errlen, "%s: body is not a JSON object", d->name);
-		goto fail;
-	}
-	if (o == NULL || json_tokener_get_parse_end(tok) != jlen) {
-		enum json_tokener_error je = json_tokener_get_error(tok);
-
+	/*
+	 * The tokener's error, not a NULL object, says whether the JSON
+	 * parsed: a JSON null parses into NULL and is refused below.
+	 */
+	je = json_tokener_get_error(tok);
+	if (je != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != jlen) {
 		snprintf(err, errlen, "%s: malformed JSON (%s)", d->name,
-		    o != NULL ? "trailing bytes" : je == json_tokener_continue ?
-		    "truncated" : json_tokener_error_desc(je));
+		    je == json_tokener_success ? "trailing bytes" :
+		    je == json_tokener_continue ? "truncated" :
+		    json_tokener_error_desc(je));
 		goto fail;
 	}
 	if (!json_object_is_type(o, json_type_object)) {

@@ -105,8 +105,6 @@ service_parse_args(const char *prog, const char *summary, int argc,
 		*exit_status = 2;
 		return -1;
 	}
-	if (a->config_path == NULL)
-		a->config_path = getenv("DEVCLOUD_CONFIG");
 	return 0;
 }
 
@@ -114,9 +112,11 @@ int
 service_load_config(const char *prog, const struct service_args *a,
     struct config *cfg)
 {
+	const char *path = a->config_path != NULL ? a->config_path :
+	    getenv("DEVCLOUD_CONFIG");
 	char err[CONFIG_ERR_MAX];
 
-	if (config_load(cfg, a->config_path, err, sizeof(err)) != 0) {
+	if (config_load(cfg, path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: configuration error: %s\n", prog, err);
 		return -1;
 	}
@@ -126,6 +126,9 @@ service_load_config(const char *prog, const struct service_args *a,
 		return -1;
 	}
 	log_set_level(log_level_parse(cfg->log_level));
+	if (a->check_only)
+		printf("%s: configuration OK (%s)\n", prog,
+		    cfg->path[0] ? cfg->path : "built-in defaults");
 	return 0;
 }
 
@@ -310,11 +313,8 @@ service_main(struct service *s, int argc, char **argv)
 		return status;
 	if (service_load_config(prog, &args, &s->cfg) != 0)
 		return 1;
-	if (args.check_only) {
-		printf("%s: configuration OK (%s)\n", prog,
-		    s->cfg.path[0] ? s->cfg.path : "built-in defaults");
+	if (args.check_only)
 		return 0;
-	}
 	s->conf = config_daemon(&s->cfg, s->name);
 	service_instance(&s->cfg, s->instance, sizeof(s->instance));
 	snprintf(s->source, sizeof(s->source), "%s/%s", s->name, s->instance);

@@ -60,8 +60,8 @@ int64_t service_mono_ms(void);
 
 /*
  * The shared command line of every devcloud program. Returns 0 to go on
- * with *PATH set (NULL: none given), or an exit status >= 0 + 1 in *EXIT
- * when the program should stop (help, version, -t, errors).
+ * with A filled (config_path NULL: none given), or -1 with the status in
+ * *EXIT_STATUS when the program should stop (help, version, errors).
  */
 struct service_args {
 	const char *config_path;
@@ -70,7 +70,11 @@ struct service_args {
 int service_parse_args(const char *prog, const char *summary, int argc,
     char **argv, struct service_args *a, int *exit_status);
 
-/* Loads the config named by A (or $DEVCLOUD_CONFIG); logs errors. */
+/*
+ * Loads the config named by A (or $DEVCLOUD_CONFIG); logs errors. With
+ * -t (A->check_only) it also says the configuration is OK: the caller
+ * then exits 0.
+ */
 int service_load_config(const char *prog, const struct service_args *a,
     struct config *cfg);
 

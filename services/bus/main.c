@@ -7,11 +7,7 @@
  * A frame that is not "TOPIC SP ..." is dropped and counted; the broker
  * does not parse JSON, subscribers decode and check what they receive.
  */
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <nng/nng.h>
@@ -41,11 +37,8 @@ static struct metric m_subscribers = METRIC_GAUGE(
 struct broker {
 	nng_socket in;		/* sub0, subscribed to everything */
 	nng_socket out;		/* pub0 */
-	_Atomic bool stop;
+	nng_aio *aio;		/* the receive on in, always re-armed */
 };
-
-/* How often the forwarder looks at the stop flag when idle. */
-#define BROKER_POLL_MS 100
 
 static void
 broker_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -65,38 +58,38 @@ broker_frame_ok(const char *body, size_t len)
 	return sp != NULL && sp != body;
 }
 
-static void *
+/*
+ * The aio callback, on an nng thread: forwards the frame received and
+ * asks for the next. Nothing here waits: a pub0 send never blocks (a slow
+ * subscriber loses frames instead).
+ */
+static void
 broker_forward(void *arg)
 {
 	struct broker *br = arg;
 	nng_msg *msg;
 	int rv;
 
-	while (!atomic_load(&br->stop)) {
-		if ((rv = nng_recvmsg(br->in, &msg, 0)) != 0) {
-			if (rv == NNG_ETIMEDOUT)
-				continue;
-			if (rv == NNG_ECLOSED)
-				return NULL;
-			log_warn("receive failed", "err=\"%s\"",
-			    nng_strerror(rv));
-			continue;
-		}
-		if (!broker_frame_ok(nng_msg_body(msg), nng_msg_len(msg))) {
-			metric_add(&m_dropped_bad, 1);
-			log_warn("frame dropped", "why=\"no topic\" bytes=%zu",
-			    nng_msg_len(msg));
-			nng_msg_free(msg);
-			continue;
-		}
-		if (nng_sendmsg(br->out, msg, 0) != 0) {
-			metric_add(&m_dropped_send, 1);
-			nng_msg_free(msg);
-			continue;
-		}
+	if ((rv = nng_aio_result(br->aio)) != 0) {
+		if (rv == NNG_ECANCELED || rv == NNG_ECLOSED)
+			return;		/* shutting down */
+		log_warn("receive failed", "err=\"%s\"", nng_strerror(rv));
+		nng_recv_aio(br->in, br->aio);
+		return;
+	}
+	msg = nng_aio_get_msg(br->aio);
+	if (!broker_frame_ok(nng_msg_body(msg), nng_msg_len(msg))) {
+		metric_add(&m_dropped_bad, 1);
+		log_warn("frame dropped", "why=\"no topic\" bytes=%zu",
+		    nng_msg_len(msg));
+		nng_msg_free(msg);
+	} else if (nng_sendmsg(br->out, msg, 0) != 0) {
+		metric_add(&m_dropped_send, 1);
+		nng_msg_free(msg);
+	} else {
 		metric_add(&m_forwarded, 1);
 	}
-	return NULL;
+	nng_recv_aio(br->in, br->aio);
 }
 
 static int
@@ -119,7 +112,6 @@ broker_open(struct broker *br, const struct config *cfg)
 		return -1;
 	}
 	nng_socket_set(br->in, NNG_OPT_SUB_SUBSCRIBE, "", 0);
-	nng_socket_set_ms(br->in, NNG_OPT_RECVTIMEO, BROKER_POLL_MS);
 	nng_socket_set_size(br->in, NNG_OPT_RECVMAXSZ,
 	    (size_t)cfg->bus.max_msg_bytes);
 	nng_pipe_notify(br->in, NNG_PIPE_EV_ADD_POST, broker_pipe_cb,
@@ -150,7 +142,6 @@ main(int argc, char **argv)
 	struct config cfg;
 	struct broker br = {0};
 	struct admin *admin;
-	pthread_t fwd;
 	sigset_t sigs;
 	char err[CONFIG_ERR_MAX];
 	int status, sig;
@@ -162,11 +153,8 @@ main(int argc, char **argv)
 		return status;
 	if (service_load_config("devcloud-bus", &args, &cfg) != 0)
 		return 1;
-	if (args.check_only) {
-		printf("devcloud-bus: configuration OK (%s)\n",
-		    cfg.path[0] ? cfg.path : "built-in defaults");
+	if (args.check_only)
 		return 0;
-	}
 	/* Block the signals before any thread starts, then wait for them. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -186,22 +174,23 @@ main(int argc, char **argv)
 		log_error("cannot start admin port", "err=\"%s\"", err);
 		return 1;
 	}
-	if (pthread_create(&fwd, NULL, broker_forward, &br) != 0) {
+	if (nng_aio_alloc(&br.aio, broker_forward, &br) != 0) {
 		log_error("cannot start forwarder", "%s", "");
 		return 1;
 	}
+	nng_recv_aio(br.in, br.aio);
 	log_info("started", "version=%s in=%s out=%s admin=%s", DC_VERSION,
 	    cfg.bus.in, cfg.bus.out, cfg.bus.admin);
 	sigwait(&sigs, &sig);
 	log_info("shutting down", "signal=%s", strsignal(sig));
 	/*
-	 * The forwarder sees the flag within BROKER_POLL_MS; the sockets
-	 * close only after it has let go of them.
+	 * Stopping the aio cancels the receive and waits for a running
+	 * callback, so the sockets close with nothing of ours using them.
 	 */
-	atomic_store(&br.stop, true);
-	pthread_join(fwd, NULL);
+	nng_aio_stop(br.aio);
 	nng_close(br.in);
 	nng_close(br.out);
+	nng_aio_free(br.aio);
 	admin_stop(admin);
 	log_info("stopped", "forwarded=%lld", (long long)metric_get(&m_forwarded));
 	return 0;
