@@ -21,13 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
-
-#define FUZZ_ASSERT(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond); \
-		abort();						\
-	}								\
-} while (0)
+#include "fuzz.h"
 
 extern char **environ;
 

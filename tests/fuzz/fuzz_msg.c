@@ -15,13 +15,7 @@
 #include <string.h>
 
 #include "msg.h"
-
-#define FUZZ_ASSERT(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond); \
-		abort();						\
-	}								\
-} while (0)
+#include "fuzz.h"
 
 /* Every string field of M is terminated inside its array. */
 static void

@@ -115,16 +115,13 @@ check "its process group is gone" wait_for 5 bash -c "! kill -0 -- -$spid 2>/dev
 check "app create broken" ctl app create broken --domain broken.test \
 	--command "exit 3"
 check "a failing app answers 503" [ "$(code broken.test)" = 503 ]
-check "the 503 names the app" bash -c "curl -s -m 30 -H 'Host: broken.test' \
-	http://127.0.0.1:$PROXY_PORT/ | grep -q broken"
+check "the 503 names the app" grep -q broken <<<"$(get broken.test)"
 check "app.failed says why" wait_for 5 grep -q \
 	'"type":"app.failed".*"app":"broken".*"reason":"exited: exited with status 3"' \
 	"$T/events.log"
 check "the failed state is recorded" [ "$(state broken)" = failed ]
-check "repeated failures back off (no second start at once)" bash -c \
-	"[ \$(curl -s -o /dev/null -m 30 -w '%{http_code}' -H 'Host: broken.test' \
-	   http://127.0.0.1:$PROXY_PORT/) = 503 ] &&
-	 [ \$(grep -c 'app process started. app=broken ' '$T/autostart.log') -le 2 ]"
+backs_off() { [ "$(code broken.test)" = 503 ] && [ "$(starts broken)" -le 2 ]; }
+check "repeated failures back off (no second start at once)" backs_off
 
 # kill -9 of autostart while an app is starting: after a restart no app
 # stays "starting" forever, and the app can be woken again.
@@ -137,8 +134,8 @@ kill -9 "$PID_autostart"
 wait "$PID_autostart" 2>/dev/null
 start autostart "$BIN/devcloud-autostart" -c "$CONF"
 check "autostart back" wait_for 10 healthz_is "$ADMIN_autostart" 200
-check "no app stays starting after a crash" wait_for 30 bash -c \
-	"s=\$('$BIN/devcloudctl' -c '$CONF' app show slowstart | awk '\$1==\"state\"{print \$2}'); [ \"\$s\" = stopped ] || [ \"\$s\" = failed ]"
+settled() { state_is slowstart stopped || state_is slowstart failed; }
+check "no app stays starting after a crash" wait_for 30 settled
 check "nothing left in transit" wait_for 10 bash -c \
 	"[ -z \"\$(redis-cli -p $REDIS_PORT smembers dc:transit)\" ]"
 

@@ -154,12 +154,8 @@ done
 for d in $DAEMONS; do
 	v="PID_$d"
 	# a bounded wait, not a timing: a daemon still there after 1 s is stuck
-	gone=0
-	for _ in $(seq 10); do
-		kill -0 "${!v}" 2>/dev/null || { gone=1; break; }
-		sleep 0.1
-	done
-	check "$d stops within 1 s of SIGTERM" [ "$gone" -eq 1 ]
+	check "$d stops within 1 s of SIGTERM" \
+		wait_for 1 bash -c "! kill -0 ${!v} 2>/dev/null"
 	wait "${!v}"
 	check "$d exits 0" [ $? -eq 0 ]
 	check "$d logged its stop" grep -q 'msg="stopped"' "$T/$d.log"

@@ -18,7 +18,6 @@ a few misbehaviours on request:
     GET  /slow/MS           waits MS ms, then answers
     GET  /status/CODE       answers CODE (no body for 204 and 304)
     POST /early             413 at once, without reading the body
-    GET  /hang              accepts, never answers
     GET  /garbage           answers bytes that are not HTTP
 """
 import hashlib
@@ -46,6 +45,15 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    def read_into(self, h, left):
+        """Reads the next LEFT bytes of the body into the hash H."""
+        while left > 0:
+            data = self.rfile.read(min(left, PIECE))
+            if not data:
+                raise ConnectionError("body cut short")
+            h.update(data)
+            left -= len(data)
+
     def read_body(self):
         """Reads the request body; returns (length, sha256 hex)."""
         h = hashlib.sha256()
@@ -59,24 +67,12 @@ class Handler(BaseHTTPRequestHandler):
                     while self.rfile.readline(1024) not in (b"\r\n", b""):
                         pass
                     break
-                left = size
-                while left > 0:
-                    data = self.rfile.read(min(left, PIECE))
-                    if not data:
-                        raise ConnectionError("body cut short")
-                    h.update(data)
-                    left -= len(data)
-                    total += len(data)
+                self.read_into(h, size)
+                total += size
                 self.rfile.readline(16)
         else:
-            left = int(self.headers.get("Content-Length", "0"))
-            while left > 0:
-                data = self.rfile.read(min(left, PIECE))
-                if not data:
-                    raise ConnectionError("body cut short")
-                h.update(data)
-                left -= len(data)
-                total += len(data)
+            total = int(self.headers.get("Content-Length", "0"))
+            self.read_into(h, total)
         return total, h.hexdigest()
 
     def reply(self, code, body=b"", ctype="text/plain", extra=()):
@@ -153,8 +149,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
-        elif what == "hang":
-            time.sleep(3600)
         elif what == "garbage":
             self.wfile.write(b"SPAM SPAM SPAM\r\n\r\n")
             self.close_connection = True

@@ -70,6 +70,23 @@ PY
 metric() {
 	curl -s "http://$ADMIN_proxy/metrics" | awk -v n="$1" '$1 == n {print $2}'
 }
+# metric_is NAME VALUE: that line is there and reads VALUE (a missing
+# line never equals a baseline that was missing too).
+metric_is() {
+	local v
+	v=$(metric "$1")
+	[ -n "$v" ] && [ "$v" = "$2" ]
+}
+
+# sha_pattern N: sha256 of the first N bytes of proxy_backend.py's
+# pattern (what /bytes/N and /chunked/N send).
+sha_pattern() {
+	python3 -c 'import hashlib, sys
+n = int(sys.argv[1]); h = hashlib.sha256(); b = bytes(range(256)) * 4096
+while n > 0:
+    h.update(b[:min(n, len(b))]); n -= min(n, len(b))
+print(h.hexdigest())' "$1"
+}
 
 # rss_kb PID: resident set size now; hwm_kb PID: its peak.
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }

@@ -16,14 +16,6 @@ d = json.load(sys.stdin)
 v = d[sys.argv[1]]
 print("\n".join("%s: %s" % (k, x) for k, x in v) if isinstance(v, list) else v)' "$1"
 }
-# sha_pattern N: sha256 of the backend's N-byte pattern.
-sha_pattern() {
-	python3 -c 'import hashlib, sys
-n = int(sys.argv[1]); h = hashlib.sha256(); b = bytes(range(256)) * 4096
-while n > 0:
-    h.update(b[:min(n, len(b))]); n -= min(n, len(b))
-print(h.hexdigest())' "$1"
-}
 
 px_curl f.test /echo -H 'X-Forwarded-For: 10.1.1.1' \
 	-H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Host: evil.test' \
@@ -44,11 +36,13 @@ px_curl f.test /echo -o "$T/e1" -w '%{num_connects}\n' \
 	--next -H 'Host: f.test' -s -o "$T/e2" -w '%{num_connects}\n' \
 	"http://127.0.0.1:$PROXY_PORT/echo" >"$T/nc"
 check "client connection kept alive" [ "$(tail -1 "$T/nc")" = 0 ]
+# (no answer at all must not read as the same port twice)
+p1=$(json peer_port <"$T/e1")
 check "upstream connection reused" \
-	[ "$(json peer_port <"$T/e1")" = "$(json peer_port <"$T/e2")" ]
+	[ "${p1:-none}" = "$(json peer_port <"$T/e2")" ]
 p3=$(px_curl f.test /echo | json peer_port)
 check "idle upstream connection pooled across clients" \
-	[ "$p3" = "$(json peer_port <"$T/e1")" ]
+	[ "$p3" = "${p1:-none}" ]
 
 # Pipelining: three requests in one write, the slow one in the middle.
 raw 'GET /status/201 HTTP/1.1\r\nHost: f.test\r\n\r\nGET /slow/300 HTTP/1.1\r\nHost: f.test\r\n\r\nGET /status/202 HTTP/1.1\r\nHost: f.test\r\nConnection: close\r\n\r\n' 5 >"$T/pipe"
@@ -150,7 +144,7 @@ PY
 quiet=$!
 check "Connection: close answered in full" wait_for 5 grep -qx 'got 5000' "$T/quiet"
 check "closed without waiting for the client's FIN" \
-	wait_for 2 [ "$(metric devcloud_proxy_connections)" = 0 ]
+	wait_for 2 metric_is devcloud_proxy_connections 0
 kill "$quiet" 2>/dev/null
 wait "$quiet" 2>/dev/null
 raw 'GET /bytes/70000 HTTP/1.1\r\nHost: f.test\r\nConnection: close\r\n\r\nGARBAGE AFTER CLOSE' 3 >"$T/after"

@@ -35,6 +35,10 @@ ctl app create bulky --domain bulky.test --ttl 60 --command \
 ctl app create wsapp --domain ws.test --ttl 60 \
 	--command "exec node $HERE/proxy_ws.js server \$PORT" >/dev/null ||
 	not_ok "app create wsapp"
+# app_state_is APP STATE: the app's record in Redis says STATE.
+app_state_is() {
+	[ "$(redis-cli -p "$REDIS_PORT" HGET "dc:app:$1" state)" = "$2" ]
+}
 wait_for 5 bash -c "curl -s -H 'Host: sleepy.test' -o /dev/null -m 1 \
 	-w '%{http_code}' http://127.0.0.1:$PROXY_PORT/nothing-yet | grep -qv 404"
 
@@ -51,11 +55,13 @@ check "held requests all answered once the app runs" \
 check "held requests reached the app" grep -q '"body_len": 0' "$T/held1"
 check "one wake for the three requests" \
 	[ "$(metric devcloud_proxy_wakes_total)" = 1 ]
-check "app record says running" \
-	bash -c "[ \"\$(redis-cli -p $REDIS_PORT HGET dc:app:sleepy state)\" = running ]"
-check "warm path: no further wake" bash -c \
-	"[ \"\$(curl -s -H 'Host: sleepy.test' http://127.0.0.1:$PROXY_PORT/ping)\" = pong ] &&
-	 [ \"\$(curl -s http://$ADMIN_proxy/metrics | awk '\$1 == \"devcloud_proxy_wakes_total\" {print \$2}')\" = 1 ]"
+check "app record says running" app_state_is sleepy running
+# served warm: pong, and still the one wake
+warm() {
+	[ "$(px_curl sleepy.test /ping)" = pong ] &&
+		metric_is devcloud_proxy_wakes_total 1
+}
+check "warm path: no further wake" warm
 
 # Activity reaches Redis: last access now, deadline now + ttl.
 now=$(($(date +%s) * 1000))
@@ -66,7 +72,7 @@ check "deadline pushed to now + ttl" bash -c \
 
 # The bound: 4 may wait; more get 503 with Retry-After.
 ctl app stop sleepy >/dev/null
-wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT HGET dc:app:sleepy state)\" = stopped ]"
+wait_for 10 app_state_is sleepy stopped
 sleep 0.3
 pids=()
 for i in 1 2 3 4 5 6; do
@@ -83,8 +89,7 @@ check "503 carries Retry-After" bash -c "grep -qi '^Retry-After: ' $T/b*.h"
 # A held client that leaves is dropped from the queue.
 px_curl glacial.test / -m 1 -o /dev/null
 check "a client that gives up leaves the queue" \
-	wait_for 3 bash -c "[ \"\$(curl -s http://$ADMIN_proxy/metrics |
-		awk '\$1 == \"devcloud_proxy_held_requests\" {print \$2}')\" = 0 ]"
+	wait_for 3 metric_is devcloud_proxy_held_requests 0
 
 # A wake that fails: 503 naming the app and the reason.
 px_curl broken.test / -m 20 -o "$T/broken.html" -w '%{http_code}' >"$T/broken.code"
@@ -155,6 +160,14 @@ sys.stdout.write(out.decode("latin-1"))
 PY
 }
 held_is() { [ "$(metric "devcloud_proxy_app_held{app=\"$1\"}")" = "$2" ]; }
+# hold NAME PAD BODY N: hreq in the background (its pid added to HELD),
+# then waits until bulky has N held requests; 1 if it never does.
+HELD=()
+hold() {
+	hreq "$1" "$2" "$3" &
+	HELD+=($!)
+	wait_for 5 held_is bulky "$4"
+}
 status_of() { head -1 "$T/$1" | cut -d' ' -f2; }
 # refused NAME: a 503 with Retry-After whose page names the app.
 refused() {
@@ -166,32 +179,24 @@ forwarded() {
 	[ "$(status_of "$1")" = 200 ] && grep -q "\"path\": \"/echo?$1\"" "$T/$1"
 }
 
-hreq big1 1500 0 &
-p1=$!
-wait_for 5 held_is bulky 1
-hreq big2 1500 0 &
-p2=$!
-wait_for 5 held_is bulky 2
+hold big1 1500 0 1
+hold big2 1500 0 2
 hreq big3 1500 0		# 3 x 1.6 KB > 4 KB
 check "over the byte bound: 503, Retry-After, a page naming the app" \
 	refused big3
 hreq body1 0 1500		# 2 x 1.6 KB + 0.2 KB head + 1.5 KB body
 check "a buffered body counts toward the byte bound" refused body1
 check "the refused requests were not held" held_is bulky 2
-hreq small1 0 0 &		# 2 x 1.6 KB + 0.2 KB: still within
-p3=$!
-check "within the byte bound, a third request is held" \
-	wait_for 5 held_is bulky 3
-hreq small2 0 0 &
-p4=$!
-wait_for 5 held_is bulky 4
+# 2 x 1.6 KB + 0.2 KB: still within
+check "within the byte bound, a third request is held" hold small1 0 0 3
+hold small2 0 0 4
 # The count bound (4) is reached now: these two are refused by count.
 hreq big4 1500 0
 hreq big5 1500 0
 check "over the count bound at once: 503" \
 	[ "$(status_of big4)$(status_of big5)" = 503503 ]
 touch "$T/bulky.go"
-wait "$p1" "$p2" "$p3" "$p4"
+wait "${HELD[@]}"
 for r in big1 big2 small1 small2; do
 	check "held within the bounds, then answered by the app: $r" forwarded "$r"
 done
@@ -200,18 +205,15 @@ done
 # two big requests are held and a third is over the bound.
 rm "$T/bulky.go"
 ctl app stop bulky >/dev/null
-wait_for 10 bash -c "[ \"\$(redis-cli -p $REDIS_PORT HGET dc:app:bulky state)\" = stopped ]"
+wait_for 10 app_state_is bulky stopped
 sleep 0.3
-hreq big6 1500 0 &
-p1=$!
-wait_for 5 held_is bulky 1
-hreq big7 1500 0 &
-p2=$!
-wait_for 5 held_is bulky 2
+HELD=()
+hold big6 1500 0 1
+hold big7 1500 0 2
 hreq big8 1500 0
 check "after refusals by count, the byte bound is still 4 KB" refused big8
 touch "$T/bulky.go"
-wait "$p1" "$p2"
+wait "${HELD[@]}"
 for r in big6 big7; do
 	check "the next wake answers the held ones: $r" forwarded "$r"
 done

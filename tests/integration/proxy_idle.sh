@@ -67,6 +67,5 @@ touch "$T/stop"
 wait "$client"
 check "all connections were still open at the end" grep -qx "still open $N" "$T/clients"
 check "the proxy sees them close" \
-	wait_for 10 bash -c "[ \"\$(curl -s http://$ADMIN_proxy/metrics |
-		awk '\$1 == \"devcloud_proxy_connections\" {print \$2}')\" = 0 ]"
+	wait_for 10 metric_is devcloud_proxy_connections 0
 finish

@@ -60,7 +60,7 @@ refused "bare LF: 400" 400 'GET /echo HTTP/1.1\nHost: l.test\n\n'
 refused "missing Host: 400" 400 'GET /echo HTTP/1.1\r\n\r\n'
 refused "HTTP/2.0 request line: 505" 505 'GET / HTTP/2.0\r\nHost: l.test\r\n\r\n'
 check "refused requests never reached the upstream" \
-	[ "$(metric devcloud_proxy_upstream_latency_seconds_count)" = "$before" ]
+	metric_is devcloud_proxy_upstream_latency_seconds_count "$before"
 
 # A bad chunk size after the head: 400 if nothing was answered yet.
 refused "bad chunk size: 400" 400 \
@@ -74,38 +74,11 @@ raw 'POST /echo HTTP/1.1\r\nHost: l.test\r\nContent-Length: 4\r\nTransfer-Encodi
 check "smuggled request not answered" bash -c "! grep -q ' 299 ' '$T/smuggle'"
 
 # Slow clients: a head that does not finish in time gets 408.
-python3 - "$PROXY_PORT" >"$T/slow" <<'PY'
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"GET / HTTP/1.1\r\nHost: l.test\r\n")
-s.settimeout(5)
-out = b""
-t0 = time.time()
-while True:
-    b = s.recv(4096)
-    if not b:
-        break
-    out += b
-print(out.split(b"\r\n")[0].decode())
-PY
-check "slow head: 408 and close" grep -q '^HTTP/1.1 408' "$T/slow"
+refused "slow head: 408 and close" 408 'GET / HTTP/1.1\r\nHost: l.test\r\n'
 
 # Idle keep-alive connections are closed after the timeout.
-python3 - "$PROXY_PORT" >"$T/idle" <<'PY'
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"GET /ping HTTP/1.1\r\nHost: l.test\r\n\r\n")
-s.settimeout(10)
-data = b""
-while b"pong" not in data:
-    b = s.recv(4096)
-    if not b:
-        break
-    data += b
-rest = s.recv(4096)     # blocks until the proxy closes the idle connection
-print("answered" if b"pong" in data else "no answer", "closed" if rest == b"" else "open")
-PY
-check "idle keep-alive connection closed" grep -qx 'answered closed' "$T/idle"
+raw 'GET /ping HTTP/1.1\r\nHost: l.test\r\n\r\n' 5 >"$T/idle"
+check "idle keep-alive connection closed" grep -q 'pong<EOF>$' "$T/idle"
 raw '' 3 >"$T/silent"
 check "a connection that never sends is closed silently" \
 	[ "$(cat "$T/silent")" = '<EOF>' ]
@@ -134,8 +107,7 @@ fill = [socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 print("full", flush=True)
 time.sleep(3600)' "$full"
 wait_for 5 grep -q full "$T/backlog.log"
-ctl route add stuck.test "127.0.0.1:$full" >/dev/null
-sleep 0.5
+route stuck.test "127.0.0.1:$full" || not_ok "route add stuck.test"
 check "connect timeout: 504" \
 	[ "$(px_curl stuck.test / -o /dev/null -w '%{http_code}')" = 504 ]
 

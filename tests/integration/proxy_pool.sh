@@ -37,6 +37,14 @@ conn() { awk -v p="$1" '$4 == p {c = $1} END {print c}' "$REC"; }
 # idle_is N: the proxy holds N idle connections to the upstream (with
 # one, the next request is written on it).
 idle_is() { [ "$(metric devcloud_proxy_upstream_idle_connections)" = "$1" ]; }
+# prime NAME PATH: the /stale/ PATH is answered (the upstream will end
+# its connection's next request), then waits for that connection to be
+# the one idle in the pool.
+prime() {
+	check "$1: primed on a pooled connection" \
+		[ "$(get "$2")" = "200 stale" ]
+	wait_for 2 idle_is 1
+}
 
 errors0=$(metric devcloud_proxy_upstream_errors_total)
 
@@ -47,9 +55,7 @@ errors0=$(metric devcloud_proxy_upstream_errors_total)
 stale_retry() {
 	local how=$1 path=/ok/$1-retry out
 
-	check "stale/$how: primed on a pooled connection" \
-		[ "$(get "/stale/$how")" = "200 stale" ]
-	wait_for 2 idle_is 1
+	prime "stale/$how" "/stale/$how"
 	out=$(get "$path")
 	check "stale/$how: a GET is answered 200 by the upstream, not 502" \
 		[ "${out% conn=*}" = "200 $how-retry" ]
@@ -64,13 +70,11 @@ stale_retry rst
 check "each retry is counted" \
 	[ "$(metric devcloud_proxy_upstream_retries_total)" = $((retries0 + 2)) ]
 check "a retried request is not an upstream error" \
-	[ "$(metric devcloud_proxy_upstream_errors_total)" = "$errors0" ]
+	metric_is devcloud_proxy_upstream_errors_total "$errors0"
 
 # A request with a body on a stale connection: its body is not kept to
 # send again, so it is a 502 and the upstream saw it once.
-check "stale + body: primed on a pooled connection" \
-	[ "$(get /stale/fin)" = "200 stale" ]
-wait_for 2 idle_is 1
+prime "stale + body" /stale/fin
 out=$(get /ok/post-body -H 'Expect:' --data-binary hello)
 check "stale + body: a POST with a body gets 502" [ "${out%% *}" = 502 ]
 check "stale + body: the 502 page says the upstream closed without answering" \
@@ -80,17 +84,13 @@ check "stale + body: the upstream saw it once, not twice" \
 
 # A POST without a body is not idempotent either (RFC 9110, 9.2.2): a
 # second copy could do the thing twice, so it is not sent again.
-check "stale + POST: primed on a pooled connection" \
-	[ "$(get /stale/fin)" = "200 stale" ]
-wait_for 2 idle_is 1
+prime "stale + POST" /stale/fin
 out=$(get /ok/p0 -X POST -H 'Content-Length: 0')
 check "stale + POST: a bodyless POST gets 502" [ "${out%% *}" = 502 ]
 check "stale + POST: the upstream saw it once, not twice" \
 	[ "$(tries /ok/p0)" = "reused-dropped" ]
 # DELETE is idempotent: sent again on a new connection.
-check "stale + DELETE: primed on a pooled connection" \
-	[ "$(get /stale/fin)" = "200 stale" ]
-wait_for 2 idle_is 1
+prime "stale + DELETE" /stale/fin
 out=$(get /ok/d0 -X DELETE)
 check "stale + DELETE: answered 200 on a new connection" \
 	[ "${out% conn=*}" = "200 d0" ]

@@ -23,8 +23,7 @@ echo "# upstream peak connections: $(cat "$T/weak.max")"
 check "the upstream never held more than 4 connections" \
 	[ "$(cat "$T/weak.max")" -le 4 ]
 check "the queued gauge is back to 0" \
-	wait_for 5 bash -c "[ \"\$(curl -s http://$ADMIN_proxy/metrics |
-		awk '\$1 == \"devcloud_proxy_upstream_queued\" {print \$2}')\" = 0 ]"
+	wait_for 5 metric_is devcloud_proxy_upstream_queued 0
 
 # Four slow requests take every slot; the next ones queue.
 curls=()

@@ -37,6 +37,5 @@ raw 'GET /echo HTTP/1.1\r\nHost: plain.test\r\nConnection: Upgrade\r\nUpgrade: w
 check "refused upgrade answered as HTTP" grep -q '"Upgrade", "websocket"' "$T/plain"
 check "then the connection carries on" grep -q 'pong<EOF>' "$T/plain"
 check "tunnels close with their clients" \
-	wait_for 5 bash -c "[ \"\$(curl -s http://$ADMIN_proxy/metrics |
-		awk '\$1 == \"devcloud_proxy_connections\" {print \$2}')\" = 0 ]"
+	wait_for 5 metric_is devcloud_proxy_connections 0
 finish

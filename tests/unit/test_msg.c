@@ -401,6 +401,20 @@ check_bad(const struct bad *b, size_t n)
 	}
 }
 
+/* Frames O (taken) with the topic of S; it must be refused with WHY. */
+static void
+check_bad_object(const struct spec *s, json_object *o, const char *why)
+{
+	struct bad b = {frame_of(s->name, o), why};
+
+	if (b.frame == NULL) {
+		unit_fail(__FILE__, __LINE__, "%s: no frame", s->name);
+		return;
+	}
+	check_bad(&b, 1);
+	free((char *)b.frame);
+}
+
 static void
 test_malformed_json(void)
 {
@@ -567,8 +581,7 @@ test_wrong_field_types(void)
 		for (size_t f = 0; f < NFIELDS; f++) {
 			const struct field *fd = &fields[f];
 			json_object *o;
-			char *frame, why[64];
-			struct bad b;
+			char why[64];
 
 			if (!carried(&specs[i], fd))
 				continue;
@@ -576,14 +589,10 @@ test_wrong_field_types(void)
 			json_object_object_add(o, fd->name, fd->kind == STR ?
 			    json_object_new_int(5) :
 			    json_object_new_string("5"));
-			REQUIRE((frame = frame_of(specs[i].name, o)) != NULL);
 			snprintf(why, sizeof(why), "\"%s\" must be %s",
 			    fd->name, fd->kind == STR ? "a string" :
 			    "an integer");
-			b.frame = frame;
-			b.why = why;
-			check_bad(&b, 1);
-			free(frame);
+			check_bad_object(&specs[i], o, why);
 		}
 	}
 	/* a float, a bool, an object, null are no integer either */
@@ -609,28 +618,20 @@ test_missing_required(void)
 		for (size_t f = 0; f < NFIELDS; f++) {
 			const struct field *fd = &fields[f];
 			json_object *o;
-			char *frame, why[64];
-			struct bad b;
+			char why[64];
 
 			if (!in_list(specs[i].required, fd->name))
 				continue;
 			snprintf(why, sizeof(why), "missing field \"%s\"",
 			    fd->name);
-			b.why = why;
 
 			REQUIRE((o = valid_object(&specs[i])) != NULL);
 			json_object_object_del(o, fd->name);
-			REQUIRE((frame = frame_of(specs[i].name, o)) != NULL);
-			b.frame = frame;
-			check_bad(&b, 1);
-			free(frame);
+			check_bad_object(&specs[i], o, why);
 
 			REQUIRE((o = valid_object(&specs[i])) != NULL);
 			json_object_object_add(o, fd->name, NULL);
-			REQUIRE((frame = frame_of(specs[i].name, o)) != NULL);
-			b.frame = frame;
-			check_bad(&b, 1);
-			free(frame);
+			check_bad_object(&specs[i], o, why);
 		}
 	}
 }
@@ -662,8 +663,7 @@ test_empty_required_string(void)
 		for (size_t f = 0; f < NFIELDS; f++) {
 			const struct field *fd = &fields[f];
 			json_object *o;
-			char *frame, why[64];
-			struct bad b;
+			char why[64];
 
 			if (fd->kind != STR ||
 			    !in_list(specs[i].required, fd->name))
@@ -671,13 +671,9 @@ test_empty_required_string(void)
 			REQUIRE((o = valid_object(&specs[i])) != NULL);
 			json_object_object_add(o, fd->name,
 			    json_object_new_string(""));
-			REQUIRE((frame = frame_of(specs[i].name, o)) != NULL);
 			snprintf(why, sizeof(why), "\"%s\" is empty",
 			    fd->name);
-			b.frame = frame;
-			b.why = why;
-			check_bad(&b, 1);
-			free(frame);
+			check_bad_object(&specs[i], o, why);
 		}
 	}
 	/* an optional one may be empty */
@@ -791,7 +787,6 @@ test_string_too_long(void)
 			json_object *o;
 			char *s, *frame, err[256];
 			struct msg m;
-			struct bad b = {NULL, fd->name};
 
 			if (fd->kind != STR || !carried(&specs[i], fd))
 				continue;
@@ -817,10 +812,7 @@ test_string_too_long(void)
 			REQUIRE((o = valid_object(&specs[i])) != NULL);
 			json_object_object_add(o, fd->name,
 			    json_object_new_string(s));
-			REQUIRE((frame = frame_of(specs[i].name, o)) != NULL);
-			b.frame = frame;
-			check_bad(&b, 1);
-			free(frame);
+			check_bad_object(&specs[i], o, fd->name);
 			free(s);
 		}
 	}

@@ -328,6 +328,39 @@ test_length_body(void)
 	CHECK(b.kind == HTTP_BODY_NONE);
 }
 
+/*
+ * The head forwarded upstream for the request RAW, as a string (static
+ * storage); NULL if RAW does not parse or the head does not fit.
+ */
+static const char *
+forward_request(const char *raw, const struct headers_req_ctx *ctx)
+{
+	static char out[2048];
+	ssize_t n;
+
+	if (parse(raw, strlen(raw), &msg) != 0 ||
+	    (n = headers_request(out, sizeof(out) - 1, raw, &msg, ctx)) < 0)
+		return NULL;
+	out[n] = '\0';
+	return out;
+}
+
+/* The head sent to the client for the response RAW; NULL likewise. */
+static const char *
+forward_response(const char *raw, bool keep, int client_minor)
+{
+	static char out[2048];
+	struct http_err err;
+	ssize_t n;
+
+	if (http_parse_response(raw, strlen(raw), &msg, &err) != 0 ||
+	    (n = headers_response(out, sizeof(out) - 1, raw, &msg, keep,
+	    client_minor, false)) < 0)
+		return NULL;
+	out[n] = '\0';
+	return out;
+}
+
 static void
 test_forwarded_request(void)
 {
@@ -338,18 +371,15 @@ test_forwarded_request(void)
 	    "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n"
 	    "Upgrade: h2c\r\nX-Keep: yes\r\n\r\n";
 	struct headers_req_ctx ctx = {"192.0.2.7", "http"};
-	char out[2048];
-	ssize_t n;
+	char small[20];
 
-	REQUIRE(parse(raw, strlen(raw), &msg) == 0);
-	n = headers_request(out, sizeof(out) - 1, raw, &msg, &ctx);
-	REQUIRE(n > 0);
-	out[n] = '\0';
-	CHECK_STREQ(out, "GET /x HTTP/1.1\r\nHost: a.example\r\n"
+	CHECK_STREQ(forward_request(raw, &ctx),
+	    "GET /x HTTP/1.1\r\nHost: a.example\r\n"
 	    "Content-Length: 0\r\nX-Keep: yes\r\n"
 	    "X-Forwarded-For: 10.0.0.1, 192.0.2.7\r\n"
 	    "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a.example\r\n\r\n");
-	CHECK(headers_request(out, 20, raw, &msg, &ctx) == -1);
+	/* msg: RAW as parsed above */
+	CHECK(headers_request(small, sizeof(small), raw, &msg, &ctx) == -1);
 }
 
 static void
@@ -359,20 +389,13 @@ test_forwarded_upgrade_and_10(void)
 	    "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
 	const char *old = "GET / HTTP/1.0\r\nHost: a\r\n\r\n";
 	struct headers_req_ctx ctx = {"::1", "http"};
-	char out[1024];
-	ssize_t n;
+	const char *out;
 
-	REQUIRE(parse(ws, strlen(ws), &msg) == 0);
-	n = headers_request(out, sizeof(out) - 1, ws, &msg, &ctx);
-	REQUIRE(n > 0);
-	out[n] = '\0';
+	out = forward_request(ws, &ctx);
 	CHECK_CONTAINS(out, "\r\nUpgrade: websocket\r\n");
 	CHECK_CONTAINS(out, "\r\nConnection: upgrade\r\n\r\n");
 
-	REQUIRE(parse(old, strlen(old), &msg) == 0);
-	n = headers_request(out, sizeof(out) - 1, old, &msg, &ctx);
-	REQUIRE(n > 0);
-	out[n] = '\0';
+	out = forward_request(old, &ctx);
 	CHECK_CONTAINS(out, "GET / HTTP/1.0\r\n");
 	CHECK_CONTAINS(out, "\r\nConnection: keep-alive\r\n\r\n");
 }
@@ -384,29 +407,16 @@ test_forwarded_response(void)
 	    "X-Hop: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\n";
 	const char *te = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n";
-	struct http_err err;
-	char out[1024];
-	ssize_t n;
 
-	REQUIRE(http_parse_response(raw, strlen(raw), &msg, &err) == 0);
-	n = headers_response(out, sizeof(out) - 1, raw, &msg, true, 1, false);
-	REQUIRE(n > 0);
-	out[n] = '\0';
-	CHECK_STREQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
-	n = headers_response(out, sizeof(out) - 1, raw, &msg, false, 1,
-	    false);
-	out[n] = '\0';
-	CHECK_STREQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+	CHECK_STREQ(forward_response(raw, true, 1),
+	    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+	CHECK_STREQ(forward_response(raw, false, 1),
+	    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
 	    "Connection: close\r\n\r\n");
-	n = headers_response(out, sizeof(out) - 1, raw, &msg, true, 0, false);
-	out[n] = '\0';
-	CHECK_CONTAINS(out, "Connection: keep-alive\r\n\r\n");
-
-	REQUIRE(http_parse_response(te, strlen(te), &msg, &err) == 0);
-	n = headers_response(out, sizeof(out) - 1, te, &msg, true, 1, false);
-	out[n] = '\0';
-	CHECK_STREQ(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-	    "\r\n");
+	CHECK_CONTAINS(forward_response(raw, true, 0),
+	    "Connection: keep-alive\r\n\r\n");
+	CHECK_STREQ(forward_response(te, true, 1),
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
 
 UNIT_TESTS = {
