@@ -1,9 +1,10 @@
 /*
  * Activity: which apps were used since the last flush. Workers count
  * requests and open exchanges (tunnels, long downloads) in each app's
- * atomics; every flush_interval_ms the main thread turns them into two
- * commands sent in one pipeline, whatever the number of apps or
- * requests:
+ * atomics; every flush_interval_ms the main thread turns the apps whose
+ * request count moved since it last flushed, or that have an exchange
+ * open, into two commands sent in one pipeline, whatever the number of
+ * apps or requests:
  *
  *   ZADD lastaccess NOW app ...            when the app was last used
  *   ZADD deadlines GT NOW+TTL app ...      it may not stop before this
@@ -23,11 +24,17 @@
 
 #define ACTIVITY_SCORE_MAX 24
 
+struct activity_use {
+	struct proxy_app *app;
+	uint64_t total;			/* requests_total as read */
+};
+
 void
 activity_flush(struct proxy *px)
 {
 	struct store *st = px->svc->store;
-	struct proxy_app *a, **used = NULL;
+	struct proxy_app *a;
+	struct activity_use *used = NULL;
 	char klast[KEY_MAX], kdead[KEY_MAX], now_s[ACTIVITY_SCORE_MAX];
 	char *scores = NULL;
 	const char **av1 = NULL, **av2 = NULL;
@@ -42,18 +49,20 @@ activity_flush(struct proxy *px)
 	/* The list only grows at its head, so walking it unlocked from a
 	 * snapshot of the head is safe. */
 	for (; a != NULL; a = a->next) {
-		if (atomic_load(&a->requests) == 0 &&
-		    atomic_load(&a->inflight) <= 0)
+		uint64_t total = atomic_load(&a->requests_total);
+
+		if (total == a->flushed && atomic_load(&a->inflight) <= 0)
 			continue;
 		if (n == cap) {
-			struct proxy_app **u;
+			struct activity_use *u;
 
 			cap = cap == 0 ? 16 : cap * 2;
 			if ((u = realloc(used, cap * sizeof(*u))) == NULL)
 				goto done;
 			used = u;
 		}
-		used[n++] = a;
+		used[n].app = a;
+		used[n++].total = total;
 	}
 	if (n == 0)
 		goto done;
@@ -68,25 +77,26 @@ activity_flush(struct proxy *px)
 	av2[1] = key_deadlines(kdead, sizeof(kdead));
 	av2[2] = "GT";
 	for (size_t i = 0; i < n; i++) {
-		int ttl = used[i]->ttl_s > 0 ? used[i]->ttl_s :
+		int ttl = used[i].app->ttl_s > 0 ? used[i].app->ttl_s :
 		    px->cfg->autostart.default_ttl_s;
 		char *sc = scores + i * ACTIVITY_SCORE_MAX;
 
 		snprintf(sc, ACTIVITY_SCORE_MAX, "%lld",
 		    (long long)(now + (int64_t)ttl * 1000));
 		av1[2 + 2 * i] = now_s;
-		av1[3 + 2 * i] = used[i]->name;
+		av1[3 + 2 * i] = used[i].app->name;
 		av2[3 + 2 * i] = sc;
-		av2[4 + 2 * i] = used[i]->name;
+		av2[4 + 2 * i] = used[i].app->name;
 	}
 	if (store_commandv(st, NULL, NULL, (int)(2 + 2 * n), av1, NULL) < 0 ||
 	    store_commandv(st, NULL, NULL, (int)(3 + 2 * n), av2, NULL) < 0) {
 		log_warn("activity not flushed", "apps=%zu", n);
 		goto done;
 	}
-	/* Sent: only now are the request counts spent. */
+	/* Sent: only now are the request counts spent (those that came
+	 * meanwhile count for the next flush). */
 	for (size_t i = 0; i < n; i++)
-		atomic_store(&used[i]->requests, 0);
+		used[i].app->flushed = used[i].total;
 done:
 	free(used);
 	free(av1);

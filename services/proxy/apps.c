@@ -106,7 +106,6 @@ apps_publish_cb(uv_idle_t *h)
 	size_t i = 0;
 
 	uv_idle_stop(h);
-	px->dirty = false;
 	if ((t = route_table_new()) == NULL)
 		goto fail;
 	while ((s = map_next(&px->routes, &i)) != NULL) {
@@ -141,10 +140,8 @@ fail:
 void
 apps_changed(struct proxy *px)
 {
-	if (!px->dirty) {
-		px->dirty = true;
-		uv_idle_start(&px->publish, apps_publish_cb);
-	}
+	/* a no-op while a publish is pending: one rebuild takes them all */
+	uv_idle_start(&px->publish, apps_publish_cb);
 }
 
 /* Sets DOMAIN -> TARGET in px->routes (TARGET NULL or "": removed). */

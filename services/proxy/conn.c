@@ -80,14 +80,11 @@ conn_stream_closed(struct proxy_stream *s)
 	free(s->owner);
 }
 
-void
-conn_close(struct proxy_conn *c)
+/* Lets go of what the request in progress holds: its place in the hold
+ * or in an upstream's queue, its upstream connection, its app, its head. */
+static void
+conn_detach(struct proxy_conn *c)
 {
-	struct proxy_worker *w = c->s.w;
-
-	if (c->closing)
-		return;
-	c->closing = true;
 	if (c->state == CONN_HELD)
 		hold_remove(c);
 	upstream_unqueue(c);
@@ -97,6 +94,17 @@ conn_close(struct proxy_conn *c)
 	}
 	conn_app_done(c);
 	conn_drop_head(c);
+}
+
+void
+conn_close(struct proxy_conn *c)
+{
+	struct proxy_worker *w = c->s.w;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	conn_detach(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -173,30 +181,33 @@ conn_settle(struct proxy_conn *c, bool keep)
 		conn_update(c);
 }
 
+/*
+ * Sends the proxy's own answer, LEN bytes in the worker's scratch. The
+ * caller detached C before building it there: releasing an upstream
+ * lets queued requests go, and their own answers use the scratch too.
+ */
+static void
+conn_answer(struct proxy_conn *c, int status, size_t len, bool keep)
+{
+	uv_buf_t b = uv_buf_init(c->s.w->scratch, (unsigned)len);
+
+	stats_count(c->s.w, status, UINT64_MAX);
+	c->state = CONN_IDLE;
+	if (conn_write(c, &b, 1, !keep) < 0)
+		return;
+	conn_settle(c, keep);
+}
+
 void
 conn_fail(struct proxy_conn *c, int status, const char *detail,
     const char *extra)
 {
 	struct proxy_worker *w = c->s.w;
 	bool keep = c->keep && c->rq_done;
-	uv_buf_t b;
 
-	if (c->up != NULL) {
-		upstream_release(c->up, false);
-		c->up = NULL;
-	}
-	if (c->state == CONN_HELD)
-		hold_remove(c);
-	upstream_unqueue(c);
-	conn_app_done(c);
-	conn_drop_head(c);
-	stats_count(w, status, UINT64_MAX);
-	b = uv_buf_init(w->scratch, (unsigned)page_build(w->scratch,
-	    w->scratch_size, status, detail, extra, keep));
-	c->state = CONN_IDLE;
-	if (conn_write(c, &b, 1, !keep) < 0)
-		return;
-	conn_settle(c, keep);
+	conn_detach(c);
+	conn_answer(c, status, page_build(w->scratch, w->scratch_size, status,
+	    detail, extra, keep), keep);
 }
 
 /*
@@ -207,21 +218,15 @@ static void
 conn_wake_answer(struct proxy_conn *c, bool page)
 {
 	struct proxy_worker *w = c->s.w;
+	struct proxy_app *app = c->app;	/* outlives conn_detach */
 	bool keep = c->keep && c->rq_done;
-	uv_buf_t b;
 
 	if (page)
-		hold_wake(w, c->app);
-	b = uv_buf_init(w->scratch, (unsigned)(page ?
-	    wakepage_build(w->scratch, w->scratch_size, c->app->name, keep) :
-	    wakepage_ready(w->scratch, w->scratch_size, keep)));
-	conn_app_done(c);
-	conn_drop_head(c);
-	stats_count(w, page ? 503 : 204, UINT64_MAX);
-	c->state = CONN_IDLE;
-	if (conn_write(c, &b, 1, !keep) < 0)
-		return;
-	conn_settle(c, keep);
+		hold_wake(w, app);
+	conn_detach(c);
+	conn_answer(c, page ? 503 : 204, page ?
+	    wakepage_build(w->scratch, w->scratch_size, app->name, keep) :
+	    wakepage_ready(w->scratch, w->scratch_size, keep), keep);
 }
 
 void
@@ -342,7 +347,8 @@ conn_update(struct proxy_conn *c)
 		break;
 	}
 	stream_read(&c->s, on);
-	if (c->state == CONN_EXCHANGE && c->up != NULL && c->up->connected)
+	/* an exchange's upstream is connected (conn_upstream_ready) */
+	if (c->state == CONN_EXCHANGE && c->up != NULL)
 		stream_read(&c->up->s, stream_avail(&c->up->s) <
 		    w->bufs.size);
 }
@@ -406,10 +412,8 @@ conn_route(struct proxy_conn *c, const struct http_msg *m, size_t head_len)
 
 	c->minor = m->minor;
 	c->is_head = m->is_head;
-	c->upgrade = (m->flags & HTTP_F_CONN_UPGRADE) &&
-	    (m->flags & HTTP_F_UPGRADE) && m->minor == 1;
-	c->keep = m->minor == 1 ? !(m->flags & HTTP_F_CLOSE) :
-	    (m->flags & HTTP_F_KEEPALIVE) != 0;
+	c->upgrade = http_wants_upgrade(m);
+	c->keep = http_keep_alive(m);
 	c->client_close = !c->keep;
 	if (m->flags & HTTP_F_CHUNKED)
 		http_body_init(&c->rq, HTTP_BODY_CHUNKED, 0);
@@ -423,7 +427,6 @@ conn_route(struct proxy_conn *c, const struct http_msg *m, size_t head_len)
 	c->rs_started = c->rs_head_done = c->rs_done = false;
 	c->retried = false;
 	c->up_wfail = false;
-	c->status = 0;
 	c->served++;
 	hlen = conn_set_host(c, src, m->host);
 
@@ -453,7 +456,6 @@ conn_route(struct proxy_conn *c, const struct http_msg *m, size_t head_len)
 	}
 	c->app = r->app;
 	atomic_fetch_add_explicit(&c->app->inflight, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->app->requests, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->app->requests_total, 1,
 	    memory_order_relaxed);
 	c->wait_only = wakepage_is_wait(src, m);
@@ -482,10 +484,7 @@ conn_read_head(struct proxy_conn *c)
 		    in->data[in->start] == '\n'))
 			in->start++;
 	if (stream_avail(&c->s) == 0) {
-		if (c->s.flags & STREAM_EOF)
-			conn_close(c);
-		else
-			conn_next(c);
+		conn_next(c);
 		return;
 	}
 	if (c->state == CONN_IDLE) {
@@ -566,7 +565,7 @@ conn_upstream_ready(struct proxy_conn *c, int status)
 	c->state = CONN_EXCHANGE;
 	c->scan = 0;
 	c->up_wfail = false;
-	c->t_start = uv_hrtime();
+	c->t_start = c->s.w->loop.now_us;
 	conn_arm(c, (uint64_t)conn_cfg(c)->proxy.upstream_timeout_ms);
 	b[n++] = uv_buf_init(c->rqhead->data, c->rqhead->end);
 	if (!c->rq_done && in != NULL && in->end > in->start) {
@@ -757,7 +756,7 @@ conn_response_head(struct proxy_conn *c)
 				conn_bad_response(c, "head too large");
 				return -1;
 			}
-			stats_count(w, 101, (uv_hrtime() - c->t_start) / 1000);
+			stats_count(w, 101, w->loop.now_us - c->t_start);
 			in->start += (uint32_t)n;
 			b[0] = uv_buf_init(w->scratch, (unsigned)hl);
 			if (conn_write(c, b, 1, false) == 0)
@@ -786,8 +785,7 @@ conn_response_head(struct proxy_conn *c)
 		len = (uint64_t)m->content_length;
 	}
 	http_body_init(&c->rs, kind, len);
-	c->up_keep = (m->minor == 1 ? !(m->flags & HTTP_F_CLOSE) :
-	    (m->flags & HTTP_F_KEEPALIVE) != 0) && kind != HTTP_BODY_CLOSE;
+	c->up_keep = http_keep_alive(m) && kind != HTTP_BODY_CLOSE;
 	/* An answer before the whole request (an early 413, say) ends the
 	 * connection: the rest of the request cannot be told apart. */
 	c->keep = c->keep && kind != HTTP_BODY_CLOSE && c->rq_done &&
@@ -799,9 +797,8 @@ conn_response_head(struct proxy_conn *c)
 		conn_bad_response(c, "head too large");
 		return -1;
 	}
-	c->status = m->status;
 	c->rs_head_done = true;
-	stats_count(w, m->status, (uv_hrtime() - c->t_start) / 1000);
+	stats_count(w, m->status, w->loop.now_us - c->t_start);
 	in->start += (uint32_t)n;
 	if (in->end > in->start) {
 		r = http_body_scan(&c->rs, in->data + in->start,
@@ -878,7 +875,7 @@ void
 conn_upstream_read(struct proxy_conn *c, int status)
 {
 	if (c->state == CONN_TUNNEL) {
-		tunnel_upstream_read(c, status);
+		tunnel_pump(c, status);
 		return;
 	}
 	if (c->state != CONN_EXCHANGE)
@@ -902,7 +899,7 @@ conn_upstream_drain(struct proxy_conn *c, int status)
 		return;
 	}
 	if (c->state == CONN_TUNNEL)
-		tunnel_drain(c);
+		tunnel_pump(c, 0);
 	else if (c->state == CONN_EXCHANGE)
 		conn_pump_request(c);
 }
@@ -930,7 +927,7 @@ conn_client_read(struct proxy_stream *s, int status)
 		conn_pump_request(c);
 		break;
 	case CONN_TUNNEL:
-		tunnel_client_read(c, status);
+		tunnel_pump(c, status);
 		break;
 	case CONN_HELD:
 		if (status == UV_EOF)
@@ -968,7 +965,7 @@ conn_client_drain(struct proxy_stream *s, int status)
 		conn_pump_response(c);
 		break;
 	case CONN_TUNNEL:
-		tunnel_drain(c);
+		tunnel_pump(c, 0);
 		break;
 	case CONN_IDLE:
 		conn_next(c);

@@ -58,13 +58,32 @@ headers_named_by_connection(const char *src, const struct http_msg *m,
 	return false;
 }
 
+/* Is F hop-by-hop, dropped whichever way it goes? UPGRADE keeps Upgrade. */
+static bool
+headers_hop_by_hop(const char *src, const struct http_msg *m,
+    const struct http_field *f, bool upgrade)
+{
+	switch (f->kind) {
+	case HTTP_H_CONNECTION:
+	case HTTP_H_KEEP_ALIVE:
+	case HTTP_H_PROXY_CONNECTION:
+	case HTTP_H_TE:
+		return true;
+	case HTTP_H_UPGRADE:
+		return !upgrade;
+	case HTTP_H_OTHER:
+		return headers_named_by_connection(src, m, f);
+	default:
+		return false;
+	}
+}
+
 ssize_t
 headers_request(char *dst, size_t cap, const char *src,
     const struct http_msg *m, const struct headers_req_ctx *ctx)
 {
 	struct out o = {dst, 0, cap, false};
-	bool upgrade = (m->flags & HTTP_F_CONN_UPGRADE) &&
-	    (m->flags & HTTP_F_UPGRADE) && m->minor == 1;
+	bool upgrade = http_wants_upgrade(m);
 	bool xff = false;
 
 	out_span(&o, src, m->method);
@@ -78,32 +97,15 @@ headers_request(char *dst, size_t cap, const char *src,
 	for (uint32_t i = 0; i < m->nfields; i++) {
 		const struct http_field *f = &m->fields[i];
 
-		switch (f->kind) {
-		case HTTP_H_CONNECTION:
-		case HTTP_H_KEEP_ALIVE:
-		case HTTP_H_PROXY_CONNECTION:
-		case HTTP_H_TE:
-		case HTTP_H_TRAILER:
-		case HTTP_H_X_FORWARDED_PROTO:
-		case HTTP_H_X_FORWARDED_HOST:
+		/* the X-Forwarded-* fields and an absolute target's Host
+		 * are written below */
+		if (headers_hop_by_hop(src, m, f, upgrade) ||
+		    f->kind == HTTP_H_TRAILER ||
+		    f->kind == HTTP_H_X_FORWARDED_FOR ||
+		    f->kind == HTTP_H_X_FORWARDED_PROTO ||
+		    f->kind == HTTP_H_X_FORWARDED_HOST ||
+		    (f->kind == HTTP_H_HOST && (m->flags & HTTP_F_ABSOLUTE)))
 			continue;
-		case HTTP_H_X_FORWARDED_FOR:
-			continue;	/* merged below */
-		case HTTP_H_UPGRADE:
-			if (!upgrade)
-				continue;
-			break;
-		case HTTP_H_HOST:
-			if (m->flags & HTTP_F_ABSOLUTE)
-				continue;	/* replaced below */
-			break;
-		case HTTP_H_OTHER:
-			if (headers_named_by_connection(src, m, f))
-				continue;
-			break;
-		default:
-			break;
-		}
 		out_span(&o, src, f->line);
 	}
 	if (m->flags & HTTP_F_ABSOLUTE) {
@@ -150,28 +152,12 @@ headers_response(char *dst, size_t cap, const char *src,
 	for (uint32_t i = 0; i < m->nfields; i++) {
 		const struct http_field *f = &m->fields[i];
 
-		switch (f->kind) {
-		case HTTP_H_CONNECTION:
-		case HTTP_H_KEEP_ALIVE:
-		case HTTP_H_PROXY_CONNECTION:
-		case HTTP_H_TE:
+		/* Content-Length is dropped when Transfer-Encoding frames
+		 * the body */
+		if (headers_hop_by_hop(src, m, f, upgrade) ||
+		    (f->kind == HTTP_H_CONTENT_LENGTH &&
+		    (m->flags & HTTP_F_TE)))
 			continue;
-		case HTTP_H_UPGRADE:
-			if (!upgrade)
-				continue;
-			break;
-		case HTTP_H_CONTENT_LENGTH:
-			/* dropped when Transfer-Encoding frames the body */
-			if (m->flags & HTTP_F_TE)
-				continue;
-			break;
-		case HTTP_H_OTHER:
-			if (headers_named_by_connection(src, m, f))
-				continue;
-			break;
-		default:
-			break;
-		}
 		out_span(&o, src, f->line);
 	}
 	if (upgrade)

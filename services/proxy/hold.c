@@ -35,7 +35,6 @@ hold_add(struct proxy_conn *c, struct proxy_app *app)
 	}
 	c->held_bytes = bytes;
 	c->state = CONN_HELD;
-	c->holding = true;
 	c->hold_prev = NULL;
 	c->hold_next = w->held;
 	if (w->held != NULL)
@@ -66,16 +65,12 @@ hold_remove(struct proxy_conn *c)
 {
 	struct proxy_worker *w = c->s.w;
 
-	if (!c->holding)
-		return;
-	c->holding = false;
 	if (c->hold_prev != NULL)
 		c->hold_prev->hold_next = c->hold_next;
 	else
 		w->held = c->hold_next;
 	if (c->hold_next != NULL)
 		c->hold_next->hold_prev = c->hold_prev;
-	c->hold_prev = c->hold_next = NULL;
 	atomic_fetch_sub(&c->app->held, 1);
 	atomic_fetch_sub(&c->app->held_bytes, c->held_bytes);
 	c->held_bytes = 0;
@@ -93,12 +88,13 @@ hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
 		next = c->hold_next;
 		if (c->app != app)
 			continue;
-		hold_remove(c);
+		/* the answers take C out of the hold themselves */
 		if (status == 0 && c->wait_only) {
 			conn_wait_ready(c);
 			continue;
 		}
 		if (status == 0) {
+			hold_remove(c);
 			conn_forward(c, addr);
 			continue;
 		}

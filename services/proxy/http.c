@@ -57,7 +57,7 @@ http_span_eq(const char *base, struct http_span s, const char *word)
 }
 
 /* Methods are case-sensitive (RFC 9110, 9.1): "get" is not GET. */
-static bool
+bool
 http_method_is(const char *base, struct http_span s, const char *word)
 {
 	return strlen(word) == s.len && memcmp(base + s.off, word, s.len) == 0;

@@ -28,13 +28,18 @@
 
 #define LOOP_EVENTS 256
 
-static uint64_t
-loop_clock_ms(void)
+/* The one clock reading of a round: the request path takes its times
+ * from it (timeouts in ms, upstream latency in us) instead of asking
+ * the clock again. */
+static void
+loop_clock(struct loop *l)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	l->now_us = (uint64_t)ts.tv_sec * 1000000 +
+	    (uint64_t)ts.tv_nsec / 1000;
+	l->now = l->now_us / 1000;
 }
 
 int
@@ -48,7 +53,7 @@ loop_init(struct loop *l)
 		close(l->epfd);
 		return -1;
 	}
-	l->now = loop_clock_ms();
+	loop_clock(l);
 	return 0;
 }
 
@@ -270,7 +275,7 @@ loop_run(struct loop *l, void (*on_wake)(struct loop *l))
 			timeout = l->heap[0]->due > l->now ?
 			    (int)(l->heap[0]->due - l->now) : 0;
 		n = epoll_wait(l->epfd, ev, LOOP_EVENTS, timeout);
-		l->now = loop_clock_ms();
+		loop_clock(l);
 		for (int i = 0; i < n; i++) {
 			struct loop_io *io = ev[i].data.ptr;
 

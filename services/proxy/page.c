@@ -8,7 +8,7 @@
 
 #include "proxy.h"
 
-const char *
+static const char *
 page_reason(int status)
 {
 	switch (status) {

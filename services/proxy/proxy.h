@@ -161,6 +161,24 @@ int http_body_scan(struct http_body *b, const char *p, size_t n,
 
 /* Case-insensitive equality of a span and a NUL-terminated word. */
 bool http_span_eq(const char *base, struct http_span s, const char *word);
+/* The same for a method, which is case-sensitive (RFC 9110, 9.1). */
+bool http_method_is(const char *base, struct http_span s, const char *word);
+
+/* Does the sender of M keep the connection open after it? */
+static inline bool
+http_keep_alive(const struct http_msg *m)
+{
+	return m->minor == 1 ? !(m->flags & HTTP_F_CLOSE) :
+	    (m->flags & HTTP_F_KEEPALIVE) != 0;
+}
+
+/* Does request M ask to switch protocols (WebSocket and others)? */
+static inline bool
+http_wants_upgrade(const struct http_msg *m)
+{
+	return (m->flags & HTTP_F_CONN_UPGRADE) &&
+	    (m->flags & HTTP_F_UPGRADE) && m->minor == 1;
+}
 
 /* ------------------------------------------------------------------ */
 /* headers.c: the forwarded heads */
@@ -196,7 +214,6 @@ ssize_t headers_response(char *dst, size_t cap, const char *src,
  */
 size_t page_build(char *dst, size_t cap, int status, const char *detail,
     const char *extra, bool keep);
-const char *page_reason(int status);
 
 /* ------------------------------------------------------------------ */
 /* map.c: string-keyed open-addressing hash map */
@@ -241,8 +258,8 @@ struct proxy_app {
 	bool waking;			/* a wake command is in flight */
 	_Atomic bool wake_page;		/* browsers get the waiting page */
 	struct proxy_app *next;		/* registry list */
+	uint64_t flushed;		/* requests_total at the last flush */
 	/* any thread */
-	_Atomic uint64_t requests;	/* since the last flush */
 	_Atomic uint64_t requests_total;
 	_Atomic int64_t inflight;	/* open exchanges and tunnels */
 	_Atomic int64_t held;
@@ -271,7 +288,6 @@ struct route_table {
 	struct map wild;		/* suffix after "*." -> struct route */
 	size_t nroutes;
 	struct route *routes;
-	char *strings;
 };
 
 struct route_table *route_table_new(void);
@@ -279,7 +295,7 @@ struct route_table *route_table_new(void);
 int route_table_add(struct route_table *t, const char *domain,
     const char *target, struct proxy_app *(*app_of)(const char *, void *),
     void *arg);
-/* Finishes building (copies strings, indexes); -1 on ENOMEM. */
+/* Finishes building (indexes the routes); -1 on ENOMEM. */
 int route_table_seal(struct route_table *t);
 void route_table_ref(struct route_table *t);
 void route_table_unref(struct route_table *t);
@@ -324,6 +340,7 @@ struct loop {
 	int epfd;
 	int evfd;			/* eventfd: wake-ups from other threads */
 	uint64_t now;			/* monotonic ms, read once per round */
+	uint64_t now_us;		/* the same reading in microseconds */
 	struct loop_timer **heap;
 	size_t ntimers, heapcap;
 	struct loop_task *tasks, *tasks_tail;	/* run after this round */
@@ -395,7 +412,6 @@ struct stream_write;
 #define STREAM_EOF	0x02	/* peer finished sending */
 #define STREAM_CLOSING	0x04	/* stream_close called */
 #define STREAM_SHUT	0x08	/* our write side was shut down */
-#define STREAM_OPEN	0x10	/* registered with the loop */
 #define STREAM_CONNECTING 0x20	/* connect(2) in progress */
 #define STREAM_SHUT_PENDING 0x40 /* shut down once the queue is sent */
 #define STREAM_RD_READY	0x80	/* the socket may have bytes (or EOF) */
@@ -487,7 +503,6 @@ struct proxy_up {
 	struct proxy_up *idle_prev, *idle_next;
 	uint64_t idle_since;
 	uint32_t uses;			/* exchanges carried */
-	bool connected;
 	bool busy;			/* counted in pool->nbusy */
 	bool closed;			/* the close callback ran */
 	bool resolving;			/* a name lookup is out */
@@ -511,6 +526,10 @@ void upstream_release(struct proxy_up *up, bool reuse);
 void upstream_uncount(struct proxy_up *up);
 /* A name lookup for an upstream connection came back (WMSG_RESOLVED). */
 void upstream_resolved(struct proxy_worker *w, struct wmsg *m);
+/* Splits "host:port" or "[v6]:port" into HOST (no brackets) and *PORT;
+ * 0, or -1 if ADDR is not that. */
+int upstream_addr_split(const char *addr, char *host, size_t hostlen,
+    int *port);
 /* Closes idle connections older than the keep-alive timeout. */
 void upstream_sweep(struct proxy_worker *w, uint64_t now);
 void upstream_close_all(struct proxy_worker *w);
@@ -542,12 +561,10 @@ struct proxy_conn {
 	size_t scan;			/* http_head_find progress */
 	uint32_t served;		/* requests read on this connection */
 	bool closing;
-	bool holding;			/* linked in the worker's held list */
 
 	/* the exchange in progress */
 	struct http_body rq;		/* request body still to forward */
 	struct http_body rs;		/* response body still to forward */
-	int status;
 	int minor;
 	bool is_head;
 	bool keep;			/* client connection may stay open */
@@ -562,11 +579,11 @@ struct proxy_conn {
 	bool rs_done;
 	bool retried;
 	bool wait_only;			/* the waiting page's wait request */
-	uint64_t t_start;		/* uv_hrtime at upstream write */
+	uint64_t t_start;		/* loop.now_us at upstream write */
 	int64_t held_bytes;
 
 	struct proxy_conn *prev, *next;	/* worker's list */
-	struct proxy_conn *hold_prev, *hold_next;
+	struct proxy_conn *hold_prev, *hold_next;	/* while CONN_HELD */
 	char host[256];			/* routed host, for pages and logs */
 	char peer[48];
 };
@@ -598,15 +615,15 @@ void conn_close_all(struct proxy_worker *w);
 
 /* Turns C and its upstream into a two-way pipe. */
 void tunnel_start(struct proxy_conn *c);
-void tunnel_client_read(struct proxy_conn *c, int status);
-void tunnel_upstream_read(struct proxy_conn *c, int status);
-void tunnel_drain(struct proxy_conn *c);
+/* Either side read (STATUS 0, UV_EOF or an error) or drained (0). */
+void tunnel_pump(struct proxy_conn *c, int status);
 
 /* ------------------------------------------------------------------ */
 /* hold.c: requests waiting for a sleeping app */
 
 /* Holds C for APP (checks the bounds, asks main to wake it). */
 void hold_add(struct proxy_conn *c, struct proxy_app *app);
+/* Takes C (CONN_HELD) out of the hold; the caller moves it on. */
 void hold_remove(struct proxy_conn *c);
 /* Asks the main thread to wake APP (one command per app in flight). */
 void hold_wake(struct proxy_worker *w, struct proxy_app *app);
@@ -738,9 +755,7 @@ struct proxy {
 	uv_timer_t refresh;
 	uv_timer_t flush;
 	uv_idle_t publish;		/* rebuilds once per loop turn */
-	bool dirty;
 	uint64_t load_gen;		/* the reload in flight */
-	int load_pending;		/* its replies still to come */
 	bool loaded;
 };
 

@@ -5,6 +5,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "metrics.h"
 #include "proxy.h"
@@ -47,6 +48,19 @@ stats_family(struct metrics_buf *b, const char *name, const char *type,
 	    type);
 }
 
+/* A family of one sample, V: the sum of the workers' values, which
+ * for a gauge are signed. */
+static void
+stats_scalar(struct metrics_buf *b, const char *name, const char *type,
+    const char *help, uint64_t v)
+{
+	stats_family(b, name, type, help);
+	if (strcmp(type, "gauge") == 0)
+		metrics_buf_printf(b, "%s %" PRId64 "\n", name, (int64_t)v);
+	else
+		metrics_buf_printf(b, "%s %" PRIu64 "\n", name, v);
+}
+
 static void
 stats_render(struct metrics_buf *b, void *arg)
 {
@@ -81,55 +95,36 @@ stats_render(struct metrics_buf *b, void *arg)
 	    "devcloud_proxy_upstream_latency_seconds_count %" PRIu64 "\n",
 	    (double)SUM(latency_sum_us) / 1e6, SUM(latency_count));
 
-	stats_family(b, "devcloud_proxy_connections", "gauge",
-	    "Open client connections.");
-	metrics_buf_printf(b, "devcloud_proxy_connections %" PRId64 "\n",
-	    (int64_t)SUM(conns));
-	stats_family(b, "devcloud_proxy_upstream_connections", "gauge",
-	    "Open upstream connections.");
-	metrics_buf_printf(b, "devcloud_proxy_upstream_connections %" PRId64
-	    "\n", (int64_t)SUM(upstreams));
-	stats_family(b, "devcloud_proxy_upstream_idle_connections", "gauge",
-	    "Upstream connections idle in the pools.");
-	metrics_buf_printf(b, "devcloud_proxy_upstream_idle_connections %"
-	    PRId64 "\n", (int64_t)SUM(upstreams_idle));
-	stats_family(b, "devcloud_proxy_upstream_queued", "gauge",
+	stats_scalar(b, "devcloud_proxy_connections", "gauge",
+	    "Open client connections.", SUM(conns));
+	stats_scalar(b, "devcloud_proxy_upstream_connections", "gauge",
+	    "Open upstream connections.", SUM(upstreams));
+	stats_scalar(b, "devcloud_proxy_upstream_idle_connections", "gauge",
+	    "Upstream connections idle in the pools.", SUM(upstreams_idle));
+	stats_scalar(b, "devcloud_proxy_upstream_queued", "gauge",
 	    "Requests waiting for a free upstream connection "
-	    "(proxy.upstream_max_conns).");
-	metrics_buf_printf(b, "devcloud_proxy_upstream_queued %" PRId64 "\n",
-	    (int64_t)SUM(upstream_queued));
-	stats_family(b, "devcloud_proxy_held_requests", "gauge",
-	    "Requests waiting for their app to wake.");
-	metrics_buf_printf(b, "devcloud_proxy_held_requests %" PRId64 "\n",
-	    (int64_t)SUM(held));
-	stats_family(b, "devcloud_proxy_accepted_total", "counter",
-	    "Client connections accepted.");
-	metrics_buf_printf(b, "devcloud_proxy_accepted_total %" PRIu64 "\n",
-	    SUM(accepted));
-	stats_family(b, "devcloud_proxy_refused_total", "counter",
-	    "Client connections closed at once: over max_connections.");
-	metrics_buf_printf(b, "devcloud_proxy_refused_total %" PRIu64 "\n",
+	    "(proxy.upstream_max_conns).", SUM(upstream_queued));
+	stats_scalar(b, "devcloud_proxy_held_requests", "gauge",
+	    "Requests waiting for their app to wake.", SUM(held));
+	stats_scalar(b, "devcloud_proxy_accepted_total", "counter",
+	    "Client connections accepted.", SUM(accepted));
+	stats_scalar(b, "devcloud_proxy_refused_total", "counter",
+	    "Client connections closed at once: over max_connections.",
 	    SUM(refused));
-	stats_family(b, "devcloud_proxy_bad_requests_total", "counter",
-	    "Requests refused as malformed or over a limit.");
-	metrics_buf_printf(b, "devcloud_proxy_bad_requests_total %" PRIu64
-	    "\n", SUM(bad_requests));
-	stats_family(b, "devcloud_proxy_upstream_errors_total", "counter",
-	    "Upstream connect failures, timeouts and broken responses.");
-	metrics_buf_printf(b, "devcloud_proxy_upstream_errors_total %" PRIu64
-	    "\n", SUM(upstream_errors));
-	stats_family(b, "devcloud_proxy_upstream_reused_total", "counter",
-	    "Requests sent on a pooled upstream connection.");
-	metrics_buf_printf(b, "devcloud_proxy_upstream_reused_total %" PRIu64
-	    "\n", SUM(upstream_reused));
-	stats_family(b, "devcloud_proxy_upstream_retries_total", "counter",
+	stats_scalar(b, "devcloud_proxy_bad_requests_total", "counter",
+	    "Requests refused as malformed or over a limit.",
+	    SUM(bad_requests));
+	stats_scalar(b, "devcloud_proxy_upstream_errors_total", "counter",
+	    "Upstream connect failures, timeouts and broken responses.",
+	    SUM(upstream_errors));
+	stats_scalar(b, "devcloud_proxy_upstream_reused_total", "counter",
+	    "Requests sent on a pooled upstream connection.",
+	    SUM(upstream_reused));
+	stats_scalar(b, "devcloud_proxy_upstream_retries_total", "counter",
 	    "Requests sent again on a new connection after a pooled one "
-	    "turned out closed.");
-	metrics_buf_printf(b, "devcloud_proxy_upstream_retries_total %" PRIu64
-	    "\n", SUM(upstream_retries));
-	stats_family(b, "devcloud_proxy_upgrades_total", "counter",
-	    "Connections switched to a tunnel (WebSocket and others).");
-	metrics_buf_printf(b, "devcloud_proxy_upgrades_total %" PRIu64 "\n",
+	    "turned out closed.", SUM(upstream_retries));
+	stats_scalar(b, "devcloud_proxy_upgrades_total", "counter",
+	    "Connections switched to a tunnel (WebSocket and others).",
 	    SUM(upgrades));
 }
 

@@ -62,7 +62,7 @@ stream_open(struct proxy_stream *s, int fd)
 		return uv_translate_sys_error(errno);
 	}
 	/* a fresh socket takes bytes; whether it has some, an edge says */
-	s->flags |= STREAM_OPEN | STREAM_WR_READY;
+	s->flags |= STREAM_WR_READY;
 	return 0;
 }
 

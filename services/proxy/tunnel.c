@@ -30,12 +30,13 @@ tunnel_pipe(struct proxy_stream *from, struct proxy_stream *to)
 	return 0;
 }
 
-static void
-tunnel_pump(struct proxy_conn *c)
+void
+tunnel_pump(struct proxy_conn *c, int status)
 {
 	struct proxy_stream *a = &c->s, *b = &c->up->s;
 
-	if (tunnel_pipe(a, b) < 0 || tunnel_pipe(b, a) < 0) {
+	if ((status < 0 && status != UV_EOF) || tunnel_pipe(a, b) < 0 ||
+	    tunnel_pipe(b, a) < 0) {
 		conn_close(c);
 		return;
 	}
@@ -52,27 +53,5 @@ tunnel_start(struct proxy_conn *c)
 	stat_add(&c->s.w->stats.upgrades, 1);
 	/* a long-lived tunnel must not starve the app's requests */
 	upstream_uncount(c->up);
-	tunnel_pump(c);
-}
-
-void
-tunnel_client_read(struct proxy_conn *c, int status)
-{
-	if (status < 0 && status != UV_EOF) {
-		conn_close(c);
-		return;
-	}
-	tunnel_pump(c);
-}
-
-void
-tunnel_upstream_read(struct proxy_conn *c, int status)
-{
-	tunnel_client_read(c, status);
-}
-
-void
-tunnel_drain(struct proxy_conn *c)
-{
-	tunnel_pump(c);
+	tunnel_pump(c, 0);
 }

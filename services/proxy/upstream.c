@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "proxy.h"
+#include "store.h"
 
 #define UPSTREAM_IDLE_MAX 512	/* idle connections kept per upstream */
 
@@ -142,18 +143,23 @@ upstream_on_drain(struct proxy_stream *s, int status)
 		conn_upstream_drain(up->c, status);
 }
 
+/* U has no connection left: it goes. */
+static void
+upstream_pool_free(struct proxy_worker *w, struct upstream *u)
+{
+	map_del(&w->upstreams, u->addr);
+	free(u->addr);
+	free(u);
+}
+
 static void
 upstream_free(struct proxy_up *up)
 {
 	struct proxy_worker *w = up->s.w;
-	struct upstream *u = up->pool;
 
 	stat_gauge(&w->stats.upstreams, -1);
-	if (--u->nopen == 0) {
-		map_del(&w->upstreams, u->addr);
-		free(u->addr);
-		free(u);
-	}
+	if (--up->pool->nopen == 0)
+		upstream_pool_free(w, up->pool);
 	free(up);
 }
 
@@ -182,7 +188,6 @@ upstream_connect_cb(struct proxy_stream *s, int status)
 		upstream_release(up, false);
 		return;
 	}
-	up->connected = true;
 	stream_read(&up->s, true);
 	if (c != NULL)
 		conn_upstream_ready(c, 0);
@@ -232,7 +237,7 @@ upstream_lookup_thread(void *arg)
 
 static int
 upstream_lookup_start(struct proxy_worker *w, struct proxy_up *up,
-    const char *host, const char *port)
+    const char *host, int port)
 {
 	struct upstream_lookup *lk = calloc(1, sizeof(*lk));
 	pthread_attr_t attr;
@@ -247,7 +252,7 @@ upstream_lookup_start(struct proxy_worker *w, struct proxy_up *up,
 	lk->m->type = WMSG_RESOLVED;
 	lk->m->up = up;
 	snprintf(lk->host, sizeof(lk->host), "%s", host);
-	snprintf(lk->port, sizeof(lk->port), "%s", port);
+	snprintf(lk->port, sizeof(lk->port), "%d", port);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	rc = pthread_create(&t, &attr, upstream_lookup_thread, lk);
@@ -286,47 +291,32 @@ upstream_resolved(struct proxy_worker *w, struct wmsg *m)
 	}
 }
 
-/* Splits "host:port" / "[v6]:port" into HOST, PORT and its number. */
-static int
-upstream_split(const char *addr, char *host, size_t hostlen, char *port,
-    size_t portlen, int *portnum)
+int
+upstream_addr_split(const char *addr, char *host, size_t hostlen, int *port)
 {
-	const char *colon = strrchr(addr, ':');
-	const char *h = addr;
-	char *end;
 	size_t hl;
-	long n;
 
-	if (colon == NULL || colon[1] == '\0' || strlen(colon + 1) >= portlen)
+	/* port 0: a unix socket path, which is not an upstream */
+	if (store_parse_address(addr, host, hostlen, port) < 0 || *port == 0)
 		return -1;
-	n = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || n <= 0 || n > 65535)
-		return -1;
-	hl = (size_t)(colon - addr);
-	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-		h++;
-		hl -= 2;
+	hl = strlen(host);
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
 	}
-	if (hl == 0 || hl >= hostlen)
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	memcpy(port, colon + 1, strlen(colon + 1) + 1);
-	*portnum = (int)n;
-	return 0;
+	return host[0] != '\0' ? 0 : -1;
 }
 
 static struct proxy_up *
 upstream_open(struct proxy_worker *w, struct upstream *u, const char **why)
 {
-	char host[256], port[8];
+	char host[256];
 	struct sockaddr_storage ss;
 	int portnum;
 	struct proxy_up *up;
 	int rc;
 
-	if (upstream_split(u->addr, host, sizeof(host), port,
-	    sizeof(port), &portnum) < 0) {
+	if (upstream_addr_split(u->addr, host, sizeof(host), &portnum) < 0) {
 		*why = "bad upstream address";
 		return NULL;
 	}
@@ -344,7 +334,7 @@ upstream_open(struct proxy_worker *w, struct upstream *u, const char **why)
 	    uv_ip6_addr(host, portnum, (struct sockaddr_in6 *)&ss) == 0) {
 		rc = upstream_connect(up, (struct sockaddr *)&ss);
 	} else {
-		rc = upstream_lookup_start(w, up, host, port);
+		rc = upstream_lookup_start(w, up, host, portnum);
 	}
 	if (rc < 0) {
 		/* nothing was opened: undo by hand */
@@ -393,11 +383,8 @@ upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
 		return 2;
 	}
 	if ((up = upstream_open(w, u, why)) == NULL) {
-		if (u->nopen == 0) {
-			map_del(&w->upstreams, u->addr);
-			free(u->addr);
-			free(u);
-		}
+		if (u->nopen == 0)
+			upstream_pool_free(w, u);
 		return -1;
 	}
 	upstream_count(up);
@@ -416,7 +403,7 @@ upstream_put(struct proxy_up *up, bool reuse)
 
 	if (up->s.flags & STREAM_CLOSING)
 		return;
-	if (reuse && up->connected && !w->stopping &&
+	if (reuse && !w->stopping &&
 	    u->nidle < UPSTREAM_IDLE_MAX && stream_avail(&up->s) == 0 &&
 	    up->s.queued == 0 && !(up->s.flags & STREAM_EOF)) {
 		stream_trim(&up->s);

@@ -41,7 +41,7 @@ wakepage_html_item(const char *t, size_t n)
 bool
 wakepage_wanted(const char *src, const struct http_msg *m)
 {
-	if (m->method.len != 3 || memcmp(src + m->method.off, "GET", 3) != 0 ||
+	if (!http_method_is(src, m->method, "GET") ||
 	    (m->flags & HTTP_F_UPGRADE))
 		return false;
 	for (uint32_t i = 0; i < m->nfields; i++) {

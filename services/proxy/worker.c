@@ -25,7 +25,6 @@
 
 #include "log.h"
 #include "proxy.h"
-#include "store.h"
 
 #define WORKER_BACKLOG 4096
 #define WORKER_SWEEP_MS 1000
@@ -195,18 +194,11 @@ worker_addr(const char *listen, struct sockaddr_storage *ss, char *err,
 	char host[CONFIG_ADDR_MAX], port[8];
 	struct addrinfo hints = {0}, *ai;
 	int portnum, rc;
-	size_t hl;
 
-	if (store_parse_address(listen, host, sizeof(host), &portnum) < 0 ||
-	    portnum == 0) {
+	if (upstream_addr_split(listen, host, sizeof(host), &portnum) < 0) {
 		snprintf(err, errlen, "proxy.listen \"%s\" is not HOST:PORT",
 		    listen);
 		return -1;
-	}
-	hl = strlen(host);
-	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-		memmove(host, host + 1, hl - 2);
-		host[hl - 2] = '\0';
 	}
 	if (uv_ip4_addr(host, portnum, (struct sockaddr_in *)ss) == 0 ||
 	    uv_ip6_addr(host, portnum, (struct sockaddr_in6 *)ss) == 0)
