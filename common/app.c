@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "app.h"
 #include "driver.h"
 #include "keys.h"
@@ -224,6 +226,16 @@ app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
 		return app_set_str(a->reason, sizeof(a->reason), f, v, err,
 		    errlen);
 	return 0;	/* a field from a newer writer */
+}
+
+int
+app_from_hash(struct app *a, const redisReply *r, char *err, size_t errlen)
+{
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		if (app_set(a, r->element[i]->str, r->element[i + 1]->str, err,
+		    errlen) != 0)
+			return -1;
+	return 0;
 }
 
 int

@@ -81,6 +81,14 @@ void app_defaults(struct app *a, int ttl_s, int start_timeout_ms);
 int app_set(struct app *a, const char *field, const char *value, char *err,
     size_t errlen);
 
+/*
+ * Sets A's fields from R, an HGETALL reply of its hash (field/value
+ * pairs), as app_set does each; 0, or -1 with ERR.
+ */
+struct redisReply;
+int app_from_hash(struct app *a, const struct redisReply *r, char *err,
+    size_t errlen);
+
 /* Checks the whole record (driver's required fields, names, bounds). */
 int app_validate(const struct app *a, char *err, size_t errlen);
 

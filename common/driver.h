@@ -35,7 +35,6 @@ struct driver_result {
 	bool running;
 	char addr[DRIVER_ADDR_MAX];
 	char err[DRIVER_ERR_MAX];
-	long pid;			/* process driver, for the log */
 };
 
 typedef void (*driver_cb)(const struct driver_result *r, void *arg);

@@ -43,7 +43,6 @@ enum docker_op { DOCKER_START, DOCKER_STOP, DOCKER_INSPECT };
 struct docker {
 	uv_loop_t *loop;
 	char socket[CONFIG_PATH_MAX];
-	int start_timeout_ms;		/* for apps that set none */
 	int njobs;			/* queued or running */
 	bool closing;			/* freed when the last job ends */
 };
@@ -555,7 +554,6 @@ docker_open(uv_loop_t *loop, const struct config *cfg, driver_exit_cb on_exit,
 	dk->loop = loop;
 	snprintf(dk->socket, sizeof(dk->socket), "%s",
 	    cfg->autostart.docker_socket);
-	dk->start_timeout_ms = cfg->autostart.start_timeout_ms;
 	return dk;
 }
 
@@ -574,12 +572,10 @@ static int
 docker_start(void *self, const struct app *a, driver_cb cb, void *arg,
     char *err, size_t errlen)
 {
-	struct docker *dk = self;
-	int t = a->start_timeout_ms > 0 ? a->start_timeout_ms :
-	    dk->start_timeout_ms;
-
-	return docker_queue(dk, DOCKER_START, a, 0, t + DOCKER_START_MARGIN_MS,
-	    cb, arg, err, errlen);
+	/* Never 0 here: app_defaults and app_set (>= 100 ms) see to it. */
+	return docker_queue(self, DOCKER_START, a, 0,
+	    a->start_timeout_ms + DOCKER_START_MARGIN_MS, cb, arg, err,
+	    errlen);
 }
 
 static int

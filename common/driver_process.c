@@ -96,48 +96,44 @@ defer(uv_loop_t *loop, const struct driver_result *r, driver_cb cb, void *arg)
 	return 0;
 }
 
-/* Field 22 of /proc/PID/stat: when the process started; 0 if none. */
-static unsigned long long
-proc_starttime(long pid)
+/*
+ * From one read of /proc/PID/stat: the state letter (field 3) and when
+ * the process started (field 22). 0, or -1 if there is no such process.
+ */
+static int
+proc_stat(long pid, char *state, unsigned long long *starttime)
 {
 	char path[64], buf[1024], *p;
-	unsigned long long st = 0;
+	int field = 2;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
 	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) != NULL &&
-	    (p = strrchr(buf, ')')) != NULL) {
-		/* ")" ends field 2; each space starts the next field */
-		int field = 2;
-		for (p++; *p != '\0' && field < 22; p++)
-			if (*p == ' ')
-				field++;
-		st = strtoull(p, NULL, 10);
-	}
+		return -1;
+	p = fgets(buf, sizeof(buf), f) != NULL ? strrchr(buf, ')') : NULL;
 	fclose(f);
-	return st;
+	if (p == NULL || p[1] != ' ')
+		return -1;
+	*state = p[2];
+	/* ")" ends field 2; each space starts the next field */
+	for (p++; *p != '\0' && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	*starttime = strtoull(p, NULL, 10);
+	return 0;
 }
 
-/* A process is alive if it runs and is not a zombie. */
+/* Alive: running, not a zombie, and not a recycled PID. */
 static bool
 proc_alive(const struct proc *p)
 {
-	char path[64], buf[512], *s;
-	bool alive = false;
-	FILE *f;
+	unsigned long long st;
+	char state;
 
 	if (p->child)
 		return !p->exited;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", p->pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return false;
-	if (fgets(buf, sizeof(buf), f) != NULL &&
-	    (s = strrchr(buf, ')')) != NULL && s[1] == ' ')
-		alive = s[2] != 'Z' && s[2] != 'X';
-	fclose(f);
-	return alive && proc_starttime(p->pid) == p->starttime;
+	return proc_stat(p->pid, &state, &st) == 0 && state != 'Z' &&
+	    state != 'X' && st == p->starttime;
 }
 
 static void
@@ -214,7 +210,7 @@ proc_release(struct proc *p)
 static void
 proc_stop_done(struct proc *p, bool ok, const char *err)
 {
-	struct driver_result r = {.ok = ok, .pid = p->pid};
+	struct driver_result r = {.ok = ok};
 	driver_cb cb = p->stop_cb;
 	void *arg = p->stop_arg;
 
@@ -400,7 +396,6 @@ proc_result_running(const struct proc *p, struct driver_result *r)
 {
 	r->ok = true;
 	r->running = true;
-	r->pid = p->pid;
 	snprintf(r->addr, sizeof(r->addr), "127.0.0.1:%d", p->port);
 }
 
@@ -415,6 +410,7 @@ process_start(void *self, const struct app *a, driver_cb cb, void *arg,
 	char logpath[CONFIG_PATH_MAX + 80], *envblock = NULL, **env;
 	char *args[] = {"/bin/sh", "-c", (char *)a->command, NULL};
 	struct proc *p;
+	char state;
 	int fd, rv;
 
 	if ((p = proc_get(drv, a->name)) != NULL && proc_alive(p)) {
@@ -477,7 +473,7 @@ process_start(void *self, const struct app *a, driver_cb cb, void *arg,
 	}
 	p->child = true;
 	p->pid = p->handle.pid;
-	p->starttime = proc_starttime(p->pid);
+	proc_stat(p->pid, &state, &p->starttime);	/* else it stays 0 */
 	p->next = drv->procs;
 	drv->procs = p;
 	if (proc_write_pidfile(drv, p) != 0)

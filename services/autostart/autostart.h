@@ -19,6 +19,7 @@
 #include "app.h"
 #include "bus.h"
 #include "driver.h"
+#include "keys.h"
 #include "service.h"
 
 struct waiter {
@@ -111,11 +112,19 @@ extern const char script_stopped[];
 extern const char script_exited[];
 extern const char script_takeover[];
 
-/* record.c: loading an app record */
+/* record.c: loading an app record, the keys its transitions touch */
 typedef void (*record_cb)(struct autostart *as, const struct app *a,
     const char *err, void *arg);
 int record_load(struct autostart *as, const char *app, record_cb cb,
     void *arg);
+struct app_keys {
+	char app[KEY_MAX];
+	char lock[KEY_MAX];
+	char transit[KEY_MAX];
+	char deadlines[KEY_MAX];
+};
+/* Fills K for APP; 0, or -1 if APP is not a valid name. */
+int record_keys(const char *app, struct app_keys *k);
 /* Publishes an app event with the fields most carry. */
 void record_publish(struct autostart *as, enum msg_type type,
     const char *app, const char *reason);

@@ -1,5 +1,6 @@
 /*
- * Loading an app's record from Redis, and publishing app events.
+ * Loading an app's record from Redis, the keys of its transitions, and
+ * publishing app events.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ record_loaded(struct store *st, redisReply *r, void *arg)
 {
 	struct record_load *rl = arg;
 	struct app *a;
-	char err[600] = "";
+	char err[600] = "", ferr[300];
 
 	(void)st;
 	if ((a = malloc(sizeof(*a))) == NULL) {
@@ -38,14 +39,9 @@ record_loaded(struct store *st, redisReply *r, void *arg)
 		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 	else if (r->elements == 0)
 		snprintf(err, sizeof(err), "no such app: %s", rl->app);
-	for (size_t i = 0; err[0] == '\0' && i + 1 < r->elements; i += 2) {
-		char ferr[300];
-
-		if (app_set(a, r->element[i]->str, r->element[i + 1]->str,
-		    ferr, sizeof(ferr)) != 0)
-			snprintf(err, sizeof(err), "app %s: bad record: %s",
-			    rl->app, ferr);
-	}
+	else if (app_from_hash(a, r, ferr, sizeof(ferr)) != 0)
+		snprintf(err, sizeof(err), "app %s: bad record: %s", rl->app,
+		    ferr);
 	rl->cb(rl->as, err[0] ? NULL : a, err[0] ? err : NULL, rl->arg);
 	free(a);
 	free(rl);
@@ -70,6 +66,15 @@ record_load(struct autostart *as, const char *app, record_cb cb, void *arg)
 		return -1;
 	}
 	return 0;
+}
+
+int
+record_keys(const char *app, struct app_keys *k)
+{
+	return key_app(k->app, sizeof(k->app), app) == NULL ||
+	    key_wake_lock(k->lock, sizeof(k->lock), app) == NULL ||
+	    key_transit(k->transit, sizeof(k->transit)) == NULL ||
+	    key_deadlines(k->deadlines, sizeof(k->deadlines)) == NULL ? -1 : 0;
 }
 
 void

@@ -46,28 +46,37 @@ stop_free_cb(uv_handle_t *h)
 	free(h->data);
 }
 
+/* Answers a manual stop of APP (if REQ): stopped, or the error ERR. */
+static void
+stop_reply(struct autostart *as, struct bus_request *req, const char *app,
+    const char *err)
+{
+	struct msg m;
+
+	if (req == NULL)
+		return;
+	if (err != NULL) {
+		bus_reply_error(as->svc->bus, req, err);
+		return;
+	}
+	msg_init(&m, MSG_STOP_OK);
+	snprintf(m.app, sizeof(m.app), "%s", app);
+	snprintf(m.state, sizeof(m.state), "stopped");
+	bus_reply(as->svc->bus, req, &m);
+}
+
 static void
 stop_finish(struct stop *s, const char *err)
 {
 	struct autostart *as = s->as;
-	struct msg m;
 
 	for (struct stop **pp = &as->stops; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;
 			break;
 		}
-	if (s->req != NULL) {
-		if (err != NULL) {
-			bus_reply_error(as->svc->bus, s->req, err);
-		} else {
-			msg_init(&m, MSG_STOP_OK);
-			snprintf(m.app, sizeof(m.app), "%s", s->app);
-			snprintf(m.state, sizeof(m.state), "stopped");
-			bus_reply(as->svc->bus, s->req, &m);
-		}
-		s->req = NULL;
-	}
+	stop_reply(as, s->req, s->app, err);
+	s->req = NULL;
 	uv_close((uv_handle_t *)&s->timer, stop_free_cb);
 }
 
@@ -98,7 +107,7 @@ static void
 stop_driver_done(const struct driver_result *r, void *arg)
 {
 	struct stop *s = arg;
-	char app[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX];
+	struct app_keys k;
 
 	if (s->as->closing)
 		return;
@@ -110,12 +119,10 @@ stop_driver_done(const struct driver_result *r, void *arg)
 		stop_finish(s, r->err);
 		return;
 	}
-	if (key_app(app, sizeof(app), s->app) == NULL ||
-	    key_wake_lock(lock, sizeof(lock), s->app) == NULL ||
-	    key_transit(transit, sizeof(transit)) == NULL ||
+	if (record_keys(s->app, &k) != 0 ||
 	    store_command(s->as->svc->store, stop_recorded, s,
-	    "EVAL %s 3 %s %s %s %s %s %s", script_stopped, app, lock, transit,
-	    s->app, s->as->svc->source, s->reason) != 0)
+	    "EVAL %s 3 %s %s %s %s %s %s", script_stopped, k.app, k.lock,
+	    k.transit, s->app, s->as->svc->source, s->reason) != 0)
 		stop_finish(s, "redis unavailable");
 }
 
@@ -220,7 +227,7 @@ stop_due_decided(struct store *st, redisReply *r, void *arg)
 static void
 stop_due(struct autostart *as, const char *app)
 {
-	char dl[KEY_MAX], key[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX];
+	struct app_keys k;
 	char now[32], lock_ms[16];
 	struct stop_ask *sa;
 
@@ -229,13 +236,11 @@ stop_due(struct autostart *as, const char *app)
 		return;
 	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
 	snprintf(lock_ms, sizeof(lock_ms), "%d", stop_lock_ms(as));
-	if (key_deadlines(dl, sizeof(dl)) == NULL ||
-	    key_app(key, sizeof(key), app) == NULL ||
-	    key_wake_lock(lock, sizeof(lock), app) == NULL ||
-	    key_transit(transit, sizeof(transit)) == NULL ||
+	if (record_keys(app, &k) != 0 ||
 	    store_command(as->svc->store, stop_due_decided, sa,
-	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_stop_if_due, dl, key,
-	    lock, transit, app, as->svc->source, now, lock_ms) != 0)
+	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_stop_if_due,
+	    k.deadlines, k.app, k.lock, k.transit, app, as->svc->source, now,
+	    lock_ms) != 0)
 		free(sa);
 }
 
@@ -278,34 +283,27 @@ static void
 stop_now_decided(struct store *st, redisReply *r, void *arg)
 {
 	struct stop_ask *sa = arg;
-	struct bus *bus = sa->as->svc->bus;
 	char why[160];
-	struct msg m;
 
 	if (sa->as->closing)
 		return;
 
 	(void)st;
+	/* Without a request (a group member) only "stopping" matters. */
 	if (r == NULL || r->type != REDIS_REPLY_STRING) {
-		if (sa->req != NULL)
-			bus_reply_error(bus, sa->req, r == NULL ?
-			    "redis connection lost" : "unexpected reply");
+		stop_reply(sa->as, sa->req, sa->app, r == NULL ?
+		    "redis connection lost" : "unexpected reply");
 	} else if (strcmp(r->str, "stopping") == 0) {
 		stop_run(sa->as, sa->app, sa->reason, sa->req);
-	} else if (sa->req == NULL) {
-		/* a group member that is not running: nothing to do */
 	} else if (strcmp(r->str, "missing") == 0) {
 		snprintf(why, sizeof(why), "no such app: %s", sa->app);
-		bus_reply_error(bus, sa->req, why);
+		stop_reply(sa->as, sa->req, sa->app, why);
 	} else if (strcmp(r->str, "stopped") == 0) {
-		msg_init(&m, MSG_STOP_OK);
-		snprintf(m.app, sizeof(m.app), "%s", sa->app);
-		snprintf(m.state, sizeof(m.state), "stopped");
-		bus_reply(bus, sa->req, &m);
+		stop_reply(sa->as, sa->req, sa->app, NULL);
 	} else {
 		snprintf(why, sizeof(why), "app %s is %s; try again when it "
 		    "is running", sa->app, r->str);
-		bus_reply_error(bus, sa->req, why);
+		stop_reply(sa->as, sa->req, sa->app, why);
 	}
 	free(sa);
 }
@@ -314,7 +312,7 @@ void
 stop_request(struct autostart *as, const char *app, const char *reason,
     struct bus_request *req)
 {
-	char key[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX], dl[KEY_MAX];
+	struct app_keys k;
 	char lock_ms[16];
 	struct stop_ask *sa;
 
@@ -325,13 +323,11 @@ stop_request(struct autostart *as, const char *app, const char *reason,
 		return;
 	}
 	snprintf(lock_ms, sizeof(lock_ms), "%d", stop_lock_ms(as));
-	if (key_app(key, sizeof(key), app) == NULL ||
-	    key_wake_lock(lock, sizeof(lock), app) == NULL ||
-	    key_transit(transit, sizeof(transit)) == NULL ||
-	    key_deadlines(dl, sizeof(dl)) == NULL ||
+	if (record_keys(app, &k) != 0 ||
 	    store_command(as->svc->store, stop_now_decided, sa,
-	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_stop_now, key, lock,
-	    transit, dl, app, as->svc->source, lock_ms, reason) != 0) {
+	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_stop_now, k.app,
+	    k.lock, k.transit, k.deadlines, app, as->svc->source, lock_ms,
+	    reason) != 0) {
 		if (req != NULL)
 			bus_reply_error(as->svc->bus, req, "redis unavailable");
 		free(sa);
@@ -359,7 +355,8 @@ static void
 stop_transit_reply(struct store *st, redisReply *r, void *arg)
 {
 	struct autostart *as = arg;
-	char key[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX], lock_ms[16];
+	struct app_keys k;
+	char lock_ms[16];
 
 	if (as->closing)
 		return;
@@ -374,14 +371,12 @@ stop_transit_reply(struct store *st, redisReply *r, void *arg)
 
 		/* Ours in progress hold their lock: the script skips them. */
 		if (r->element[i]->type != REDIS_REPLY_STRING ||
-		    key_app(key, sizeof(key), app) == NULL ||
-		    key_wake_lock(lock, sizeof(lock), app) == NULL ||
-		    key_transit(transit, sizeof(transit)) == NULL ||
+		    record_keys(app, &k) != 0 ||
 		    (sa = stop_ask_new(as, app, "interrupted", NULL)) == NULL)
 			continue;
 		if (store_command(as->svc->store, stop_takeover_decided, sa,
-		    "EVAL %s 3 %s %s %s %s %s %s", script_takeover, key, lock,
-		    transit, app, as->svc->source, lock_ms) != 0)
+		    "EVAL %s 3 %s %s %s %s %s %s", script_takeover, k.app,
+		    k.lock, k.transit, app, as->svc->source, lock_ms) != 0)
 			free(sa);
 	}
 }
@@ -423,9 +418,7 @@ stop_abort_all(struct autostart *as)
 	uv_timer_stop(&as->reconcile);
 	for (struct stop *s = as->stops; s != NULL; s = s->next) {
 		uv_timer_stop(&s->timer);
-		if (s->req != NULL)
-			bus_reply_error(as->svc->bus, s->req,
-			    "autostart is shutting down");
+		stop_reply(as, s->req, s->app, "autostart is shutting down");
 		s->req = NULL;
 	}
 }

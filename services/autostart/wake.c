@@ -56,9 +56,9 @@ wake_free(struct wake *w)
 	uv_close((uv_handle_t *)&w->timer, wake_free_cb);
 }
 
-/* Answers every waiter: with ADDR, or with the error REASON. */
+/* Answers and frees every waiter: with ADDR, or with the error REASON. */
 static void
-wake_answer(struct wake *w, const char *addr, const char *reason)
+wake_reply_all(struct wake *w, const char *addr, const char *reason)
 {
 	struct bus *bus = w->as->svc->bus;
 	struct waiter *wt, *next;
@@ -80,15 +80,14 @@ wake_answer(struct wake *w, const char *addr, const char *reason)
 		free(wt);
 	}
 	w->waiters = NULL;
-	wake_free(w);
 }
 
-static int
-wake_keys(struct wake *w, char *app, char *lock, char *transit)
+/* The wake is over: every waiter is answered, W goes. */
+static void
+wake_answer(struct wake *w, const char *addr, const char *reason)
 {
-	return key_app(app, KEY_MAX, w->app) == NULL ||
-	    key_wake_lock(lock, KEY_MAX, w->app) == NULL ||
-	    key_transit(transit, KEY_MAX) == NULL ? -1 : 0;
+	wake_reply_all(w, addr, reason);
+	wake_free(w);
 }
 
 static int
@@ -131,7 +130,7 @@ wake_ready_done(struct store *st, redisReply *r, void *arg)
 static void
 wake_ready(struct wake *w)
 {
-	char app[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX], dl[KEY_MAX];
+	struct app_keys k;
 	char deadline[32];
 
 	/*
@@ -144,11 +143,10 @@ wake_ready(struct wake *w)
 		snprintf(deadline, sizeof(deadline), "%lld",
 		    (long long)(service_now_ms() +
 		    (int64_t)w->rec.ttl_s * 1000));
-	if (wake_keys(w, app, lock, transit) != 0 ||
-	    key_deadlines(dl, sizeof(dl)) == NULL ||
+	if (record_keys(w->app, &k) != 0 ||
 	    store_command(w->as->svc->store, wake_ready_done, w,
-	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_ready, app, lock,
-	    transit, dl, w->app, w->as->svc->source, w->rec.addr,
+	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_ready, k.app, k.lock,
+	    k.transit, k.deadlines, w->app, w->as->svc->source, w->rec.addr,
 	    deadline) != 0)
 		wake_fail(w, "redis unavailable");
 }
@@ -296,16 +294,16 @@ wake_decided(struct store *st, redisReply *r, void *arg)
 static void
 wake_try(struct wake *w)
 {
-	char app[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX];
+	struct app_keys k;
 	char lock_ms[16], now[32];
 
 	w->phase = WAKE_LOADING;
 	snprintf(lock_ms, sizeof(lock_ms), "%d", wake_lock_ms(w));
 	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
-	if (wake_keys(w, app, lock, transit) != 0 ||
+	if (record_keys(w->app, &k) != 0 ||
 	    store_command(w->as->svc->store, wake_decided, w,
-	    "EVAL %s 3 %s %s %s %s %s %s %s", script_wake, app, lock,
-	    transit, w->app, w->as->svc->source, lock_ms, now) != 0)
+	    "EVAL %s 3 %s %s %s %s %s %s %s", script_wake, k.app, k.lock,
+	    k.transit, w->app, w->as->svc->source, lock_ms, now) != 0)
 		wake_answer(w, NULL, "redis unavailable");
 }
 
@@ -371,14 +369,6 @@ wake_request(struct autostart *as, const char *app, struct bus_request *req)
 }
 
 static void
-wake_failed_done(struct store *st, redisReply *r, void *arg)
-{
-	(void)st;
-	(void)r;
-	(void)arg;
-}
-
-static void
 wake_cleanup_done(const struct driver_result *r, void *arg)
 {
 	char *app = arg;
@@ -397,8 +387,8 @@ static void
 wake_fail(struct wake *w, const char *reason)
 {
 	struct autostart *as = w->as;
-	char app[KEY_MAX], lock[KEY_MAX], transit[KEY_MAX], now[32];
-	char err[DRIVER_ERR_MAX], *name;
+	char err[DRIVER_ERR_MAX], now[32], *name;
+	struct app_keys k;
 
 	if (w->phase == WAKE_STARTING || w->phase == WAKE_PROBING) {
 		log_warn("app failed to start", "app=%s reason=\"%s\"", w->app,
@@ -410,10 +400,10 @@ wake_fail(struct wake *w, const char *reason)
 			free(name);
 		snprintf(now, sizeof(now), "%lld",
 		    (long long)service_now_ms());
-		if (wake_keys(w, app, lock, transit) == 0)
-			store_command(as->svc->store, wake_failed_done, NULL,
+		if (record_keys(w->app, &k) == 0)
+			store_command(as->svc->store, NULL, NULL,
 			    "EVAL %s 3 %s %s %s %s %s %s %s", script_failed,
-			    app, lock, transit, w->app, as->svc->source,
+			    k.app, k.lock, k.transit, w->app, as->svc->source,
 			    reason, now);
 		record_publish(as, MSG_APP_FAILED, w->app, reason);
 	}
@@ -456,7 +446,7 @@ void
 wake_on_exit(struct autostart *as, const char *app, const char *why)
 {
 	struct wake *w = wake_find(as, app);
-	char key[KEY_MAX], dl[KEY_MAX];
+	struct app_keys k;
 	struct exited *e;
 
 	if ((e = calloc(1, sizeof(*e))) == NULL)
@@ -470,10 +460,9 @@ wake_on_exit(struct autostart *as, const char *app, const char *why)
 		free(e);
 		return;
 	}
-	if (key_app(key, sizeof(key), app) == NULL ||
-	    key_deadlines(dl, sizeof(dl)) == NULL ||
+	if (record_keys(app, &k) != 0 ||
 	    store_command(as->svc->store, wake_exited_done, e,
-	    "EVAL %s 2 %s %s %s %s", script_exited, key, dl, app,
+	    "EVAL %s 2 %s %s %s %s", script_exited, k.app, k.deadlines, app,
 	    e->reason) != 0)
 		free(e);
 }
@@ -487,19 +476,10 @@ void
 wake_abort_all(struct autostart *as)
 {
 	for (struct wake *w = as->wakes; w != NULL; w = w->next) {
-		struct waiter *wt, *next;
-
 		uv_timer_stop(&w->timer);
 		probe_cancel(w->probe);
 		w->probe = NULL;
-		for (wt = w->waiters; wt != NULL; wt = next) {
-			next = wt->next;
-			if (wt->req != NULL)
-				bus_reply_error(as->svc->bus, wt->req,
-				    "autostart is shutting down");
-			free(wt);
-		}
-		w->waiters = NULL;
+		wake_reply_all(w, NULL, "autostart is shutting down");
 		w->phase = WAKE_DONE;
 	}
 }

@@ -109,15 +109,6 @@ static const char app_usage[] =
     "  --wake-page on|off    browsers see a waiting page while it starts\n"
     "  --group A,B           apps woken and stopped with it\n";
 
-static int
-app_error(const char *fmt, const char *a, const char *b)
-{
-	fprintf(stderr, "devcloudctl: ");
-	fprintf(stderr, fmt, a, b);
-	fprintf(stderr, "\n");
-	return 1;
-}
-
 /* Appends ITEM to the list in BUF (room checked by the caller). */
 static void
 app_append(char *buf, size_t size, const char *sep, const char *item)
@@ -127,9 +118,9 @@ app_append(char *buf, size_t size, const char *sep, const char *item)
 	snprintf(buf + n, size - n, "%s%s", n ? sep : "", item);
 }
 
-/* Applies the options in ARGV to A. DOMAINS_SET: whether --domain came. */
+/* Applies the options in ARGV to A. */
 static int
-app_parse_options(struct app *a, int argc, char **argv, bool *domains_set)
+app_parse_options(struct app *a, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"domain", required_argument, NULL, 'd'},
@@ -159,9 +150,9 @@ app_parse_options(struct app *a, int argc, char **argv, bool *domains_set)
 	};
 	char domains[APP_MAX_DOMAINS * 256] = "", env[APP_TEXT_MAX] = "";
 	char err[600];
+	bool domains_set = false;
 	int ch;
 
-	*domains_set = false;
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -175,7 +166,7 @@ app_parse_options(struct app *a, int argc, char **argv, bool *domains_set)
 				return ctl_usage_error("--domain takes one "
 				    "domain, got \"%s\"", optarg);
 			app_append(domains, sizeof(domains), ",", optarg);
-			*domains_set = true;
+			domains_set = true;
 			continue;
 		}
 		if (ch == 'e') {
@@ -199,7 +190,7 @@ app_parse_options(struct app *a, int argc, char **argv, bool *domains_set)
 	if (optind < argc)
 		return ctl_usage_error("app: unexpected argument \"%s\"",
 		    argv[optind]);
-	if (*domains_set && app_set(a, "domains", domains, err,
+	if (domains_set && app_set(a, "domains", domains, err,
 	    sizeof(err)) != 0)
 		return ctl_usage_error("%s", err);
 	if (env[0] != '\0' && app_set(a, "env", env, err, sizeof(err)) != 0)
@@ -233,34 +224,36 @@ app_announce(struct ctl *c, const struct app *a, redisReply *removed)
 	ctl_publish(c, &m);
 }
 
-/* Reads NAME's record into A; 0, or -1 with a message printed. */
+/*
+ * Reads NAME's record into A, and prints its stored fields if SHOW (only
+ * once the whole record parsed); 0, or -1 with a message printed.
+ */
 static int
-app_read(redisContext *rc, const char *name, struct app *a, int ttl,
-    int timeout)
+app_read(struct ctl *c, redisContext *rc, const char *name, struct app *a,
+    bool show)
 {
 	char key[KEY_MAX], err[600];
 	redisReply *r;
-	int rv = 0;
+	int rv = -1;
 
-	app_defaults(a, ttl, timeout);
+	app_defaults(a, c->cfg.autostart.default_ttl_s,
+	    c->cfg.autostart.start_timeout_ms);
 	if (key_app(key, sizeof(key), name) == NULL) {
-		app_error("\"%s\" is not a valid app name%s", name, "");
+		ctl_error("\"%s\" is not a valid app name", name);
 		return -1;
 	}
 	r = redisCommand(rc, "HGETALL %s", key);
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-		app_error("redis: %s%s", r && r->str ? r->str : rc->errstr, "");
-		rv = -1;
-	} else if (r->elements == 0) {
-		app_error("no such app: %s%s", name, "");
-		rv = -1;
-	}
-	for (size_t i = 0; rv == 0 && i + 1 < r->elements; i += 2)
-		if (app_set(a, r->element[i]->str, r->element[i + 1]->str, err,
-		    sizeof(err)) != 0) {
-			app_error("stored record is bad: %s%s", err, "");
-			rv = -1;
-		}
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		ctl_error("redis: %s", r && r->str ? r->str : rc->errstr);
+	else if (r->elements == 0)
+		ctl_error("no such app: %s", name);
+	else if (app_from_hash(a, r, err, sizeof(err)) != 0)
+		ctl_error("stored record is bad: %s", err);
+	else
+		rv = 0;
+	for (size_t i = 0; show && rv == 0 && i + 1 < r->elements; i += 2)
+		printf("%-14s %s\n", r->element[i]->str,
+		    r->element[i + 1]->str);
 	freeReplyObject(r);
 	return rv;
 }
@@ -292,10 +285,10 @@ app_save(struct ctl *c, redisContext *rc, struct app *a, const char *mode)
 		ARG(a->domains[i]);
 #undef ARG
 	if (app_fields(a, argv + n, argvlen + n, &nf, buf, sizeof(buf)) != 0)
-		return app_error("app %s: record too large%s", a->name, "");
+		return ctl_error("app %s: record too large", a->name);
 	r = redisCommandArgv(rc, n + nf, argv, argvlen);
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		app_error("app %s: %s", mode, r ? r->str : rc->errstr);
+		ctl_error("app %s: %s", mode, r ? r->str : rc->errstr);
 		freeReplyObject(r);
 		return 1;
 	}
@@ -304,47 +297,36 @@ app_save(struct ctl *c, redisContext *rc, struct app *a, const char *mode)
 	return 0;
 }
 
+/* create (a new record) and update (the stored one): options on top. */
 static int
-app_create(struct ctl *c, redisContext *rc, int argc, char **argv)
+app_write(struct ctl *c, redisContext *rc, const char *mode, int argc,
+    char **argv)
 {
+	bool create = strcmp(mode, "create") == 0;
 	struct app a;
 	char err[600];
-	bool domains;
 
-	app_defaults(&a, c->cfg.autostart.default_ttl_s,
-	    c->cfg.autostart.start_timeout_ms);
-	if (app_set(&a, "name", argv[0], err, sizeof(err)) != 0)
-		return ctl_usage_error("%s", err);
-	if (app_parse_options(&a, argc, argv, &domains) != 0)
+	if (create) {
+		app_defaults(&a, c->cfg.autostart.default_ttl_s,
+		    c->cfg.autostart.start_timeout_ms);
+		if (app_set(&a, "name", argv[0], err, sizeof(err)) != 0)
+			return ctl_usage_error("%s", err);
+	} else if (app_read(c, rc, argv[0], &a, false) != 0) {
+		return 1;
+	}
+	if (app_parse_options(&a, argc, argv) != 0)
 		return 2;
 	if (app_validate(&a, err, sizeof(err)) != 0)
 		return ctl_usage_error("%s", err);
-	if (app_save(c, rc, &a, "create") != 0)
+	if (app_save(c, rc, &a, mode) != 0)
 		return 1;
-	printf("app %s created (%s, stopped until visited)\n", a.name,
-	    a.driver);
-	return 0;
-}
-
-static int
-app_update(struct ctl *c, redisContext *rc, int argc, char **argv)
-{
-	struct app a;
-	char err[600];
-	bool domains;
-
-	if (app_read(rc, argv[0], &a, c->cfg.autostart.default_ttl_s,
-	    c->cfg.autostart.start_timeout_ms) != 0)
-		return 1;
-	if (app_parse_options(&a, argc, argv, &domains) != 0)
-		return 2;
-	if (app_validate(&a, err, sizeof(err)) != 0)
-		return ctl_usage_error("%s", err);
-	if (app_save(c, rc, &a, "update") != 0)
-		return 1;
-	printf("app %s updated%s\n", a.name, a.state == APP_RUNNING ?
-	    " (the running instance keeps its old settings until it "
-	    "restarts)" : "");
+	if (create)
+		printf("app %s created (%s, stopped until visited)\n", a.name,
+		    a.driver);
+	else
+		printf("app %s updated%s\n", a.name, a.state == APP_RUNNING ?
+		    " (the running instance keeps its old settings until it "
+		    "restarts)" : "");
 	return 0;
 }
 
@@ -363,7 +345,7 @@ app_rm(struct ctl *c, redisContext *rc, const char *name)
 	    key_deadlines(k[3], KEY_MAX), key_lastaccess(k[4], KEY_MAX), name,
 	    target);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-		app_error("app rm: %s%s", r ? r->str : rc->errstr, "");
+		ctl_error("app rm: %s", r ? r->str : rc->errstr);
 		freeReplyObject(r);
 		return 1;
 	}
@@ -382,26 +364,6 @@ app_rm(struct ctl *c, redisContext *rc, const char *name)
 }
 
 static int
-app_show(struct ctl *c, redisContext *rc, const char *name)
-{
-	char key[KEY_MAX];
-	redisReply *r;
-	struct app a;
-
-	/* Parse first: a record that does not validate is reported. */
-	if (app_read(rc, name, &a, c->cfg.autostart.default_ttl_s,
-	    c->cfg.autostart.start_timeout_ms) != 0)
-		return 1;
-	r = redisCommand(rc, "HGETALL %s", key_app(key, sizeof(key), name));
-	for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY &&
-	    i + 1 < r->elements; i += 2)
-		printf("%-14s %s\n", r->element[i]->str,
-		    r->element[i + 1]->str);
-	freeReplyObject(r);
-	return 0;
-}
-
-static int
 app_list(redisContext *rc)
 {
 	char key[KEY_MAX];
@@ -409,8 +371,8 @@ app_list(redisContext *rc)
 
 	names = redisCommand(rc, "SORT %s ALPHA", key_apps(key, sizeof(key)));
 	if (names == NULL || names->type != REDIS_REPLY_ARRAY) {
-		app_error("redis: %s%s", names && names->str ? names->str :
-		    rc->errstr, "");
+		ctl_error("redis: %s", names && names->str ? names->str :
+		    rc->errstr);
 		freeReplyObject(names);
 		return 1;
 	}
@@ -453,9 +415,8 @@ app_command(struct ctl *c, enum msg_type type, const char *name)
 	if (bus_call_sync(c->cfg.autostart.d.control, c->source, &m,
 	    c->wait_ms >= 0 ? c->wait_ms : c->cfg.autostart.start_timeout_ms +
 	    c->cfg.autostart.stop_grace_ms + 5000, &r, err, sizeof(err)) != 0) {
-		app_error("app %s: %s", type == MSG_WAKE ? "wake" : "stop",
-		    err);
-		return 1;
+		return ctl_error("app %s: %s", type == MSG_WAKE ? "wake" :
+		    "stop", err);
 	}
 	if (type == MSG_WAKE)
 		printf("%s running at %s (%lld ms)\n", r.app, r.addr,
@@ -470,6 +431,7 @@ ctl_app(struct ctl *c, int argc, char **argv)
 {
 	const char *sub = argc > 0 ? argv[0] : "";
 	redisContext *rc;
+	struct app a;
 	int rv;
 
 	if (strcmp(sub, "wake") == 0 || strcmp(sub, "stop") == 0) {
@@ -487,14 +449,12 @@ ctl_app(struct ctl *c, int argc, char **argv)
 	}
 	if ((rc = ctl_redis(c, false)) == NULL)
 		return 1;
-	if (strcmp(sub, "create") == 0)
-		rv = app_create(c, rc, argc - 1, argv + 1);
-	else if (strcmp(sub, "update") == 0)
-		rv = app_update(c, rc, argc - 1, argv + 1);
+	if (strcmp(sub, "create") == 0 || strcmp(sub, "update") == 0)
+		rv = app_write(c, rc, sub, argc - 1, argv + 1);
 	else if (strcmp(sub, "rm") == 0)
 		rv = app_rm(c, rc, argv[1]);
 	else if (strcmp(sub, "show") == 0)
-		rv = app_show(c, rc, argv[1]);
+		rv = app_read(c, rc, argv[1], &a, true) == 0 ? 0 : 1;
 	else
 		rv = app_list(rc);
 	redisFree(rc);

@@ -21,7 +21,8 @@ struct ctl {
 	char source[128];	/* "devcloudctl/host-pid" */
 };
 
-/* main.c */
+/* main.c: "devcloudctl: MESSAGE" on stderr; exit status 1, or 2 (usage) */
+int ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int ctl_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 

@@ -40,16 +40,34 @@ static const char usage[] =
     "  -n COUNT   events: exit after COUNT events\n"
     "  --version, --help\n";
 
+static void
+ctl_verror(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "devcloudctl: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+}
+
+int
+ctl_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctl_verror(fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
 int
 ctl_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "devcloudctl: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ctl_verror(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n(devcloudctl --help for usage)\n");
+	fprintf(stderr, "(devcloudctl --help for usage)\n");
 	return 2;
 }
 
@@ -112,8 +130,6 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return ctl_usage_error("no command given");
-	if (args.config_path == NULL)
-		args.config_path = getenv("DEVCLOUD_CONFIG");
 	if (service_load_config("devcloudctl", &args, &c.cfg) != 0)
 		return 1;
 	gethostname(host, sizeof(host) - 1);
