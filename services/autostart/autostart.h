@@ -51,6 +51,8 @@ struct wake {
 	int64_t t_start_call;
 	int64_t t_started;
 	int64_t deadline;		/* monotonic ms: give up then */
+	int pending;			/* Redis/driver callbacks naming it */
+	bool finished;			/* unlinked: free when pending is 0 */
 	struct wake *next;
 };
 

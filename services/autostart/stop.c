@@ -285,8 +285,10 @@ stop_now_decided(struct store *st, redisReply *r, void *arg)
 	struct stop_ask *sa = arg;
 	char why[160];
 
-	if (sa->as->closing)
+	if (sa->as->closing) {
+		free(sa);
 		return;
+	}
 
 	(void)st;
 	/* Without a request (a group member) only "stopping" matters. */

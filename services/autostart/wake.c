@@ -39,7 +39,11 @@ wake_free_cb(uv_handle_t *h)
 	free(h->data);
 }
 
-/* Unlinks W and frees it once its timer has closed. */
+/*
+ * Unlinks W and frees it once its timer has closed and no Redis or
+ * driver callback still names it: an app can exit, and fail its wake,
+ * while its start call or its "ready" script is still out.
+ */
 static void
 wake_free(struct wake *w)
 {
@@ -53,7 +57,20 @@ wake_free(struct wake *w)
 	probe_cancel(w->probe);
 	w->probe = NULL;
 	w->phase = WAKE_DONE;
+	w->finished = true;
+	if (w->pending == 0)
+		uv_close((uv_handle_t *)&w->timer, wake_free_cb);
+}
+
+/* A callback naming W came back. True if W is finished: then the caller
+ * must not touch it (the last such callback frees it). */
+static bool
+wake_back(struct wake *w)
+{
+	if (--w->pending > 0 || !w->finished)
+		return w->finished;
 	uv_close((uv_handle_t *)&w->timer, wake_free_cb);
+	return true;
 }
 
 /* Answers and frees every waiter: with ADDR, or with the error REASON. */
@@ -103,12 +120,12 @@ wake_ready_done(struct store *st, redisReply *r, void *arg)
 	int64_t now = service_mono_ms();
 	struct msg m;
 
+	if (wake_back(w))
+		return;
 	if (w->as->closing)
 		return;
 
 	(void)st;
-	if (w->phase == WAKE_DONE)
-		return;
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer != 1) {
 		wake_fail(w, r == NULL ? "redis connection lost" :
 		    "the wake lock expired before the app was ready");
@@ -143,12 +160,15 @@ wake_ready(struct wake *w)
 		snprintf(deadline, sizeof(deadline), "%lld",
 		    (long long)(service_now_ms() +
 		    (int64_t)w->rec.ttl_s * 1000));
+	w->pending++;
 	if (record_keys(w->app, &k) != 0 ||
 	    store_command(w->as->svc->store, wake_ready_done, w,
 	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_ready, k.app, k.lock,
 	    k.transit, k.deadlines, w->app, w->as->svc->source, w->rec.addr,
-	    deadline) != 0)
+	    deadline) != 0) {
+		w->pending--;
 		wake_fail(w, "redis unavailable");
+	}
 }
 
 static void wake_probe(struct wake *w);
@@ -208,11 +228,11 @@ wake_started(const struct driver_result *r, void *arg)
 {
 	struct wake *w = arg;
 
+	if (wake_back(w))
+		return;
 	if (w->as->closing)
 		return;
 
-	if (w->phase == WAKE_DONE)
-		return;
 	if (!r->ok) {
 		wake_fail(w, r->err);
 		return;
@@ -236,9 +256,12 @@ wake_start(struct wake *w)
 	for (int i = 0; i < w->rec.ngroup; i++)
 		wake_request(as, w->rec.group[i], NULL);
 	w->t_start_call = service_mono_ms();
+	w->pending++;
 	if (driver_start(as->drivers, &w->rec, wake_started, w, err,
-	    sizeof(err)) != 0)
+	    sizeof(err)) != 0) {
+		w->pending--;
 		wake_fail(w, err);
+	}
 }
 
 static void
@@ -254,12 +277,12 @@ wake_decided(struct store *st, redisReply *r, void *arg)
 	const char *what;
 	char reason[700];
 
+	if (wake_back(w))
+		return;
 	if (w->as->closing)
 		return;
 
 	(void)st;
-	if (w->phase == WAKE_DONE)
-		return;
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
 	    r->element[0]->type != REDIS_REPLY_STRING) {
 		wake_answer(w, NULL, r == NULL ? "redis connection lost" :
@@ -300,11 +323,14 @@ wake_try(struct wake *w)
 	w->phase = WAKE_LOADING;
 	snprintf(lock_ms, sizeof(lock_ms), "%d", wake_lock_ms(w));
 	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
+	w->pending++;
 	if (record_keys(w->app, &k) != 0 ||
 	    store_command(w->as->svc->store, wake_decided, w,
 	    "EVAL %s 3 %s %s %s %s %s %s %s", script_wake, k.app, k.lock,
-	    k.transit, w->app, w->as->svc->source, lock_ms, now) != 0)
+	    k.transit, w->app, w->as->svc->source, lock_ms, now) != 0) {
+		w->pending--;
 		wake_answer(w, NULL, "redis unavailable");
+	}
 }
 
 static void
