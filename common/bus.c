@@ -117,6 +117,24 @@ bus_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		atomic_fetch_sub(count, 1);
 }
 
+/*
+ * Gives an event socket BUS_QUEUE_MSGS of queue. What nng still drops
+ * beyond it cannot be counted here: pub0 and sub0 discard their oldest
+ * queued message without an error, a return code or a statistic.
+ */
+static int
+bus_set_queue(nng_socket s, const char *opt, char *err, size_t errlen)
+{
+	int rv;
+
+	if ((rv = nng_socket_set_int(s, opt, BUS_QUEUE_MSGS)) != 0) {
+		snprintf(err, errlen, "cannot set bus %s to %d: %s", opt,
+		    BUS_QUEUE_MSGS, nng_strerror(rv));
+		return -1;
+	}
+	return 0;
+}
+
 /* Redial fast: a restarted broker or daemon is found within a second. */
 static void
 bus_set_reconnect(nng_socket s)
@@ -253,6 +271,9 @@ bus_open(uv_loop_t *loop, const struct config *cfg, const char *source,
 	    &b->sub_pipes);
 	bus_set_reconnect(b->pub);
 	bus_set_reconnect(b->sub.sock);
+	if (bus_set_queue(b->pub, NNG_OPT_SENDBUF, err, errlen) != 0 ||
+	    bus_set_queue(b->sub.sock, NNG_OPT_RECVBUF, err, errlen) != 0)
+		goto fail;
 	nng_socket_set_size(b->sub.sock, NNG_OPT_RECVMAXSZ,
 	    (size_t)b->max_msg);
 	/* Non-blocking dials keep retrying in the background. */

@@ -22,6 +22,17 @@
 #include "config.h"
 #include "msg.h"
 
+/*
+ * How many events each bus socket queues: per pipe on a pub0 socket
+ * (NNG_OPT_SENDBUF), per sub0 socket (NNG_OPT_RECVBUF), in the daemons
+ * and in the broker alike. A burst of up to this many arrives whole at
+ * every subscriber whose own sub0 queue is as deep; beyond it, a hop that
+ * cannot keep up drops its oldest events. nng 1.5's defaults (16 for
+ * pub0, 128 for sub0) lost most of a burst; nng accepts 1 to 8192.
+ * docs/decisions.md says why 1024.
+ */
+#define BUS_QUEUE_MSGS 1024
+
 struct bus;
 struct bus_request;
 

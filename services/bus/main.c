@@ -15,6 +15,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 
 #include "admin.h"
+#include "bus.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -60,8 +61,9 @@ broker_frame_ok(const char *body, size_t len)
 
 /*
  * The aio callback, on an nng thread: forwards the frame received and
- * asks for the next. Nothing here waits: a pub0 send never blocks (a slow
- * subscriber loses frames instead).
+ * asks for the next. Nothing here waits: a pub0 send never blocks. A
+ * subscriber with BUS_QUEUE_MSGS frames already queued loses its oldest
+ * instead, and nng does not tell us, so that loss is not counted here.
  */
 static void
 broker_forward(void *arg)
@@ -109,6 +111,14 @@ broker_open(struct broker *br, const struct config *cfg)
 	if ((rv = nng_sub0_open(&br->in)) != 0 ||
 	    (rv = nng_pub0_open(&br->out)) != 0) {
 		log_error("cannot open sockets", "err=\"%s\"", nng_strerror(rv));
+		return -1;
+	}
+	/* Both queues hold a whole burst (see BUS_QUEUE_MSGS in bus.h). */
+	if ((rv = nng_socket_set_int(br->in, NNG_OPT_RECVBUF,
+	    BUS_QUEUE_MSGS)) != 0 || (rv = nng_socket_set_int(br->out,
+	    NNG_OPT_SENDBUF, BUS_QUEUE_MSGS)) != 0) {
+		log_error("cannot set queue length", "msgs=%d err=\"%s\"",
+		    BUS_QUEUE_MSGS, nng_strerror(rv));
 		return -1;
 	}
 	nng_socket_set(br->in, NNG_OPT_SUB_SUBSCRIBE, "", 0);
