@@ -11,6 +11,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
 
+#include "bus.h"
 #include "config.h"
 #include "keys.h"
 #include "msg.h"
@@ -54,6 +55,9 @@ ctl_subscribe(struct ctl *c, nng_socket *s, const char *prefix)
 	if ((rv = nng_sub0_open(s)) != 0 ||
 	    (rv = nng_socket_set(*s, NNG_OPT_SUB_SUBSCRIBE, prefix,
 	    strlen(prefix))) != 0 ||
+	    /* as deep as a daemon's: a burst arrives whole */
+	    (rv = nng_socket_set_int(*s, NNG_OPT_RECVBUF,
+	    BUS_QUEUE_MSGS)) != 0 ||
 	    (rv = nng_dial(*s, c->cfg.bus.out, NULL, 0)) != 0) {
 		fprintf(stderr, "devcloudctl: cannot reach the bus at %s: %s "
 		    "(is devcloud-bus running?)\n", c->cfg.bus.out,
