@@ -15,7 +15,6 @@
  * dispatched is freed at the end of the round (loop_defer), so an event
  * later in the same batch never touches freed memory.
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +94,11 @@ loop_wake(struct loop *l)
 {
 	uint64_t one = 1;
 
-	/* EAGAIN means a wake-up is pending already: as good */
+	/* One write per wake-up: the loop clears the flag before it reads
+	 * what it was woken for, so whatever comes after is seen by the
+	 * next turn. EAGAIN means a wake-up is pending already: as good. */
+	if (atomic_exchange(&l->woken, true))
+		return;
 	if (write(l->evfd, &one, sizeof(one)) < 0)
 		return;
 }
@@ -282,9 +285,10 @@ loop_run(struct loop *l, void (*on_wake)(struct loop *l))
 			if (io == NULL) {
 				uint64_t v;
 
-				if (read(l->evfd, &v, sizeof(v)) < 0 &&
-				    errno != EAGAIN)
-					continue;
+				/* EAGAIN (nothing to read) changes nothing */
+				if (read(l->evfd, &v, sizeof(v)) < 0)
+					v = 0;
+				atomic_store(&l->woken, false);
 				on_wake(l);
 				continue;
 			}

@@ -347,6 +347,7 @@ struct loop {
 	struct loop_task *defers;	/* then these (frees) */
 	int nalive;			/* outside work the loop waits for */
 	bool stop;
+	atomic_bool woken;		/* an eventfd write is pending */
 };
 
 int loop_init(struct loop *l);
@@ -417,6 +418,7 @@ struct stream_write;
 #define STREAM_RD_READY	0x80	/* the socket may have bytes (or EOF) */
 #define STREAM_WR_READY	0x100	/* the socket may take bytes */
 #define STREAM_RDHUP	0x200	/* the peer's FIN or an error was seen */
+#define STREAM_UNWATCHED 0x400	/* not in the epoll set yet */
 
 /* Called with 0 after data arrived, UV_EOF, or a negative error. */
 typedef void (*stream_read_fn)(struct proxy_stream *s, int status);
@@ -650,6 +652,7 @@ struct proxy_stats {
 	_Atomic int64_t upstream_queued;	/* waiting for a slot */
 	_Atomic uint64_t accepted;
 	_Atomic uint64_t refused;		/* over max_connections */
+	_Atomic uint64_t handed_off;		/* to a less loaded worker */
 	_Atomic uint64_t bad_requests;
 	_Atomic uint64_t upstream_errors;
 	_Atomic uint64_t upstream_reused;
@@ -702,6 +705,23 @@ struct wqueue {
 	struct loop *loop;		/* a worker's loop */
 };
 
+/* Connections another worker accepted and handed to this one. */
+#define HANDOFF_SLOTS 1024
+struct handoff {
+	pthread_mutex_t mu;
+	unsigned head, len;
+	bool closed;			/* the worker has stopped */
+	_Atomic int64_t backlog;	/* len, read by the other workers */
+	struct handoff_slot {
+		int fd;
+		union {
+			struct sockaddr sa;
+			struct sockaddr_in in;
+			struct sockaddr_in6 in6;
+		} peer;
+	} slot[HANDOFF_SLOTS];
+};
+
 struct proxy_worker {
 	struct proxy *px;
 	int id;
@@ -710,6 +730,7 @@ struct proxy_worker {
 	struct loop_io listener;
 	struct loop_timer sweep;
 	struct wqueue inbox;
+	struct handoff handoff;
 	struct route_table *routes;	/* this worker's reference */
 	struct buf_pool bufs;
 	struct map upstreams;		/* addr -> struct upstream */
@@ -738,7 +759,8 @@ struct wmsg *wqueue_take(struct wqueue *q);
 struct proxy {
 	struct service *svc;
 	const struct config *cfg;
-	int nworkers;
+	int nworkers;			/* fixed once workers start */
+	int nthreads;			/* worker threads started */
 	struct proxy_worker *workers;
 	_Atomic int64_t conns;		/* open client connections, all */
 	size_t bufsize;

@@ -97,6 +97,12 @@ stats_render(struct metrics_buf *b, void *arg)
 
 	stats_scalar(b, "devcloud_proxy_connections", "gauge",
 	    "Open client connections.", SUM(conns));
+	stats_family(b, "devcloud_proxy_worker_connections", "gauge",
+	    "Open client connections, by worker.");
+	for (int i = 0; i < px->nworkers; i++)
+		metrics_buf_printf(b, "devcloud_proxy_worker_connections"
+		    "{worker=\"%d\"} %" PRId64 "\n", i, atomic_load_explicit(
+		    &px->workers[i].stats.conns, memory_order_relaxed));
 	stats_scalar(b, "devcloud_proxy_upstream_connections", "gauge",
 	    "Open upstream connections.", SUM(upstreams));
 	stats_scalar(b, "devcloud_proxy_upstream_idle_connections", "gauge",
@@ -108,6 +114,9 @@ stats_render(struct metrics_buf *b, void *arg)
 	    "Requests waiting for their app to wake.", SUM(held));
 	stats_scalar(b, "devcloud_proxy_accepted_total", "counter",
 	    "Client connections accepted.", SUM(accepted));
+	stats_scalar(b, "devcloud_proxy_handoffs_total", "counter",
+	    "Connections accepted by one worker and handed to a less loaded "
+	    "one.", SUM(handed_off));
 	stats_scalar(b, "devcloud_proxy_refused_total", "counter",
 	    "Client connections closed at once: over max_connections.",
 	    SUM(refused));

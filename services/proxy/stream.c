@@ -1,10 +1,11 @@
 /*
  * One TCP stream, either side of the proxy: a non-blocking socket,
  * registered once with the worker's loop, edge triggered, for reading
- * and writing. An edge only says "something changed", so the stream
- * keeps what it learnt: RD_READY until a read comes back short or
- * EAGAIN, WR_READY until a write does. Reading resumes, after a pause
- * for backpressure, without waiting for an event that will not come.
+ * and writing, the first time it has to be waited for. An edge only
+ * says "something changed", so the stream keeps what it learnt:
+ * RD_READY until a read comes back short or EAGAIN, WR_READY until a
+ * write does. Reading resumes, after a pause for backpressure, without
+ * waiting for an event that will not come.
  *
  * Reads land in a pool buffer taken only when there is something to read
  * and given back as soon as it is empty. Writes go straight to the
@@ -53,16 +54,48 @@ stream_init(struct proxy_stream *s, struct proxy_worker *w, void *owner,
 	s->on_close = on_close;
 }
 
+static int
+stream_watch(struct proxy_stream *s)
+{
+	if (!(s->flags & STREAM_UNWATCHED))
+		return 0;
+	if (loop_add(&s->w->loop, &s->io, s->io.fd, STREAM_EVENTS,
+	    stream_io_cb) < 0)
+		return uv_translate_sys_error(errno);
+	s->flags &= ~STREAM_UNWATCHED;
+	return 0;
+}
+
+/*
+ * The stream waits for its socket: it wants to read and has found it
+ * empty, or has bytes the socket would not take. An unwatched socket
+ * joins the epoll set now; the kernel reports what is already pending.
+ */
+static int
+stream_wait(struct proxy_stream *s)
+{
+	if ((s->flags & STREAM_CLOSING) || !((s->flags & STREAM_READING &&
+	    !(s->flags & STREAM_RD_READY)) || s->queued > 0 ||
+	    (s->flags & STREAM_CONNECTING)))
+		return 0;
+	return stream_watch(s);
+}
+
 int
 stream_open(struct proxy_stream *s, int fd)
 {
-	if (loop_add(&s->w->loop, &s->io, fd, STREAM_EVENTS,
-	    stream_io_cb) < 0) {
-		s->io.fd = -1;
-		return uv_translate_sys_error(errno);
-	}
-	/* a fresh socket takes bytes; whether it has some, an edge says */
-	s->flags |= STREAM_WR_READY;
+	s->io.fd = fd;
+	s->io.cb = stream_io_cb;
+	s->flags |= STREAM_UNWATCHED;
+	if (s->flags & STREAM_CONNECTING)
+		return stream_wait(s);
+	/*
+	 * An accepted socket is read at the end of this round, as if it had
+	 * bytes (a client usually sends its request right after the
+	 * handshake), rather than after a turn of the loop to hear so from
+	 * epoll; it joins the epoll set when that read comes back short.
+	 */
+	s->flags |= STREAM_RD_READY | STREAM_WR_READY;
 	return 0;
 }
 
@@ -84,14 +117,15 @@ stream_connect(struct proxy_stream *s, const struct sockaddr *sa,
 		close(fd);
 		return rc;
 	}
+	/* Done or not, the result is read when the socket turns writable. */
+	s->flags |= STREAM_CONNECTING;
+	s->on_connect = on_connect;
 	if ((rc = stream_open(s, fd)) < 0) {
+		s->flags &= ~(STREAM_CONNECTING | STREAM_UNWATCHED);
+		s->io.fd = -1;
 		close(fd);
 		return rc;
 	}
-	/* Done or not, the result is read when the socket turns writable. */
-	s->flags &= ~STREAM_WR_READY;
-	s->flags |= STREAM_CONNECTING;
-	s->on_connect = on_connect;
 	return 0;
 }
 
@@ -135,6 +169,11 @@ stream_recv(struct proxy_stream *s)
 				s->flags &= ~STREAM_RD_READY;
 			b->end += (uint32_t)n;
 			s->on_read(s, 0);
+			if ((n = stream_wait(s)) < 0) {
+				s->flags &= ~STREAM_READING;
+				s->on_read(s, (int)n);
+				return;
+			}
 			continue;
 		}
 		if (n == 0) {
@@ -145,6 +184,10 @@ stream_recv(struct proxy_stream *s)
 		} else if (errno == EAGAIN || errno == EINTR) {
 			s->flags &= ~STREAM_RD_READY;
 			stream_trim(s);
+			if ((n = stream_wait(s)) < 0) {
+				s->flags &= ~STREAM_READING;
+				s->on_read(s, (int)n);
+			}
 		} else {
 			int err = uv_translate_sys_error(errno);
 
@@ -179,9 +222,13 @@ stream_read(struct proxy_stream *s, bool on)
 	if (s->flags & STREAM_READING)
 		return;
 	s->flags |= STREAM_READING;
-	/* bytes that arrived while we were not reading made no new edge */
-	if (s->flags & STREAM_RD_READY)
+	/* Bytes that arrived while we were not reading made no new edge.
+	 * A socket that cannot be watched is read too: the read reports
+	 * the error. */
+	if ((s->flags & STREAM_RD_READY) || stream_wait(s) < 0) {
+		s->flags |= STREAM_RD_READY;
 		loop_post(&s->w->loop, &s->read_task, stream_read_task);
+	}
 }
 
 /* Sends what is queued. Returns 0 or a libuv error. */
@@ -316,7 +363,7 @@ stream_write(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs,
 		s->wq = wr;
 	s->wq_tail = wr;
 	s->queued += wr->len;
-	return 0;
+	return stream_wait(s);
 }
 
 int

@@ -2,10 +2,11 @@
  * Workers: one thread, one event loop (loop.c) and one listening socket
  * each.
  * Every worker binds the same address with SO_REUSEPORT and the kernel
- * spreads new connections over them; a connection then stays on its
- * worker, with its upstream connections, its buffers and its timers, so
- * the request path shares nothing with other threads but a few relaxed
- * atomics.
+ * spreads new connections over them by a hash; a worker that gets one
+ * while another has fewer connections hands it over (see hand-off
+ * below). A connection then stays on its worker, with its upstream
+ * connections, its buffers and its timers, so the request path shares
+ * nothing with other threads but a few relaxed atomics.
  *
  * The main thread talks to a worker through its inbox (a locked list and
  * the loop's eventfd): new route tables, ends of wakes, and the order to
@@ -30,6 +31,10 @@
 #define WORKER_SWEEP_MS 1000
 #define WORKER_FREE_BUFS 256
 #define WORKER_ACCEPT_BATCH 64
+/* A new connection goes to another worker only if that one has more
+ * than this many fewer connections: an even split is left alone. */
+#define WORKER_HANDOFF_SLACK 1
+#define HANDOFF_BATCH 64
 
 void
 wqueue_push(struct wqueue *q, struct wmsg *m)
@@ -66,6 +71,90 @@ worker_post(struct proxy_worker *w, struct wmsg *m)
 	wqueue_push(&w->inbox, m);
 }
 
+/* ---- hand-off: the kernel picks a listener, and so a worker, by a
+ * hash of the connection's addresses, whatever that worker's load. A
+ * worker that accepts while another has fewer connections hands the
+ * new one over: a locked ring and a wake-up, cheap next to the wait a
+ * request sees behind a busier loop. */
+
+static int64_t
+worker_load(struct proxy_worker *w)
+{
+	return atomic_load_explicit(&w->stats.conns, memory_order_relaxed) +
+	    atomic_load_explicit(&w->handoff.backlog, memory_order_relaxed);
+}
+
+/* The worker that should take a connection W accepted. */
+static struct proxy_worker *
+worker_pick(struct proxy_worker *w)
+{
+	struct proxy *px = w->px;
+	struct proxy_worker *best = w;
+	int64_t least = worker_load(w) - WORKER_HANDOFF_SLACK;
+
+	for (int i = 0; i < px->nworkers; i++) {
+		struct proxy_worker *v = &px->workers[i];
+		int64_t load;
+
+		if (v != w && (load = worker_load(v)) < least) {
+			best = v;
+			least = load;
+		}
+	}
+	return best;
+}
+
+/* Gives FD to W. False if W cannot take it (full, or stopped). */
+static bool
+handoff_push(struct proxy_worker *w, int fd, const struct sockaddr *peer)
+{
+	struct handoff *h = &w->handoff;
+	struct handoff_slot *slot;
+
+	pthread_mutex_lock(&h->mu);
+	if (h->closed || h->len == HANDOFF_SLOTS) {
+		pthread_mutex_unlock(&h->mu);
+		return false;
+	}
+	slot = &h->slot[(h->head + h->len) % HANDOFF_SLOTS];
+	slot->fd = fd;
+	memcpy(&slot->peer, peer, peer->sa_family == AF_INET6 ?
+	    sizeof(slot->peer.in6) : sizeof(slot->peer.in));
+	atomic_store_explicit(&h->backlog, ++h->len, memory_order_relaxed);
+	pthread_mutex_unlock(&h->mu);
+	loop_wake(&w->loop);
+	return true;
+}
+
+/* Opens what other workers handed over; with CLOSE_ALL, closes it
+ * instead and takes no more (the worker is stopping). */
+static void
+handoff_take(struct proxy_worker *w, bool close_all)
+{
+	struct handoff *h = &w->handoff;
+	struct handoff_slot slot[HANDOFF_BATCH];
+	unsigned n;
+
+	do {
+		pthread_mutex_lock(&h->mu);
+		h->closed |= close_all;
+		for (n = 0; n < HANDOFF_BATCH && h->len > 0; n++) {
+			slot[n] = h->slot[h->head];
+			h->head = (h->head + 1) % HANDOFF_SLOTS;
+			h->len--;
+		}
+		atomic_store_explicit(&h->backlog, h->len,
+		    memory_order_relaxed);
+		pthread_mutex_unlock(&h->mu);
+		for (unsigned i = 0; i < n; i++) {
+			if (close_all)
+				close(slot[i].fd);
+			else
+				conn_accept(w, slot[i].fd, &slot[i].peer.sa);
+		}
+	} while (n == HANDOFF_BATCH);
+}
+
 /* Accepts what is waiting, a bounded number per turn so one busy
  * listener cannot starve the connections already open. The listener is
  * level triggered: what is left is reported again. */
@@ -84,7 +173,13 @@ worker_accept_cb(struct loop_io *io, uint32_t events)
 		fd = accept4(io->fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			conn_accept(w, fd, (struct sockaddr *)&ss);
+			struct proxy_worker *to = worker_pick(w);
+
+			if (to != w && handoff_push(to, fd,
+			    (struct sockaddr *)&ss))
+				stat_add(&w->stats.handed_off, 1);
+			else
+				conn_accept(w, fd, (struct sockaddr *)&ss);
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -119,6 +214,7 @@ static void
 worker_stop(struct proxy_worker *w)
 {
 	w->stopping = true;
+	handoff_take(w, true);
 	close(w->listener.fd);
 	w->listener.fd = -1;
 	loop_timer_stop(&w->loop, &w->sweep);
@@ -134,6 +230,8 @@ worker_on_wake(struct loop *l)
 	    offsetof(struct proxy_worker, loop));
 	struct wmsg *m = wqueue_take(&w->inbox), *next;
 
+	if (!w->stopping)
+		handoff_take(w, false);
 	for (; m != NULL; m = next) {
 		next = m->next;
 		switch (m->type) {
@@ -237,6 +335,7 @@ worker_init(struct proxy *px, struct proxy_worker *w, int id,
 		goto fail;
 	}
 	pthread_mutex_init(&w->inbox.mu, NULL);
+	pthread_mutex_init(&w->handoff.mu, NULL);
 	w->inbox.loop = &w->loop;
 	loop_timer_init(&w->sweep);
 	loop_timer_start(&w->loop, &w->sweep, WORKER_SWEEP_MS,
@@ -288,13 +387,16 @@ worker_start_all(struct proxy *px, char *err, size_t errlen)
 		if (worker_init(px, &px->workers[i], i,
 		    (struct sockaddr *)&ss, err, errlen) < 0)
 			return -1;
+	/* Workers read nworkers (to hand connections over): it is set
+	 * before the first of them starts and not changed after. */
+	px->nworkers = n;
 	for (int i = 0; i < n; i++) {
 		if (pthread_create(&px->workers[i].thread, NULL, worker_main,
 		    &px->workers[i]) != 0) {
 			snprintf(err, errlen, "cannot start worker thread");
 			return -1;
 		}
-		px->nworkers++;
+		px->nthreads++;
 	}
 	log_info("listening", "addr=%s workers=%d buffer=%zu",
 	    px->cfg->proxy.listen, n, px->bufsize);
@@ -305,15 +407,16 @@ void
 worker_stop_all(struct proxy *px)
 {
 	/* The stop order is preallocated: it must not fail to be sent. */
-	for (int i = 0; i < px->nworkers; i++) {
+	for (int i = 0; i < px->nthreads; i++) {
 		px->workers[i].stop.type = WMSG_STOP;
 		worker_post(&px->workers[i], &px->workers[i].stop);
 	}
-	for (int i = 0; i < px->nworkers; i++)
+	for (int i = 0; i < px->nthreads; i++)
 		pthread_join(px->workers[i].thread, NULL);
-	for (int i = 0; i < px->nworkers; i++) {
+	for (int i = 0; i < px->nthreads; i++) {
 		free(px->workers[i].scratch);
 		pthread_mutex_destroy(&px->workers[i].inbox.mu);
+		pthread_mutex_destroy(&px->workers[i].handoff.mu);
 	}
-	px->nworkers = 0;
+	px->nworkers = px->nthreads = 0;
 }

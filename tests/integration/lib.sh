@@ -31,11 +31,18 @@ cleanup() {
 		read -r p _ <"$f"
 		[ -n "$p" ] && kill -KILL -- "-$p" 2>/dev/null
 	done
+	# A sanitizer build reports to the daemons' logs and goes on (or
+	# exits after the test has looked): each report is a failure.
+	for p in "$T"/*.log; do
+		[ -f "$p" ] && grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$p" &&
+			not_ok "sanitizer report in $(basename "$p")"
+	done
 	if [ "$FAILS" -eq 0 ] && [ -z "${KEEP:-}" ]; then
 		rm -rf "$T"
 	else
 		echo "# test files kept in $T" >&2
 	fi
+	[ "$FAILS" -eq 0 ] || exit 1
 }
 trap cleanup EXIT
 

@@ -3,7 +3,11 @@
 # (keep-alive), held with bounded memory: the proxy's RSS per idle
 # connection is reported and must stay under 4 KiB (an idle connection
 # holds no buffer), and the proxy keeps serving meanwhile.
+# Two workers share them evenly: the kernel's hash alone would leave
+# them about a hundred apart; a worker hands a new connection to a less
+# loaded one.
 . "$(dirname "$0")/proxy_env.bash"
+export DEVCLOUD_PROXY_WORKERS=2
 
 N=${N:-10000}
 if [ "$(ulimit -n)" -lt $((N + 200)) ]; then
@@ -54,6 +58,15 @@ wait_for 120 grep -q '^answered' "$T/clients"
 check "$N connections each got an answer" grep -qx "answered $N" "$T/clients"
 open=$(metric devcloud_proxy_connections)
 check "the proxy counts them open ($open)" [ "$open" = "$N" ]
+w0=$(metric 'devcloud_proxy_worker_connections{worker="0"}')
+w1=$(metric 'devcloud_proxy_worker_connections{worker="1"}')
+w0=${w0:-0} w1=${w1:-0}
+check "two workers hold them all ($w0 + $w1)" [ "$((w0 + w1))" = "$N" ]
+check "evenly: at most 4 apart ($w0, $w1)" \
+	[ "$((w0 > w1 ? w0 - w1 : w1 - w0))" -le 4 ]
+handed=$(metric devcloud_proxy_handoffs_total)
+check "some were handed from one worker to the other ($handed)" \
+	[ "$handed" -gt 0 ]
 rss=$(rss_kb "$PID_proxy")
 per=$(( (rss - base) * 1024 / N ))
 echo "# proxy RSS: ${base} kB before, ${rss} kB with $N idle connections: ${per} bytes each"
