@@ -141,14 +141,14 @@ static void
 conn_linger(struct proxy_conn *c)
 {
 	c->state = CONN_LINGER;
-	conn_arm(c, CONN_LINGER_MS);
-	if (c->s.queued == 0) {
-		stream_shutdown(&c->s);
-		if (conn_client_done(c)) {
-			conn_close(c);
-			return;
-		}
+	/* close(2) sends what is held back, then the FIN, as a shutdown
+	 * would */
+	if (c->s.queued == 0 && conn_client_done(c)) {
+		conn_close(c);
+		return;
 	}
+	conn_arm(c, CONN_LINGER_MS);
+	stream_shutdown(&c->s);		/* after the queue, if any */
 	conn_update(c);
 }
 
@@ -338,7 +338,11 @@ conn_update(struct proxy_conn *c)
 		on = !full;
 		break;
 	case CONN_EXCHANGE:
-		on = !full && !(c->up_wfail && !c->rq_done);
+		/* A client that sent its whole request and said it sends
+		 * nothing more is not read until the answer is out. */
+		on = !full && !(c->up_wfail && !c->rq_done) &&
+		    !(c->client_close && c->rq_done &&
+		    stream_avail(&c->s) == 0);
 		break;
 	case CONN_TUNNEL:
 		return;			/* tunnel.c decides */

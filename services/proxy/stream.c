@@ -376,13 +376,9 @@ int
 stream_send_last(struct proxy_stream *s, const uv_buf_t *bufs,
     unsigned nbufs)
 {
-	/* MSG_MORE holds the bytes back until the shutdown, so the answer
-	 * and the FIN leave in one segment instead of two. */
-	int rc = stream_write(s, bufs, nbufs, MSG_MORE);
-
-	if (rc == 0)
-		stream_shutdown(s);
-	return rc;
+	/* MSG_MORE holds the bytes back until the owner's shutdown or
+	 * close, so the answer and the FIN leave in one segment. */
+	return stream_write(s, bufs, nbufs, MSG_MORE);
 }
 
 void
