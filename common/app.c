@@ -52,29 +52,36 @@ app_defaults(struct app *a, int ttl_s, int start_timeout_ms)
 }
 
 int
-app_domain_normalize(char *d)
+app_domain_valid(const char *d)
 {
-	char *p = d;
 	size_t label = 0;
 
-	if (strncmp(p, "*.", 2) == 0)
-		p += 2;
-	if (*p == '\0' || strlen(d) > 253)
+	if (strncmp(d, "*.", 2) == 0)
+		d += 2;
+	if (*d == '\0' || strlen(d) > APP_DOMAIN_MAX)
 		return -1;
-	for (; *p != '\0'; p++) {
-		*p = (char)tolower((unsigned char)*p);
-		if (*p == '.') {
+	for (; *d != '\0'; d++) {
+		if (*d == '.') {
 			if (label == 0)
 				return -1;
 			label = 0;
 			continue;
 		}
-		if (!isalnum((unsigned char)*p) && *p != '-')
+		if (!((*d >= 'a' && *d <= 'z') || (*d >= '0' && *d <= '9') ||
+		    *d == '-' || *d == '_'))
 			return -1;
 		if (++label > 63)
 			return -1;
 	}
 	return label == 0 ? -1 : 0;
+}
+
+int
+app_domain_normalize(char *d)
+{
+	for (char *p = d; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return app_domain_valid(d);
 }
 
 static int

@@ -101,7 +101,15 @@ int app_validate(const struct app *a, char *err, size_t errlen);
 int app_fields(const struct app *a, const char **argv, size_t *argvlen,
     int *argc, char *buf, size_t buflen);
 
-/* A domain as routes hold it: lowercase, optional "*." in front. */
+/*
+ * A domain as routes hold it: an optional "*." in front, then at most
+ * APP_DOMAIN_MAX characters of dot-separated labels of 1 to 63 of
+ * a-z, 0-9, '-' and '_' (names such as Docker's service names use it).
+ * app_domain_valid: 0 if D is one, else -1. app_domain_normalize: the
+ * same after lowering D's case in place.
+ */
+#define APP_DOMAIN_MAX 253
+int app_domain_valid(const char *d);
 int app_domain_normalize(char *d);
 
 #endif

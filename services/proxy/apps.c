@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -158,7 +159,7 @@ apps_route_set(struct proxy *px, const char *domain, const char *target)
 		d[i] = domain[i] >= 'A' && domain[i] <= 'Z' ? domain[i] + 32 :
 		    domain[i];
 	d[i] = '\0';
-	if (route_domain_valid(d) < 0 || (target != NULL && target[0] != '\0' &&
+	if (app_domain_valid(d) < 0 || (target != NULL && target[0] != '\0' &&
 	    route_target_parse(target, &kind, &rest) < 0)) {
 		metric_add(&m_bad_routes, 1);
 		log_warn("bad route ignored", "domain=\"%s\" target=\"%s\"",

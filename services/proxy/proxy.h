@@ -302,8 +302,8 @@ void route_table_unref(struct route_table *t);
 /* HOST: lower case, no port. The most specific route, or NULL. */
 const struct route *route_lookup(const struct route_table *t,
     const char *host, size_t len);
-/* Checks a domain ("a.b", "*.a.b") and a target; 0 or -1. */
-int route_domain_valid(const char *domain);
+/* A route's target: its kind and what follows the prefix; 0 or -1.
+ * (Domains are checked by app_domain_valid.) */
 int route_target_parse(const char *target, enum target_kind *kind,
     const char **rest);
 

@@ -11,10 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "keys.h"
 #include "proxy.h"
-
-#define ROUTE_DOMAIN_MAX 253
 
 struct route_table *
 route_table_new(void)
@@ -24,35 +23,6 @@ route_table_new(void)
 	if (t != NULL)
 		atomic_init(&t->refs, 1);
 	return t;
-}
-
-int
-route_domain_valid(const char *d)
-{
-	size_t len = strlen(d), label = 0;
-
-	if (strncmp(d, "*.", 2) == 0) {
-		d += 2;
-		len -= 2;
-	}
-	if (len == 0 || len > ROUTE_DOMAIN_MAX)
-		return -1;
-	for (; *d != '\0'; d++) {
-		char c = *d;
-
-		if (c == '.') {
-			if (label == 0)
-				return -1;
-			label = 0;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_'))
-			return -1;
-		if (++label > 63)
-			return -1;
-	}
-	return label == 0 ? -1 : 0;
 }
 
 /* HOST:PORT with a numeric port, HOST a name or [IPv6]. */
@@ -105,7 +75,7 @@ route_table_add(struct route_table *t, const char *domain, const char *target,
 	enum target_kind kind;
 	const char *rest;
 
-	if (route_domain_valid(domain) < 0 ||
+	if (app_domain_valid(domain) < 0 ||
 	    route_target_parse(target, &kind, &rest) < 0)
 		return -1;
 	routes = realloc(t->routes, (t->nroutes + 1) * sizeof(*routes));
