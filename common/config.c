@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "config.h"
 
 enum conf_type { CONF_STR, CONF_INT };
@@ -20,10 +21,10 @@ enum conf_type { CONF_STR, CONF_INT };
 enum conf_check {
 	CHECK_NONE,
 	CHECK_URL,	/* an nng URL */
-	CHECK_HOSTPORT,	/* HOST:PORT */
+	CHECK_HOSTPORT,	/* HOST:PORT or [IPv6]:PORT (addr.h) */
 	CHECK_LEVEL,	/* a log level */
 	CHECK_NAME,	/* a key-safe name, may be empty */
-	CHECK_ADDRESS,	/* HOST:PORT or /path/to/unix.sock */
+	CHECK_ADDRESS,	/* the same or /path/to/unix.sock */
 	CHECK_NONEMPTY,	/* anything but "" */
 };
 
@@ -144,39 +145,34 @@ section_known(const char *section)
 	return false;
 }
 
+/*
+ * An nng URL; for tcp and tls+tcp, the HOST:PORT after the scheme follows
+ * addr_parse's rule and *WHY says what is wrong with it.
+ */
 static bool
-check_hostport(const char *s)
-{
-	const char *colon = strrchr(s, ':');
-	long port = 0;
-
-	if (colon == NULL || colon == s || colon[1] == '\0' ||
-	    strlen(colon + 1) > 5)
-		return false;
-	/* digits only: strtol would also take " 80" and "+80" */
-	for (const char *p = colon + 1; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9')
-			return false;
-		port = port * 10 + (*p - '0');
-	}
-	return port > 0 && port < 65536;
-}
-
-bool
-config_url_valid(const char *s)
+check_url(const char *s, const char **why)
 {
 	static const char *const schemes[] = {"tcp://", "tcp4://", "tcp6://",
 	    "ipc://", "tls+tcp://", "inproc://"};
 
+	*why = NULL;
 	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
 		size_t n = strlen(schemes[i]);
 		if (strncmp(s, schemes[i], n) != 0)
 			continue;
 		if (strncmp(s, "tcp", 3) == 0 || strncmp(s, "tls", 3) == 0)
-			return check_hostport(s + n);
+			return addr_parse(s + n, 0, NULL, 0, NULL, why) == 0;
 		return s[n] != '\0';
 	}
 	return false;
+}
+
+bool
+config_url_valid(const char *s)
+{
+	const char *why;
+
+	return check_url(s, &why);
 }
 
 static bool
@@ -188,19 +184,32 @@ check_name(const char *s)
 	return true;
 }
 
-/* Returns NULL if VALUE passes CHECK, else what it should look like. */
+/*
+ * Returns NULL if VALUE passes CHECK, else what it should look like
+ * (static, or written to BUF).
+ */
 static const char *
-check_string(enum conf_check check, const char *value)
+check_string(enum conf_check check, const char *value, char *buf,
+    size_t len)
 {
+	const char *why;
+
 	switch (check) {
 	case CHECK_NONE:
 		return NULL;
 	case CHECK_URL:
-		return config_url_valid(value) ? NULL :
-		    "must be an nng URL such as tcp://HOST:PORT or ipc:///path";
+		if (check_url(value, &why))
+			return NULL;
+		snprintf(buf, len, "must be an nng URL such as tcp://HOST:PORT "
+		    "or ipc:///path%s%s", why != NULL ? "; the address " : "",
+		    why != NULL ? why : "");
+		return buf;
 	case CHECK_HOSTPORT:
-		return check_hostport(value) ? NULL :
-		    "must be HOST:PORT with a port from 1 to 65535";
+		if (addr_parse(value, 0, NULL, 0, NULL, &why) == 0)
+			return NULL;
+		snprintf(buf, len, "must be HOST:PORT or [IPV6]:PORT; this %s",
+		    why);
+		return buf;
 	case CHECK_LEVEL:
 		return strcmp(value, "debug") == 0 ||
 		    strcmp(value, "info") == 0 || strcmp(value, "warn") == 0 ||
@@ -210,9 +219,11 @@ check_string(enum conf_check check, const char *value)
 		return check_name(value) ? NULL :
 		    "may hold only letters, digits, '.', '_' and '-'";
 	case CHECK_ADDRESS:
-		return value[0] == '/' || (strchr(value, '/') == NULL &&
-		    check_hostport(value)) ? NULL :
-		    "must be HOST:PORT or the path of a unix socket";
+		if (addr_parse(value, ADDR_UNIX, NULL, 0, NULL, &why) == 0)
+			return NULL;
+		snprintf(buf, len, "must be HOST:PORT, [IPV6]:PORT or the path "
+		    "of a unix socket; this %s", why);
+		return buf;
 	case CHECK_NONEMPTY:
 		return value[0] != '\0' ? NULL : "must not be empty";
 	}
@@ -227,6 +238,7 @@ static int
 setting_set_str(struct config *cfg, const struct conf_setting *s,
     const char *value, const char *where, char *err, size_t errlen)
 {
+	char buf[256];
 	const char *why;
 
 	if (strlen(value) >= s->size) {
@@ -234,7 +246,7 @@ setting_set_str(struct config *cfg, const struct conf_setting *s,
 		    where, s->name, s->size - 1);
 		return -1;
 	}
-	if ((why = check_string(s->check, value)) != NULL) {
+	if ((why = check_string(s->check, value, buf, sizeof(buf))) != NULL) {
 		snprintf(err, errlen, "%s: %s: %s (got \"%s\")", where,
 		    s->name, why, value);
 		return -1;

@@ -26,6 +26,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "addr.h"
 #include "driver.h"
 #include "log.h"
 
@@ -313,7 +314,11 @@ docker_inspect_now(struct docker_job *j)
 		    "(network mode \"%s\")", j->id, mode);
 		goto done;
 	}
-	snprintf(j->res.addr, sizeof(j->res.addr), "%s:%d", ip, j->cport);
+	if (addr_format(j->res.addr, sizeof(j->res.addr), ip, j->cport) < 0) {
+		docker_fail(j, "docker: container %s has an IP address too "
+		    "long to use (\"%.64s\")", j->id, ip);
+		goto done;
+	}
 	ret = 0;
 done:
 	json_object_put(o);

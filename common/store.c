@@ -10,7 +10,6 @@
  * adapter ignores poll errors, so a refused connect is never reported and
  * the daemon would wait forever instead of retrying.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 
 #include <hiredis/async.h>
 
+#include "addr.h"
 #include "log.h"
 #include "store.h"
 
@@ -122,33 +122,6 @@ store_ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
 	return 0;
 }
 
-int
-store_parse_address(const char *addr, char *host, size_t hostlen, int *port)
-{
-	const char *colon;
-	char *end;
-	long p;
-
-	if (addr[0] == '/') {
-		if (strlen(addr) >= hostlen)
-			return -1;
-		memcpy(host, addr, strlen(addr) + 1);
-		*port = 0;
-		return 0;
-	}
-	if ((colon = strrchr(addr, ':')) == NULL || colon == addr ||
-	    (size_t)(colon - addr) >= hostlen)
-		return -1;
-	errno = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || p <= 0 || p > 65535)
-		return -1;
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	*port = (int)p;
-	return 0;
-}
-
 static void
 store_retry_cb(uv_timer_t *t)
 {
@@ -211,11 +184,13 @@ store_connect(struct store *st)
 {
 	char host[CONFIG_ADDR_MAX];
 	redisAsyncContext *ac;
+	const char *why;
 	int port;
 
-	if (store_parse_address(st->addr, host, sizeof(host), &port) != 0) {
-		store_schedule_retry(st, "bad address (want HOST:PORT or "
-		    "/path/to/socket)");
+	/* the configuration checked it: this is only a safety net */
+	if (addr_parse(st->addr, ADDR_UNIX, host, sizeof(host), &port,
+	    &why) != 0) {
+		store_schedule_retry(st, why);
 		return;
 	}
 	ac = port == 0 ? redisAsyncConnectUnix(host) :

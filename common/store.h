@@ -40,8 +40,4 @@ int store_command(struct store *st, store_reply_cb cb, void *arg,
 int store_commandv(struct store *st, store_reply_cb cb, void *arg, int argc,
     const char **argv, const size_t *argvlen);
 
-/* "host:port" or a unix socket path, split; 0 or -1. */
-int store_parse_address(const char *addr, char *host, size_t hostlen,
-    int *port);
-
 #endif

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "addr.h"
 #include "autostart.h"
 
 #define PROBE_TIMEOUT_MS 1000
@@ -156,8 +156,7 @@ probe_start(uv_loop_t *loop, const char *addr, const char *ready, probe_cb cb,
 	p->timer.data = p->tcp.data = p->conn.data = p;
 	uv_timer_init(loop, &p->timer);
 	uv_timer_start(&p->timer, probe_timeout, PROBE_TIMEOUT_MS, 0);
-	if (store_parse_address(addr, host, sizeof(host), &port) != 0 ||
-	    port == 0 ||
+	if (addr_parse(addr, 0, host, sizeof(host), &port, NULL) != 0 ||
 	    (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
 	    uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)) {
 		/* not an IP address: report it on the next loop turn */

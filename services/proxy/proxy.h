@@ -528,10 +528,6 @@ void upstream_release(struct proxy_up *up, bool reuse);
 void upstream_uncount(struct proxy_up *up);
 /* A name lookup for an upstream connection came back (WMSG_RESOLVED). */
 void upstream_resolved(struct proxy_worker *w, struct wmsg *m);
-/* Splits "host:port" or "[v6]:port" into HOST (no brackets) and *PORT;
- * 0, or -1 if ADDR is not that. */
-int upstream_addr_split(const char *addr, char *host, size_t hostlen,
-    int *port);
 /* Closes idle connections older than the keep-alive timeout. */
 void upstream_sweep(struct proxy_worker *w, uint64_t now);
 void upstream_close_all(struct proxy_worker *w);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "app.h"
 #include "keys.h"
 #include "proxy.h"
@@ -25,33 +26,12 @@ route_table_new(void)
 	return t;
 }
 
-/* HOST:PORT with a numeric port, HOST a name or [IPv6]. */
-static int
-route_addr_valid(const char *a)
-{
-	const char *colon = strrchr(a, ':');
-	char *end;
-	long port;
-
-	if (colon == NULL || colon == a || colon[1] == '\0')
-		return -1;
-	if (a[0] == '[' && colon[-1] != ']')
-		return -1;
-	port = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || port <= 0 || port > 65535)
-		return -1;
-	for (const char *p = a; p < colon; p++)
-		if ((unsigned char)*p <= 0x20 || *p == '/' || *p == '@')
-			return -1;
-	return 0;
-}
-
 int
 route_target_parse(const char *target, enum target_kind *kind,
     const char **rest)
 {
 	if (strncmp(target, "static:", 7) == 0) {
-		if (route_addr_valid(target + 7) < 0)
+		if (addr_parse(target + 7, 0, NULL, 0, NULL, NULL) < 0)
 			return -1;
 		*kind = TARGET_STATIC;
 		*rest = target + 7;

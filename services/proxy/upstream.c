@@ -23,9 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "log.h"
 #include "proxy.h"
-#include "store.h"
 
 #define UPSTREAM_IDLE_MAX 512	/* idle connections kept per upstream */
 
@@ -291,22 +291,6 @@ upstream_resolved(struct proxy_worker *w, struct wmsg *m)
 	}
 }
 
-int
-upstream_addr_split(const char *addr, char *host, size_t hostlen, int *port)
-{
-	size_t hl;
-
-	/* port 0: a unix socket path, which is not an upstream */
-	if (store_parse_address(addr, host, hostlen, port) < 0 || *port == 0)
-		return -1;
-	hl = strlen(host);
-	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-		memmove(host, host + 1, hl - 2);
-		host[hl - 2] = '\0';
-	}
-	return host[0] != '\0' ? 0 : -1;
-}
-
 static struct proxy_up *
 upstream_open(struct proxy_worker *w, struct upstream *u, const char **why)
 {
@@ -316,7 +300,7 @@ upstream_open(struct proxy_worker *w, struct upstream *u, const char **why)
 	struct proxy_up *up;
 	int rc;
 
-	if (upstream_addr_split(u->addr, host, sizeof(host), &portnum) < 0) {
+	if (addr_parse(u->addr, 0, host, sizeof(host), &portnum, NULL) < 0) {
 		*why = "bad upstream address";
 		return NULL;
 	}

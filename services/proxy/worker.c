@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "log.h"
 #include "proxy.h"
 
@@ -291,11 +292,11 @@ worker_addr(const char *listen, struct sockaddr_storage *ss, char *err,
 {
 	char host[CONFIG_ADDR_MAX], port[8];
 	struct addrinfo hints = {0}, *ai;
+	const char *why;
 	int portnum, rc;
 
-	if (upstream_addr_split(listen, host, sizeof(host), &portnum) < 0) {
-		snprintf(err, errlen, "proxy.listen \"%s\" is not HOST:PORT",
-		    listen);
+	if (addr_parse(listen, 0, host, sizeof(host), &portnum, &why) < 0) {
+		snprintf(err, errlen, "proxy.listen \"%s\" %s", listen, why);
 		return -1;
 	}
 	if (uv_ip4_addr(host, portnum, (struct sockaddr_in *)ss) == 0 ||

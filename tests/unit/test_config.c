@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "config.h"
 #include "unit.h"
 
@@ -455,6 +456,77 @@ test_hostport_digits_only(void)
 	EXPECT_ERROR("bus = { in = \"tcp://host: 7400\"; };\n", 1, "bus.in");
 }
 
+/*
+ * Loads FMT with ADDR in it; fails if the config's answer differs from
+ * addr_parse's with FLAGS.
+ */
+static void
+expect_same_as_addr_parse(const char *file, int line, const char *fmt,
+    const char *addr, int flags)
+{
+	struct config cfg;
+	char err[CONFIG_ERR_MAX] = "", text[256];
+	int want = addr_parse(addr, flags, NULL, 0, NULL, NULL);
+
+	snprintf(text, sizeof(text), fmt, addr, addr);
+	if (config_load(&cfg, write_conf("addr.conf", text), err,
+	    sizeof(err)) != want)
+		unit_fail(file, line, "%s: addr_parse %s it, the config %s",
+		    text, want ? "refuses" : "accepts", want ? "accepts" : err);
+}
+
+/*
+ * Addresses are checked by addr_parse itself, so what the file accepts is
+ * what the daemons can connect to or listen on: IPv6 in brackets, never
+ * bare, and a unix path only for redis.address.
+ */
+static void
+test_addresses_follow_addr_parse(void)
+{
+	static const char *const rows[] = {
+		"[::1]:8080", "[2001:db8::1]:1", "[fe80::1%eth0]:9", "h:1",
+		"::1:8080", "::1", "[::1", "[::1]", "[::1]:0", "[::1]x:1",
+		"[h]:1", "h:80:80", "h: 80", "/run/x.sock", "a b:1",
+	};
+
+	env_clear();
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		expect_same_as_addr_parse(__FILE__, __LINE__,
+		    "proxy = { listen = \"%s\"; };\n"
+		    "bus = { in = \"tcp://%s\"; };\n", rows[i], 0);
+		expect_same_as_addr_parse(__FILE__, __LINE__,
+		    "redis = { address = \"%s\"; };\n", rows[i], ADDR_UNIX);
+	}
+}
+
+/* A refused address says why, in the setting's own words. */
+static void
+test_address_errors(void)
+{
+	static const struct {
+		const char *text;
+		const char *setting, *shape, *why;
+	} rows[] = {
+		{"proxy = { listen = \"::1:8080\"; };\n", "proxy.listen",
+		    "HOST:PORT or [IPV6]:PORT", "brackets"},
+		{"redis = { address = \"::1:6379\"; };\n", "redis.address",
+		    "unix socket", "brackets"},
+		{"bus = { in = \"tcp://::1:7400\"; };\n", "bus.in", "nng URL",
+		    "brackets"},
+		{"bus = { admin = \"[::1:7409\"; };\n", "bus.admin",
+		    "[IPV6]:PORT", "without its ']'"},
+		{"proxy = { listen = \"/run/p.sock\"; };\n", "proxy.listen",
+		    "HOST:PORT", "not allowed here"},
+		{"proxy = { listen = \"host:\"; };\n", "proxy.listen",
+		    "HOST:PORT", "no port"},
+	};
+
+	env_clear();
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		EXPECT_ERROR(rows[i].text, 1, rows[i].setting, rows[i].shape,
+		    rows[i].why);
+}
+
 static void
 test_bad_log_level(void)
 {
@@ -851,6 +923,8 @@ UNIT_TESTS = {
 	{"bad url", test_bad_url},
 	{"bad host:port", test_bad_hostport},
 	{"host:port digits only", test_hostport_digits_only},
+	{"addresses follow addr_parse", test_addresses_follow_addr_parse},
+	{"address errors say why", test_address_errors},
 	{"bad log level", test_bad_log_level},
 	{"bad instance", test_bad_instance},
 	{"bad redis prefix", test_bad_prefix},

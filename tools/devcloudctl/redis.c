@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "msg.h"
-#include "store.h"
 #include "ctl.h"
 
 static int
@@ -21,12 +21,13 @@ ctl_redis(struct ctl *c, bool quiet)
 	struct timeval tv = {ctl_wait(c) / 1000, (ctl_wait(c) % 1000) * 1000};
 	char host[CONFIG_ADDR_MAX];
 	redisContext *rc;
+	const char *why;
 	int port;
 
-	if (store_parse_address(c->cfg.redis.address, host, sizeof(host),
-	    &port) != 0) {
-		fprintf(stderr, "devcloudctl: redis.address \"%s\" is not "
-		    "HOST:PORT or /path/to/socket\n", c->cfg.redis.address);
+	if (addr_parse(c->cfg.redis.address, ADDR_UNIX, host, sizeof(host),
+	    &port, &why) != 0) {
+		fprintf(stderr, "devcloudctl: redis.address \"%s\" %s\n",
+		    c->cfg.redis.address, why);
 		return NULL;
 	}
 	rc = port == 0 ? redisConnectUnixWithTimeout(host, tv) :

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "app.h"
 #include "keys.h"
 #include "msg.h"
-#include "store.h"
 #include "ctl.h"
 
 static int
@@ -32,18 +32,17 @@ route_announce(struct ctl *c, const char *domain, const char *target)
 static int
 route_add(struct ctl *c, redisContext *rc, char *domain, const char *upstream)
 {
-	char key[KEY_MAX], target[MSG_ADDR_MAX], host[CONFIG_ADDR_MAX];
+	char key[KEY_MAX], target[MSG_ADDR_MAX];
 	redisReply *r;
-	int port;
+	const char *why;
 
 	if (app_domain_normalize(domain) != 0)
 		return ctl_usage_error("route add: \"%s\" is not a domain "
 		    "(letters, digits, '-', dots; \"*.\" in front for a "
 		    "wildcard)", domain);
-	if (store_parse_address(upstream, host, sizeof(host), &port) != 0 ||
-	    port == 0)
-		return ctl_usage_error("route add: upstream \"%s\" is not "
-		    "HOST:PORT", upstream);
+	if (addr_parse(upstream, 0, NULL, 0, NULL, &why) != 0)
+		return ctl_usage_error("route add: upstream \"%s\" %s",
+		    upstream, why);
 	snprintf(target, sizeof(target), "static:%s", upstream);
 	r = redisCommand(rc, "HSET %s %s %s", key_routes(key, sizeof(key)),
 	    domain, target);
