@@ -59,17 +59,29 @@ check() {
 }
 finish() { [ "$FAILS" -eq 0 ]; exit $?; }
 
-# free_ports N: N distinct free TCP ports on 127.0.0.1, one per line.
+# free_ports N [HOST]: N distinct free TCP ports on HOST (127.0.0.1, or
+# an IPv6 address such as ::1), one per line.
 free_ports() {
-	python3 - "$1" <<'PY'
+	python3 - "$1" "${2:-127.0.0.1}" <<'PY'
 import socket, sys
+host = sys.argv[2]
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
 socks = []
 for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
+    s = socket.socket(family)
+    s.bind((host, 0))
     socks.append(s)
 print("\n".join(str(s.getsockname()[1]) for s in socks))
 PY
+}
+
+# hostport HOST PORT: the address as devcloud writes it ([HOST]:PORT for
+# an IPv6 HOST).
+hostport() {
+	case $1 in
+	*:*) echo "[$1]:$2" ;;
+	*) echo "$1:$2" ;;
+	esac
 }
 
 # wait_for SECONDS COMMAND...: polls until COMMAND succeeds; 1 if never.
@@ -94,16 +106,20 @@ start() {
 	printf -v "PID_${name//-/_}" '%s' $!
 }
 
-# start_redis: a private redis-server on a free port; sets REDIS_PORT.
+# start_redis: a private redis-server on a free port of REDIS_HOST
+# (127.0.0.1 unless set); sets REDIS_PORT.
+REDIS_HOST=${REDIS_HOST:-127.0.0.1}
 start_redis() {
-	REDIS_PORT=${REDIS_PORT:-$(free_ports 1)}
-	start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+	REDIS_PORT=${REDIS_PORT:-$(free_ports 1 "$REDIS_HOST")}
+	start redis redis-server --port "$REDIS_PORT" --bind "$REDIS_HOST" \
 		--save '' --appendonly no --dir "$T"
-	wait_for 10 redis-cli -p "$REDIS_PORT" ping
+	wait_for 10 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping
 }
 
 # write_config: $T/devcloud.conf with every address on a free port; sets
-# CONF and ADMIN_<daemon> / CTL_<daemon> / PROXY_PORT.
+# CONF and ADMIN_<daemon> / CTL_<daemon> / PROXY_PORT. The proxy listens
+# on PROXY_HOST (127.0.0.1 unless set).
+PROXY_HOST=${PROXY_HOST:-127.0.0.1}
 write_config() {
 	local p
 	p=($(free_ports 15))
@@ -111,6 +127,7 @@ write_config() {
 	BUS_OUT=tcp://127.0.0.1:${p[1]}
 	BUS_ADMIN=127.0.0.1:${p[2]}
 	PROXY_PORT=${p[3]}
+	[ "$PROXY_HOST" = 127.0.0.1 ] || PROXY_PORT=$(free_ports 1 "$PROXY_HOST")
 	local i=4 d
 	for d in proxy autostart regulator idepool deployer; do
 		printf -v "CTL_$d" 'tcp://127.0.0.1:%s' "${p[$i]}"
@@ -120,11 +137,11 @@ write_config() {
 	CONF=$T/devcloud.conf
 	cat >"$CONF" <<CONF
 log = { level = "debug"; };
-redis = { address = "127.0.0.1:$REDIS_PORT"; retry_max_ms = 400; };
+redis = { address = "$(hostport "$REDIS_HOST" "$REDIS_PORT")"; retry_max_ms = 400; };
 bus = { in = "$BUS_IN"; out = "$BUS_OUT"; admin = "$BUS_ADMIN";
         heartbeat_ms = 300; };
 proxy = { control = "$CTL_proxy"; admin = "$ADMIN_proxy";
-          listen = "127.0.0.1:$PROXY_PORT"; workers = 1; ${PROXY_EXTRA:-} };
+          listen = "$(hostport "$PROXY_HOST" "$PROXY_PORT")"; workers = 1; ${PROXY_EXTRA:-} };
 autostart = { control = "$CTL_autostart"; admin = "$ADMIN_autostart";
               run_dir = "$T/run"; ${AUTOSTART_EXTRA:-} };
 regulator = { control = "$CTL_regulator"; admin = "$ADMIN_regulator"; };

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A small, real HTTP/1.1 upstream for the proxy's integration tests.
 
-    proxy_backend.py PORT
+    proxy_backend.py PORT [HOST]
+
+HOST is the address to listen on: 127.0.0.1 unless given (::1 for IPv6).
 
 Keep-alive, chunked and close-delimited bodies, streaming in and out, and
 a few misbehaviours on request:
@@ -169,4 +171,7 @@ class Server(ThreadingHTTPServer):
 
 
 if __name__ == "__main__":
-    Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    if ":" in host:
+        Server.address_family = socket.AF_INET6
+    Server((host, int(sys.argv[1])), Handler).serve_forever()

@@ -5,12 +5,14 @@
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-# start_backend VAR: a proxy_backend.py on a free port, stored in $VAR.
+# start_backend VAR [HOST]: a proxy_backend.py on a free port of HOST
+# (127.0.0.1 unless given), the port stored in $VAR.
 start_backend() {
-	local port
-	port=$(free_ports 1)
-	start "backend_$1" python3 "$HERE/proxy_backend.py" "$port"
-	wait_for 10 curl -sf "http://127.0.0.1:$port/ping" || return 1
+	local port host=${2:-127.0.0.1}
+	port=$(free_ports 1 "$host")
+	start "backend_$1" python3 "$HERE/proxy_backend.py" "$port" "$host"
+	wait_for 10 curl -sf "http://$(hostport "$host" "$port")/ping" ||
+		return 1
 	printf -v "$1" '%s' "$port"
 }
 
@@ -22,7 +24,7 @@ start_suite() {
 	start bus "$BIN/devcloud-bus" -c "$CONF"
 	start proxy "$BIN/devcloud-proxy" -c "$CONF"
 	wait_for 10 healthz_is "$ADMIN_proxy" 200 || return 1
-	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PROXY_PORT"
+	wait_for 10 bash -c "exec 3<>/dev/tcp/$PROXY_HOST/$PROXY_PORT"
 }
 
 # route DOMAIN TARGET: adds a route through devcloudctl (Redis + event)
@@ -30,25 +32,27 @@ start_suite() {
 route() {
 	ctl route add "$1" "$2" >/dev/null || return 1
 	wait_for 5 bash -c "! curl -s -m 2 -H 'Host: ${1/\*/probe}' \
-		http://127.0.0.1:$PROXY_PORT/ping | grep -q 'no route for domain'"
+		http://$(hostport "$PROXY_HOST" "$PROXY_PORT")/ping |
+		grep -q 'no route for domain'"
 }
 
 # px_curl HOST PATH [curl args]: curl through the proxy.
 px_curl() {
 	local host=$1 path=$2
 	shift 2
-	curl -s -m 10 -H "Host: $host" "$@" "http://127.0.0.1:$PROXY_PORT$path"
+	curl -s -m 10 -H "Host: $host" "$@" \
+		"http://$(hostport "$PROXY_HOST" "$PROXY_PORT")$path"
 }
 
 # raw BYTES [WAIT]: sends BYTES (printf %b escapes) to the proxy on one
 # connection and prints what comes back until the proxy closes it or
 # WAIT seconds (default 2) pass.
 raw() {
-	python3 - "$PROXY_PORT" "$1" "${2:-2}" <<'PY'
+	python3 - "$PROXY_PORT" "$1" "${2:-2}" "$PROXY_HOST" <<'PY'
 import socket, sys, time
 port, data, wait = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 data = data.encode().decode("unicode_escape").encode("latin-1")
-s = socket.create_connection(("127.0.0.1", port))
+s = socket.create_connection((sys.argv[4], port))
 s.sendall(data)
 s.settimeout(wait)
 out = b""
