@@ -159,7 +159,7 @@ except OSError:
 sys.stdout.write(out.decode("latin-1"))
 PY
 }
-held_is() { [ "$(metric "devcloud_proxy_app_held{app=\"$1\"}")" = "$2" ]; }
+held_is() { metric_is "devcloud_proxy_app_held{app=\"$1\"}" "$2"; }
 # hold NAME PAD BODY N: hreq in the background (its pid added to HELD),
 # then waits until bulky has N held requests; 1 if it never does.
 HELD=()

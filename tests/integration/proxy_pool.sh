@@ -36,7 +36,7 @@ tries() {
 conn() { awk -v p="$1" '$4 == p {c = $1} END {print c}' "$REC"; }
 # idle_is N: the proxy holds N idle connections to the upstream (with
 # one, the next request is written on it).
-idle_is() { [ "$(metric devcloud_proxy_upstream_idle_connections)" = "$1" ]; }
+idle_is() { metric_is devcloud_proxy_upstream_idle_connections "$1"; }
 # prime NAME PATH: the /stale/ PATH is answered (the upstream will end
 # its connection's next request), then waits for that connection to be
 # the one idle in the pool.

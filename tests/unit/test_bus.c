@@ -219,7 +219,8 @@ test_bad_reply(void)
 	nng_close(s);
 	CHECK_INTEQ(res.st, BUS_EBADREPLY);
 	CHECK(!res.have_r);
-	CHECK(res.err[0] != '\0');
+	/* test_reply_cb writes "(null)" for no reason at all */
+	CHECK(res.err[0] != '\0' && strcmp(res.err, "(null)") != 0);
 }
 
 /* N free TCP ports on 127.0.0.1, found as tests/integration/lib.sh does. */
