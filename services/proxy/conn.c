@@ -975,7 +975,7 @@ conn_client_drain(struct proxy_stream *s, int status)
 		conn_next(c);
 		break;
 	case CONN_LINGER:
-		stream_shutdown(&c->s);
+		/* the queue is out, and the shutdown queued after it */
 		if (conn_client_done(c))
 			conn_close(c);
 		break;

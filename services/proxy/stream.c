@@ -129,6 +129,19 @@ stream_connect(struct proxy_stream *s, const struct sockaddr *sa,
 	return 0;
 }
 
+/* Nothing to read for now: if the owner still wants bytes, the socket
+ * is watched for them (an error in that is the owner's read error). */
+static void
+stream_await_read(struct proxy_stream *s)
+{
+	int rc = stream_wait(s);
+
+	if (rc < 0) {
+		s->flags &= ~STREAM_READING;
+		s->on_read(s, rc);
+	}
+}
+
 /*
  * Reads into the buffer and tells the owner, while the socket has more
  * and the owner still wants it (a few rounds at most, to stay fair to
@@ -145,8 +158,10 @@ stream_recv(struct proxy_stream *s)
 		ssize_t n;
 
 		if ((s->flags & (STREAM_READING | STREAM_RD_READY |
-		    STREAM_CLOSING)) != (STREAM_READING | STREAM_RD_READY))
+		    STREAM_CLOSING)) != (STREAM_READING | STREAM_RD_READY)) {
+			stream_await_read(s);
 			return;
+		}
 		if ((b = s->in) == NULL &&
 		    (b = s->in = buf_get(&s->w->bufs)) == NULL) {
 			s->flags &= ~STREAM_READING;
@@ -169,11 +184,6 @@ stream_recv(struct proxy_stream *s)
 				s->flags &= ~STREAM_RD_READY;
 			b->end += (uint32_t)n;
 			s->on_read(s, 0);
-			if ((n = stream_wait(s)) < 0) {
-				s->flags &= ~STREAM_READING;
-				s->on_read(s, (int)n);
-				return;
-			}
 			continue;
 		}
 		if (n == 0) {
@@ -184,10 +194,7 @@ stream_recv(struct proxy_stream *s)
 		} else if (errno == EAGAIN || errno == EINTR) {
 			s->flags &= ~STREAM_RD_READY;
 			stream_trim(s);
-			if ((n = stream_wait(s)) < 0) {
-				s->flags &= ~STREAM_READING;
-				s->on_read(s, (int)n);
-			}
+			stream_await_read(s);
 		} else {
 			int err = uv_translate_sys_error(errno);
 
