@@ -32,6 +32,20 @@ addr_port(const char *s, int *port)
 	return true;
 }
 
+/*
+ * A name or an IPv4 address (the resolver judges the rest); also the
+ * characters of an IPv6 zone.
+ */
+static bool
+addr_name(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) &&
+		    strchr("._-", s[i]) == NULL)
+			return false;
+	return true;
+}
+
 /* What stands between '[' and ']': an IPv6 address, maybe %zone. */
 static bool
 addr_v6(const char *s, size_t len)
@@ -46,27 +60,12 @@ addr_v6(const char *s, size_t len)
 	if (pct != NULL) {
 		size_t zl = len - al - 1;
 
-		if (zl == 0 || zl >= IF_NAMESIZE)
+		if (zl == 0 || zl >= IF_NAMESIZE || !addr_name(pct + 1, zl))
 			return false;
-		for (size_t i = 0; i < zl; i++)
-			if (!isalnum((unsigned char)pct[1 + i]) &&
-			    strchr("._-", pct[1 + i]) == NULL)
-				return false;
 	}
 	memcpy(buf, s, al);
 	buf[al] = '\0';
 	return inet_pton(AF_INET6, buf, &a) == 1;
-}
-
-/* A name or an IPv4 address (the resolver judges the rest). */
-static bool
-addr_name(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (!isalnum((unsigned char)s[i]) &&
-		    strchr("._-", s[i]) == NULL)
-			return false;
-	return true;
 }
 
 int

@@ -62,14 +62,18 @@ wake_free(struct wake *w)
 		uv_close((uv_handle_t *)&w->timer, wake_free_cb);
 }
 
-/* A callback naming W came back. True if W is finished: then the caller
- * must not touch it (the last such callback frees it). */
+/*
+ * A callback naming W came back. True if W is finished: then the caller
+ * must not touch it (the last such callback frees it).
+ */
 static bool
 wake_back(struct wake *w)
 {
-	if (--w->pending > 0 || !w->finished)
-		return w->finished;
-	uv_close((uv_handle_t *)&w->timer, wake_free_cb);
+	w->pending--;
+	if (!w->finished)
+		return false;
+	if (w->pending == 0)
+		uv_close((uv_handle_t *)&w->timer, wake_free_cb);
 	return true;
 }
 
