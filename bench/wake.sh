@@ -22,7 +22,7 @@ AUTOSTART_EXTRA='sweep_interval_ms = 50;'
 PROXY_EXTRA="hold_max_requests = $((C + 100)); max_connections = $((C + 1000));"
 write_config
 sed -i 's/level = "debug"/level = "warn"/' "$CONF"
-start_suite autostart proxy || { echo "daemons down (logs in $T)" >&2; exit 1; }
+start_daemons autostart proxy || { echo "daemons down (logs in $T)" >&2; exit 1; }
 ctl app create bench --domain bench.test --ttl 3600 --command "exec $T/app" >/dev/null
 
 stats() { # prints "median p99" of the numbers on stdin

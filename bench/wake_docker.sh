@@ -30,7 +30,7 @@ AUTOSTART_EXTRA="docker_socket = \"$DOCKER_SOCK\"; stop_grace_ms = 2000;"
 PROXY_EXTRA="hold_max_requests = $((C + 100));"
 write_config
 sed -i 's/level = "debug"/level = "warn"/' "$CONF"
-start_suite autostart proxy ||
+start_daemons autostart proxy ||
 	{ echo "the daemons did not start (logs in $T)" >&2; KEEP=1; exit 1; }
 docker_track "$CTR"
 ctl app create "$APP" --domain "$DOMAIN" --driver docker \

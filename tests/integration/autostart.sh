@@ -7,7 +7,7 @@ AUTOSTART_EXTRA='sweep_interval_ms = 100; stop_grace_ms = 2000;'
 PROXY_EXTRA='flush_interval_ms = 200; hold_timeout_ms = 20000;'
 start_redis || { not_ok "redis-server starts"; finish; }
 write_config
-start_suite autostart proxy || not_ok "daemons ready"
+start_daemons autostart proxy || not_ok "daemons ready"
 start events "$BIN/devcloudctl" -c "$CONF" events app.
 sleep 0.3
 

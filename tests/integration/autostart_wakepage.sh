@@ -18,7 +18,7 @@ fi
 AUTOSTART_EXTRA='sweep_interval_ms = 100;'
 start_redis || { not_ok "redis-server starts"; finish; }
 write_config
-start_suite autostart proxy || not_ok "daemons ready"
+start_daemons autostart proxy || not_ok "daemons ready"
 
 mkdir -p "$T/www"
 token="slow-app-content-$$"

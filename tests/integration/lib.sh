@@ -153,9 +153,9 @@ CONF
 
 ctl() { "$BIN/devcloudctl" -c "$CONF" "$@"; }
 
-# start_suite DAEMON...: the broker and each daemon on $CONF, then waits
-# (bounded) until every daemon's /healthz is ready; 1 if one is not.
-start_suite() {
+# start_daemons DAEMON...: the broker and each daemon on $CONF, then
+# waits (bounded) until every daemon's /healthz is ready; 1 if one is not.
+start_daemons() {
 	local d v rc=0
 	start bus "$BIN/devcloud-bus" -c "$CONF"
 	for d in "$@"; do

@@ -21,9 +21,7 @@ start_backend() {
 start_suite() {
 	start_redis || return 1
 	write_config
-	start bus "$BIN/devcloud-bus" -c "$CONF"
-	start proxy "$BIN/devcloud-proxy" -c "$CONF"
-	wait_for 10 healthz_is "$ADMIN_proxy" 200 || return 1
+	start_daemons proxy || return 1
 	wait_for 10 bash -c "exec 3<>/dev/tcp/$PROXY_HOST/$PROXY_PORT"
 }
 

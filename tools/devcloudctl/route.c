@@ -38,7 +38,7 @@ route_add(struct ctl *c, redisContext *rc, char *domain, const char *upstream)
 
 	if (app_domain_normalize(domain) != 0)
 		return ctl_usage_error("route add: \"%s\" is not a domain "
-		    "(letters, digits, '-', dots; \"*.\" in front for a "
+		    "(letters, digits, '-', '_', dots; \"*.\" in front for a "
 		    "wildcard)", domain);
 	if (addr_parse(upstream, 0, NULL, 0, NULL, &why) != 0)
 		return ctl_usage_error("route add: upstream \"%s\" %s",
