@@ -17,7 +17,7 @@ hold_add(struct proxy_conn *c, struct proxy_app *app)
 {
 	struct proxy_worker *w = c->s.w;
 	const struct config *cfg = w->px->cfg;
-	int64_t bytes = (int64_t)(c->rqhead->end + stream_avail(&c->s));
+	int64_t bytes = (int64_t)(c->ex.rqhead->end + stream_avail(&c->s));
 	int64_t held, held_bytes;
 	char detail[512];
 
@@ -33,13 +33,9 @@ hold_add(struct proxy_conn *c, struct proxy_app *app)
 		conn_fail(c, 503, detail, "Retry-After: 5\r\n");
 		return;
 	}
-	c->held_bytes = bytes;
+	c->ex.held_bytes = bytes;
 	c->state = CONN_HELD;
-	c->hold_prev = NULL;
-	c->hold_next = w->held;
-	if (w->held != NULL)
-		w->held->hold_prev = c;
-	w->held = c;
+	LIST_INSERT_HEAD(&w->held, c, ex.hold_link);
 	stat_gauge(&w->stats.held, 1);
 	log_debug("request held", "app=%s host=%s", app->name, c->host);
 	hold_wake(w, app);
@@ -65,15 +61,10 @@ hold_remove(struct proxy_conn *c)
 {
 	struct proxy_worker *w = c->s.w;
 
-	if (c->hold_prev != NULL)
-		c->hold_prev->hold_next = c->hold_next;
-	else
-		w->held = c->hold_next;
-	if (c->hold_next != NULL)
-		c->hold_next->hold_prev = c->hold_prev;
-	atomic_fetch_sub(&c->app->held, 1);
-	atomic_fetch_sub(&c->app->held_bytes, c->held_bytes);
-	c->held_bytes = 0;
+	LIST_REMOVE(c, ex.hold_link);
+	atomic_fetch_sub(&c->ex.app->held, 1);
+	atomic_fetch_sub(&c->ex.app->held_bytes, c->ex.held_bytes);
+	c->ex.held_bytes = 0;
 	stat_gauge(&w->stats.held, -1);
 }
 
@@ -84,18 +75,18 @@ hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
 	struct proxy_conn *c, *next;
 	char detail[768];
 
-	for (c = w->held; c != NULL; c = next) {
-		next = c->hold_next;
-		if (c->app != app)
+	for (c = LIST_FIRST(&w->held); c != NULL; c = next) {
+		next = LIST_NEXT(c, ex.hold_link);
+		if (c->ex.app != app)
 			continue;
 		/* the answers take C out of the hold themselves */
-		if (status == 0 && c->wait_only) {
-			conn_wait_ready(c);
+		if (status == 0 && c->ex.wait_only) {
+			conn_wake_answer(c, false);
 			continue;
 		}
 		if (status == 0) {
 			hold_remove(c);
-			conn_forward(c, addr);
+			exchange_forward(c, addr);
 			continue;
 		}
 		snprintf(detail, sizeof(detail), "app %s could not be woken: %s",

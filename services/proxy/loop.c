@@ -269,7 +269,8 @@ loop_run(struct loop *l, void (*on_wake)(struct loop *l))
 	struct epoll_event wake = {.events = EPOLLIN, .data.ptr = NULL};
 
 	epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &wake);
-	while (!l->stop || l->nalive > 0 || l->defers != NULL) {
+	while (!l->stop || l->nalive > 0 || l->tasks != NULL ||
+	    l->defers != NULL) {
 		int timeout = -1, n;
 
 		if (l->tasks != NULL || l->defers != NULL)

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -31,6 +32,10 @@
 #include "msg.h"
 
 struct service;
+
+/* The object of type TYPE whose member M is at P. */
+#define container_of(p, type, m) \
+	((type *)(void *)((char *)(p) - offsetof(type, m)))
 
 /* ------------------------------------------------------------------ */
 /* http.c: the HTTP/1.x message parser (pure; fuzzed, unit tested) */
@@ -409,6 +414,25 @@ struct proxy_worker;
 struct proxy_stream;
 struct stream_write;
 
+/*
+ * What moves a stream's bytes: plain TCP today, room for TLS. Each call
+ * returns what recv(2) and sendmsg(2) return (bytes, 0 at EOF for
+ * recv, or -1 with errno; EAGAIN when the transport must wait).
+ */
+struct stream_ops {
+	ssize_t (*recv)(struct proxy_stream *s, char *buf, size_t len);
+	/* MORE: more bytes follow soon; hold a small segment back */
+	ssize_t (*send)(struct proxy_stream *s, const uv_buf_t *bufs,
+	    unsigned nbufs, bool more);
+	void (*shutdown)(struct proxy_stream *s);
+	/* A read shorter than the room given means nothing more is
+	 * waiting (a socket read emptied its buffer); a transport that
+	 * reads in records cannot say so. */
+	bool short_read_drains;
+};
+
+extern const struct stream_ops stream_tcp_ops;
+
 #define STREAM_READING	0x01	/* the owner wants to read */
 #define STREAM_EOF	0x02	/* peer finished sending */
 #define STREAM_CLOSING	0x04	/* stream_close called */
@@ -429,6 +453,7 @@ typedef void (*stream_connect_fn)(struct proxy_stream *s, int status);
 
 struct proxy_stream {
 	struct loop_io io;		/* io.fd is the socket */
+	const struct stream_ops *ops;
 	struct loop_task read_task;	/* a read owed without an event */
 	struct loop_task free_task;	/* on_close, at the end of round */
 	struct proxy_worker *w;
@@ -480,31 +505,43 @@ stream_avail(const struct proxy_stream *s)
 /* upstream.c: connections to upstreams and the idle pool */
 
 struct proxy_conn;
+struct upstream_conn;
 struct wmsg;
+
+TAILQ_HEAD(conn_queue, proxy_conn);
+LIST_HEAD(upstream_conn_list, upstream_conn);
 
 /*
  * Every connection to one upstream address, per worker. At most the cap
  * (upstream_cap) are busy, connecting or carrying an exchange: an app
  * with a small listen backlog drops the SYNs of a burst, and its clients
  * would wait for their timeouts. Requests beyond the cap wait in the
- * queue, first come first served.
+ * queue, first come first served; a freed slot is handed to the queue at
+ * the end of the loop round (the dispatch task), never from inside the
+ * release that freed it.
  */
-struct upstream {
+struct upstream_pool {
+	struct proxy_worker *w;
 	char *addr;			/* "host:port" (key in the map) */
-	struct proxy_up *idle;		/* idle list head */
+	struct upstream_conn_list idle;	/* most recently used first */
 	size_t nidle;
 	size_t nopen;
 	size_t nbusy;			/* counted against the cap */
-	struct proxy_conn *queue, *queue_tail;	/* waiting for a slot */
+	struct conn_queue queue;	/* waiting for a slot */
+	struct loop_task dispatch;	/* queued: a slot went free */
+	bool dispatching;		/* the dispatch task is running */
 };
 
-struct proxy_up {
+/* One connection to an upstream: idle in its pool, or carrying C's
+ * exchange. */
+struct upstream_conn {
 	struct proxy_stream s;
-	struct upstream *pool;
+	struct upstream_pool *pool;
 	struct proxy_conn *c;		/* NULL while idle */
-	struct proxy_up *idle_prev, *idle_next;
+	LIST_ENTRY(upstream_conn) idle_link;
 	uint64_t idle_since;
 	uint32_t uses;			/* exchanges carried */
+	bool idle;			/* in pool->idle */
 	bool busy;			/* counted in pool->nbusy */
 	bool closed;			/* the close callback ran */
 	bool resolving;			/* a name lookup is out */
@@ -512,20 +549,20 @@ struct proxy_up {
 
 /*
  * Hands C an upstream connection for ADDR: an idle one (returns 1, ready
- * to write) or a new one (returns 0; conn_upstream_ready() follows). At
- * the cap, queues C instead (returns 2, *UPP untouched): conn_forward()
- * runs again when a connection is released. Returns -1 with a reason in
- * WHY when ADDR is unusable.
+ * to write) or a new one (returns 0; exchange_upstream_ready() follows).
+ * At the cap, or behind others already waiting, queues C instead
+ * (returns 2, *UPP untouched): exchange_forward() runs again when a slot
+ * is free. Returns -1 with a reason in WHY when ADDR is unusable.
  */
 int upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
-    const char *addr, struct proxy_up **upp, const char **why);
+    const char *addr, struct upstream_conn **upp, const char **why);
 /* Takes C out of the queue it waits in (no-op if none). */
 void upstream_unqueue(struct proxy_conn *c);
-/* Gives UP back: to the idle pool when REUSE, else closed. The next
- * queued request may take its slot before this returns. */
-void upstream_release(struct proxy_up *up, bool reuse);
+/* Gives UP back: to the idle pool when REUSE, else closed. A request
+ * waiting for the slot gets it at the end of the round. */
+void upstream_release(struct upstream_conn *up, bool reuse);
 /* UP became a tunnel: it stops counting against the cap. */
-void upstream_uncount(struct proxy_up *up);
+void upstream_uncount(struct upstream_conn *up);
 /* A name lookup for an upstream connection came back (WMSG_RESOLVED). */
 void upstream_resolved(struct proxy_worker *w, struct wmsg *m);
 /* Closes idle connections older than the keep-alive timeout. */
@@ -540,29 +577,30 @@ enum conn_state {
 	CONN_HEAD,		/* reading a request head */
 	CONN_HELD,		/* waiting for its app to wake */
 	CONN_CONNECT,		/* waiting for an upstream connection (or
-				 * queued for one: c->queued) */
+				 * queued for one: ex.queued) */
 	CONN_EXCHANGE,		/* request and response flowing */
 	CONN_TUNNEL,		/* after 101: bytes both ways */
 	CONN_LINGER,		/* last answer queued, closing after it */
 };
 
-struct proxy_conn {
-	struct proxy_stream s;
-	struct loop_timer timer;
-	uint64_t deadline;		/* loop ms; 0: none */
-	enum conn_state state;
-	struct proxy_up *up;
-	struct upstream *queued;	/* the upstream whose queue holds C */
-	struct proxy_conn *q_prev, *q_next;
+/*
+ * One request and its answer. Everything here belongs to the exchange
+ * in progress and is cleared in one step when the next request's head
+ * has been read (exchange_start); by then the previous exchange has let
+ * go of what it held (conn_detach).
+ */
+struct exchange {
+	struct upstream_conn *up;
+	struct upstream_pool *queued;	/* the pool whose queue holds C */
+	TAILQ_ENTRY(proxy_conn) q_link;
+	LIST_ENTRY(proxy_conn) hold_link;	/* while CONN_HELD */
 	struct proxy_app *app;		/* counted in app->inflight */
 	struct proxy_buf *rqhead;	/* forwarded head, until answered */
-	size_t scan;			/* http_head_find progress */
-	uint32_t served;		/* requests read on this connection */
-	bool closing;
-
-	/* the exchange in progress */
 	struct http_body rq;		/* request body still to forward */
 	struct http_body rs;		/* response body still to forward */
+	size_t rs_scan;			/* http_head_find progress, response */
+	uint64_t t_start;		/* loop.now_us at upstream write */
+	int64_t held_bytes;
 	int minor;
 	bool is_head;
 	bool keep;			/* client connection may stay open */
@@ -577,11 +615,20 @@ struct proxy_conn {
 	bool rs_done;
 	bool retried;
 	bool wait_only;			/* the waiting page's wait request */
-	uint64_t t_start;		/* loop.now_us at upstream write */
-	int64_t held_bytes;
+};
 
-	struct proxy_conn *prev, *next;	/* worker's list */
-	struct proxy_conn *hold_prev, *hold_next;	/* while CONN_HELD */
+LIST_HEAD(conn_list, proxy_conn);
+
+struct proxy_conn {
+	struct proxy_stream s;
+	struct loop_timer timer;
+	uint64_t deadline;		/* loop ms; 0: none */
+	enum conn_state state;
+	size_t scan;			/* http_head_find progress, request */
+	uint32_t served;		/* requests read on this connection */
+	bool closing;
+	struct exchange ex;
+	LIST_ENTRY(proxy_conn) link;	/* worker's list */
 	char host[256];			/* routed host, for pages and logs */
 	char peer[48];
 };
@@ -590,23 +637,53 @@ struct proxy_conn {
 void conn_accept(struct proxy_worker *w, int fd, const struct sockaddr *peer);
 /* Sets C's one timer to fire MS from now (its state says what for). */
 void conn_arm(struct proxy_conn *c, uint64_t ms);
-/* The upstream connection attempt for C finished (0 or a libuv error). */
-void conn_upstream_ready(struct proxy_conn *c, int status);
-/* Upstream bytes or EOF/error arrived on C's upstream. */
-void conn_upstream_read(struct proxy_conn *c, int status);
-void conn_upstream_drain(struct proxy_conn *c, int status);
-/* Forwards C's request to ADDR (after routing or waking). */
-void conn_forward(struct proxy_conn *c, const char *addr);
+/* Pushes the deadline of an armed timer later, without touching it. */
+void conn_touch(struct proxy_conn *c, uint64_t ms);
+/* Read interest on both sides, recomputed after every event. */
+void conn_update(struct proxy_conn *c);
+/* Sends B to the client (LAST: and then our FIN). Closes C and returns
+ * -1 if the socket is gone. */
+int conn_write(struct proxy_conn *c, const uv_buf_t *b, unsigned n,
+    bool last);
+/* After an answer was queued: wait for the next request or close. */
+void conn_settle(struct proxy_conn *c, bool keep);
+/* Lets go of what the exchange holds: its place in the hold or in a
+ * queue, its upstream connection, its app, its head. */
+void conn_detach(struct proxy_conn *c);
 /*
  * Answers C with a page naming what failed (DETAIL; EXTRA: more fields
  * or NULL), then waits for its next request or closes.
  */
 void conn_fail(struct proxy_conn *c, int status, const char *detail,
     const char *extra);
-/* The waiting page's wait request: the app is ready (204). */
-void conn_wait_ready(struct proxy_conn *c);
+/* A request we will not forward: answer and close. */
+void conn_reject(struct proxy_conn *c, int status, const char *why);
+/* The waiting page (PAGE: a 503 that wakes the app) or, to its wait
+ * request, the app is ready (204). */
+void conn_wake_answer(struct proxy_conn *c, bool page);
 void conn_close(struct proxy_conn *c);
 void conn_close_all(struct proxy_worker *w);
+
+/* ------------------------------------------------------------------ */
+/* exchange.c: one HTTP exchange, from a parsed head to the last byte */
+
+/* Routes the request M (HEAD_LEN bytes at the front of C's buffer) by
+ * its target's kind and starts forwarding it. */
+void exchange_start(struct proxy_conn *c, const struct http_msg *m,
+    size_t head_len);
+/* Forwards C's request to ADDR (after routing or waking). */
+void exchange_forward(struct proxy_conn *c, const char *addr);
+/* The upstream connection attempt for C finished (0 or a libuv error). */
+void exchange_upstream_ready(struct proxy_conn *c, int status);
+/* Upstream bytes or EOF/error arrived on C's upstream. */
+void exchange_upstream_read(struct proxy_conn *c, int status);
+void exchange_upstream_drain(struct proxy_conn *c, int status);
+/* The client sent more of the request body (or its EOF). */
+void exchange_pump_request(struct proxy_conn *c);
+/* The client took what was queued: send more of the answer. */
+void exchange_pump_response(struct proxy_conn *c);
+/* C's timer fired while connecting or exchanging. */
+void exchange_timeout(struct proxy_conn *c);
 
 /* ------------------------------------------------------------------ */
 /* tunnel.c: after 101 Switching Protocols */
@@ -654,6 +731,7 @@ struct proxy_stats {
 	_Atomic uint64_t upstream_reused;
 	_Atomic uint64_t upstream_retries;	/* sent again: stale pool */
 	_Atomic uint64_t upgrades;
+	_Atomic uint64_t bad_targets;		/* routes of no known kind */
 };
 
 static inline void
@@ -687,7 +765,7 @@ struct wmsg {
 	struct proxy_app *app;
 	int status;			/* WAKE_DONE: 0 ok, else 503/504;
 					 * RESOLVED: 0 or a libuv error */
-	struct proxy_up *up;		/* RESOLVED */
+	struct upstream_conn *up;	/* RESOLVED */
 	struct sockaddr_storage sa;	/* RESOLVED */
 	char addr[MSG_ADDR_MAX];
 	char reason[MSG_TEXT_MAX];
@@ -729,9 +807,9 @@ struct proxy_worker {
 	struct handoff handoff;
 	struct route_table *routes;	/* this worker's reference */
 	struct buf_pool bufs;
-	struct map upstreams;		/* addr -> struct upstream */
-	struct proxy_conn *conns;	/* every client connection */
-	struct proxy_conn *held;	/* held ones */
+	struct map upstreams;		/* addr -> struct upstream_pool */
+	struct conn_list conns;		/* every client connection */
+	struct conn_list held;		/* held ones */
 	char *scratch;			/* one head or page being built */
 	size_t scratch_size;
 	struct http_msg msg;		/* parse scratch */

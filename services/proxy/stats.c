@@ -135,6 +135,9 @@ stats_render(struct metrics_buf *b, void *arg)
 	stats_scalar(b, "devcloud_proxy_upgrades_total", "counter",
 	    "Connections switched to a tunnel (WebSocket and others).",
 	    SUM(upgrades));
+	stats_scalar(b, "devcloud_proxy_bad_targets_total", "counter",
+	    "Requests whose route names a target of a kind this proxy "
+	    "cannot serve.", SUM(bad_targets));
 }
 
 static void

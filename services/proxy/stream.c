@@ -40,6 +40,44 @@ struct stream_write {
 static void stream_io_cb(struct loop_io *io, uint32_t events);
 static void stream_read_task(struct loop_task *t);
 
+/* ---- plain TCP: the socket calls themselves */
+
+static ssize_t
+stream_tcp_recv(struct proxy_stream *s, char *buf, size_t len)
+{
+	return recv(s->io.fd, buf, len, 0);
+}
+
+static ssize_t
+stream_tcp_send(struct proxy_stream *s, const uv_buf_t *bufs,
+    unsigned nbufs, bool more)
+{
+	int flags = MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0);
+	struct msghdr mh = {0};
+
+	if (nbufs == 1)
+		return send(s->io.fd, bufs[0].base, bufs[0].len, flags);
+	/* uv_buf_t is laid out as struct iovec on Unix */
+	mh.msg_iov = (struct iovec *)(uintptr_t)bufs;
+	mh.msg_iovlen = nbufs;
+	return sendmsg(s->io.fd, &mh, flags);
+}
+
+static void
+stream_tcp_shutdown(struct proxy_stream *s)
+{
+	shutdown(s->io.fd, SHUT_WR);
+}
+
+const struct stream_ops stream_tcp_ops = {
+	.recv = stream_tcp_recv,
+	.send = stream_tcp_send,
+	.shutdown = stream_tcp_shutdown,
+	.short_read_drains = true,
+};
+
+/* ---- the stream */
+
 void
 stream_init(struct proxy_stream *s, struct proxy_worker *w, void *owner,
     stream_read_fn on_read, stream_drain_fn on_drain,
@@ -47,6 +85,7 @@ stream_init(struct proxy_stream *s, struct proxy_worker *w, void *owner,
 {
 	memset(s, 0, sizeof(*s));
 	s->io.fd = -1;
+	s->ops = &stream_tcp_ops;
 	s->w = w;
 	s->owner = owner;
 	s->on_read = on_read;
@@ -176,11 +215,12 @@ stream_recv(struct proxy_stream *s)
 			s->flags &= ~STREAM_READING;	/* owner consumes */
 			return;
 		}
-		n = recv(s->io.fd, b->data + b->end, room, 0);
+		n = s->ops->recv(s, b->data + b->end, room);
 		if (n > 0) {
 			/* a short read emptied the socket, unless a FIN or
 			 * an error is known to follow */
-			if ((size_t)n < room && !(s->flags & STREAM_RDHUP))
+			if ((size_t)n < room && s->ops->short_read_drains &&
+			    !(s->flags & STREAM_RDHUP))
 				s->flags &= ~STREAM_RD_READY;
 			b->end += (uint32_t)n;
 			s->on_read(s, 0);
@@ -211,8 +251,8 @@ stream_recv(struct proxy_stream *s)
 static void
 stream_read_task(struct loop_task *t)
 {
-	struct proxy_stream *s = (struct proxy_stream *)((char *)t -
-	    offsetof(struct proxy_stream, read_task));
+	struct proxy_stream *s = container_of(t, struct proxy_stream,
+	    read_task);
 
 	stream_recv(s);
 }
@@ -244,8 +284,9 @@ stream_flush(struct proxy_stream *s)
 {
 	while (s->wq != NULL) {
 		struct stream_write *wr = s->wq;
-		ssize_t n = send(s->io.fd, wr->data + wr->off,
-		    wr->len - wr->off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		uv_buf_t b = uv_buf_init(wr->data + wr->off,
+		    (unsigned)(wr->len - wr->off));
+		ssize_t n = s->ops->send(s, &b, 1, false);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
@@ -267,7 +308,7 @@ stream_flush(struct proxy_stream *s)
 	}
 	if (s->flags & STREAM_SHUT_PENDING) {
 		s->flags &= ~STREAM_SHUT_PENDING;
-		shutdown(s->io.fd, SHUT_WR);
+		s->ops->shutdown(s);
 	}
 	return 0;
 }
@@ -275,7 +316,7 @@ stream_flush(struct proxy_stream *s)
 static void
 stream_io_cb(struct loop_io *io, uint32_t events)
 {
-	struct proxy_stream *s = (struct proxy_stream *)io;
+	struct proxy_stream *s = container_of(io, struct proxy_stream, io);
 	int rc;
 
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -313,7 +354,7 @@ stream_io_cb(struct loop_io *io, uint32_t events)
 
 static int
 stream_write(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs,
-    int more)
+    bool more)
 {
 	struct stream_write *wr;
 	size_t total = 0, done = 0, off = 0;
@@ -325,20 +366,8 @@ stream_write(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs,
 	if (total == 0)
 		return 0;
 	if (s->queued == 0 && (s->flags & STREAM_WR_READY)) {
-		ssize_t n;
+		ssize_t n = s->ops->send(s, bufs, nbufs, more);
 
-		if (nbufs == 1) {
-			n = send(s->io.fd, bufs[0].base, bufs[0].len,
-			    MSG_DONTWAIT | MSG_NOSIGNAL | more);
-		} else {
-			struct msghdr mh = {0};
-
-			/* uv_buf_t is laid out as struct iovec on Unix */
-			mh.msg_iov = (struct iovec *)(uintptr_t)bufs;
-			mh.msg_iovlen = nbufs;
-			n = sendmsg(s->io.fd, &mh,
-			    MSG_DONTWAIT | MSG_NOSIGNAL | more);
-		}
 		if (n >= 0)
 			done = (size_t)n;
 		else if (errno != EAGAIN && errno != EINTR)
@@ -376,7 +405,7 @@ stream_write(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs,
 int
 stream_send(struct proxy_stream *s, const uv_buf_t *bufs, unsigned nbufs)
 {
-	return stream_write(s, bufs, nbufs, 0);
+	return stream_write(s, bufs, nbufs, false);
 }
 
 int
@@ -385,7 +414,7 @@ stream_send_last(struct proxy_stream *s, const uv_buf_t *bufs,
 {
 	/* MSG_MORE holds the bytes back until the owner's shutdown or
 	 * close, so the answer and the FIN leave in one segment. */
-	return stream_write(s, bufs, nbufs, MSG_MORE);
+	return stream_write(s, bufs, nbufs, true);
 }
 
 void
@@ -397,7 +426,7 @@ stream_shutdown(struct proxy_stream *s)
 	if (s->queued > 0)
 		s->flags |= STREAM_SHUT_PENDING;	/* after the queue */
 	else
-		shutdown(s->io.fd, SHUT_WR);
+		s->ops->shutdown(s);
 }
 
 void
@@ -412,8 +441,8 @@ stream_trim(struct proxy_stream *s)
 static void
 stream_free_task(struct loop_task *t)
 {
-	struct proxy_stream *s = (struct proxy_stream *)((char *)t -
-	    offsetof(struct proxy_stream, free_task));
+	struct proxy_stream *s = container_of(t, struct proxy_stream,
+	    free_task);
 
 	if (s->read_task.queued) {
 		/* a read was posted for the next round: free after it */

@@ -33,7 +33,7 @@ tunnel_pipe(struct proxy_stream *from, struct proxy_stream *to)
 void
 tunnel_pump(struct proxy_conn *c, int status)
 {
-	struct proxy_stream *a = &c->s, *b = &c->up->s;
+	struct proxy_stream *a = &c->s, *b = &c->ex.up->s;
 
 	if ((status < 0 && status != UV_EOF) || tunnel_pipe(a, b) < 0 ||
 	    tunnel_pipe(b, a) < 0) {
@@ -52,6 +52,6 @@ tunnel_start(struct proxy_conn *c)
 	c->deadline = 0;		/* no timeout: it lives as long as used */
 	stat_add(&c->s.w->stats.upgrades, 1);
 	/* a long-lived tunnel must not starve the app's requests */
-	upstream_uncount(c->up);
+	upstream_uncount(c->ex.up);
 	tunnel_pump(c, 0);
 }

@@ -9,8 +9,12 @@
  * Per upstream, at most upstream_cap() connections are busy at once;
  * taking an idle one never waits. A request that needs a new connection
  * beyond that waits in the upstream's queue and is forwarded again,
- * in order, as connections are released. The cap is per worker, so no
- * lock is taken: the setting is shared out evenly among the workers.
+ * in order, as connections are released. The hand-off runs as a task at
+ * the end of the loop round: releasing a connection never runs another
+ * client's exchange on the releaser's stack (which may be using the
+ * worker's scratch buffer, or be about to free what it names). The cap
+ * is per worker, so no lock is taken: the setting is shared out evenly
+ * among the workers.
  *
  * Addresses are "host:port". Numeric hosts connect directly; names are
  * looked up on a short-lived thread (getaddrinfo blocks), never on the
@@ -29,17 +33,17 @@
 
 #define UPSTREAM_IDLE_MAX 512	/* idle connections kept per upstream */
 
+static void upstream_dispatch_task(struct loop_task *t);
+
 static void
-upstream_pool_unlink(struct upstream *u, struct proxy_up *up)
+upstream_idle_unlink(struct upstream_conn *up)
 {
-	if (up->idle_prev != NULL)
-		up->idle_prev->idle_next = up->idle_next;
-	else
-		u->idle = up->idle_next;
-	if (up->idle_next != NULL)
-		up->idle_next->idle_prev = up->idle_prev;
-	up->idle_prev = up->idle_next = NULL;
+	struct upstream_pool *u = up->pool;
+
+	LIST_REMOVE(up, idle_link);
+	up->idle = false;
 	u->nidle--;
+	stat_gauge(&u->w->stats.upstreams_idle, -1);
 }
 
 /* The busy connections allowed per upstream on this worker; 0: any. */
@@ -53,81 +57,95 @@ upstream_cap(const struct proxy_worker *w)
 }
 
 static bool
-upstream_has_slot(const struct proxy_worker *w, const struct upstream *u)
+upstream_has_slot(const struct upstream_pool *u)
 {
-	size_t cap = upstream_cap(w);
+	size_t cap = upstream_cap(u->w);
 
-	return u->idle != NULL || cap == 0 || u->nbusy < cap;
+	return !LIST_EMPTY(&u->idle) || cap == 0 || u->nbusy < cap;
 }
 
 static void
-upstream_count(struct proxy_up *up)
+upstream_count(struct upstream_conn *up)
 {
 	up->busy = true;
 	up->pool->nbusy++;
 }
 
-static void
-upstream_enqueue(struct proxy_worker *w, struct upstream *u,
-    struct proxy_conn *c)
+/* UP stops counting against the cap: requests waiting for a slot get
+ * it at the end of the round, not on the stack of whoever freed it. */
+void
+upstream_uncount(struct upstream_conn *up)
 {
-	c->queued = u;
-	c->q_next = NULL;
-	c->q_prev = u->queue_tail;
-	if (u->queue_tail != NULL)
-		u->queue_tail->q_next = c;
-	else
-		u->queue = c;
-	u->queue_tail = c;
-	stat_gauge(&w->stats.upstream_queued, 1);
+	struct upstream_pool *u = up->pool;
+
+	if (!up->busy)
+		return;
+	up->busy = false;
+	u->nbusy--;
+	if (!TAILQ_EMPTY(&u->queue))
+		loop_post(&u->w->loop, &u->dispatch, upstream_dispatch_task);
+}
+
+/* U goes once nothing names it: no connection, no waiting request, no
+ * dispatch queued or running. */
+static void
+upstream_pool_gc(struct upstream_pool *u)
+{
+	if (u->nopen > 0 || !TAILQ_EMPTY(&u->queue) || u->dispatch.queued ||
+	    u->dispatching)
+		return;
+	map_del(&u->w->upstreams, u->addr);
+	free(u->addr);
+	free(u);
+}
+
+static void
+upstream_enqueue(struct upstream_pool *u, struct proxy_conn *c)
+{
+	c->ex.queued = u;
+	TAILQ_INSERT_TAIL(&u->queue, c, ex.q_link);
+	stat_gauge(&u->w->stats.upstream_queued, 1);
 }
 
 void
 upstream_unqueue(struct proxy_conn *c)
 {
-	struct upstream *u = c->queued;
+	struct upstream_pool *u = c->ex.queued;
 
 	if (u == NULL)
 		return;
-	if (c->q_prev != NULL)
-		c->q_prev->q_next = c->q_next;
-	else
-		u->queue = c->q_next;
-	if (c->q_next != NULL)
-		c->q_next->q_prev = c->q_prev;
-	else
-		u->queue_tail = c->q_prev;
-	c->q_prev = c->q_next = NULL;
-	c->queued = NULL;
-	stat_gauge(&c->s.w->stats.upstream_queued, -1);
+	TAILQ_REMOVE(&u->queue, c, ex.q_link);
+	c->ex.queued = NULL;
+	stat_gauge(&u->w->stats.upstream_queued, -1);
+	upstream_pool_gc(u);
 }
 
-/*
- * A slot of U was freed: forward the queued requests it can take now.
- * U outlives the loop: the connection just released still counts in
- * nopen until its close callback, at the end of the round.
- */
+/* Forwards the queued requests the freed slots can take now. */
 static void
-upstream_dispatch(struct proxy_worker *w, struct upstream *u)
+upstream_dispatch_task(struct loop_task *t)
 {
+	struct upstream_pool *u = container_of(t, struct upstream_pool,
+	    dispatch);
 	struct proxy_conn *c;
 
 	/* the stop closes every client next; no connection for them */
-	if (w->stopping)
-		return;
-	while ((c = u->queue) != NULL && upstream_has_slot(w, u)) {
+	u->dispatching = true;
+	while (!u->w->stopping && (c = TAILQ_FIRST(&u->queue)) != NULL &&
+	    upstream_has_slot(u)) {
 		upstream_unqueue(c);
-		conn_forward(c, u->addr);
+		exchange_forward(c, u->addr);
 	}
+	u->dispatching = false;
+	upstream_pool_gc(u);
 }
 
 static void
 upstream_on_read(struct proxy_stream *s, int status)
 {
-	struct proxy_up *up = s->owner;
+	struct upstream_conn *up = s->owner;
 
 	if (up->c != NULL) {
-		conn_upstream_read(up->c, status);
+		exchange_upstream_read(up->c, status);
 		return;
 	}
 	/* Idle: the upstream closed it, or sent bytes nobody asked for. */
@@ -137,36 +155,27 @@ upstream_on_read(struct proxy_stream *s, int status)
 static void
 upstream_on_drain(struct proxy_stream *s, int status)
 {
-	struct proxy_up *up = s->owner;
+	struct upstream_conn *up = s->owner;
 
 	if (up->c != NULL)
-		conn_upstream_drain(up->c, status);
-}
-
-/* U has no connection left: it goes. */
-static void
-upstream_pool_free(struct proxy_worker *w, struct upstream *u)
-{
-	map_del(&w->upstreams, u->addr);
-	free(u->addr);
-	free(u);
+		exchange_upstream_drain(up->c, status);
 }
 
 static void
-upstream_free(struct proxy_up *up)
+upstream_free(struct upstream_conn *up)
 {
-	struct proxy_worker *w = up->s.w;
+	struct upstream_pool *u = up->pool;
 
-	stat_gauge(&w->stats.upstreams, -1);
-	if (--up->pool->nopen == 0)
-		upstream_pool_free(w, up->pool);
+	stat_gauge(&u->w->stats.upstreams, -1);
+	u->nopen--;
 	free(up);
+	upstream_pool_gc(u);
 }
 
 static void
 upstream_on_close(struct proxy_stream *s)
 {
-	struct proxy_up *up = s->owner;
+	struct upstream_conn *up = s->owner;
 
 	/* A lookup still out frees us when it comes back. */
 	up->closed = true;
@@ -177,26 +186,26 @@ upstream_on_close(struct proxy_stream *s)
 static void
 upstream_connect_cb(struct proxy_stream *s, int status)
 {
-	struct proxy_up *up = s->owner;
+	struct upstream_conn *up = s->owner;
 	struct proxy_conn *c = up->c;
 
 	if (status < 0) {
 		/* the client first, while UP still names the upstream */
 		up->c = NULL;
 		if (c != NULL)
-			conn_upstream_ready(c, status);
+			exchange_upstream_ready(c, status);
 		upstream_release(up, false);
 		return;
 	}
 	stream_read(&up->s, true);
 	if (c != NULL)
-		conn_upstream_ready(c, 0);
+		exchange_upstream_ready(c, 0);
 	else
 		upstream_release(up, false);
 }
 
 static int
-upstream_connect(struct proxy_up *up, const struct sockaddr *sa)
+upstream_connect(struct upstream_conn *up, const struct sockaddr *sa)
 {
 	return stream_connect(&up->s, sa, upstream_connect_cb);
 }
@@ -236,7 +245,7 @@ upstream_lookup_thread(void *arg)
 }
 
 static int
-upstream_lookup_start(struct proxy_worker *w, struct proxy_up *up,
+upstream_lookup_start(struct proxy_worker *w, struct upstream_conn *up,
     const char *host, int port)
 {
 	struct upstream_lookup *lk = calloc(1, sizeof(*lk));
@@ -270,7 +279,7 @@ upstream_lookup_start(struct proxy_worker *w, struct proxy_up *up,
 void
 upstream_resolved(struct proxy_worker *w, struct wmsg *m)
 {
-	struct proxy_up *up = m->up;
+	struct upstream_conn *up = m->up;
 	struct proxy_conn *c = up->c;
 	int rc = m->status;
 
@@ -286,18 +295,19 @@ upstream_resolved(struct proxy_worker *w, struct wmsg *m)
 	if (rc < 0) {
 		up->c = NULL;
 		if (c != NULL)
-			conn_upstream_ready(c, rc);
+			exchange_upstream_ready(c, rc);
 		upstream_release(up, false);
 	}
 }
 
-static struct proxy_up *
-upstream_open(struct proxy_worker *w, struct upstream *u, const char **why)
+static struct upstream_conn *
+upstream_open(struct upstream_pool *u, const char **why)
 {
+	struct proxy_worker *w = u->w;
 	char host[256];
 	struct sockaddr_storage ss;
 	int portnum;
-	struct proxy_up *up;
+	struct upstream_conn *up;
 	int rc;
 
 	if (addr_parse(u->addr, 0, host, sizeof(host), &portnum, NULL) < 0) {
@@ -331,29 +341,49 @@ upstream_open(struct proxy_worker *w, struct upstream *u, const char **why)
 	return up;
 }
 
+static struct upstream_pool *
+upstream_pool_get(struct proxy_worker *w, const char *addr)
+{
+	struct upstream_pool *u = map_get(&w->upstreams, addr, strlen(addr));
+
+	if (u != NULL)
+		return u;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	u->w = w;
+	LIST_INIT(&u->idle);
+	TAILQ_INIT(&u->queue);
+	if ((u->addr = strdup(addr)) == NULL ||
+	    map_put(&w->upstreams, u->addr, u) < 0) {
+		free(u->addr);
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
 int
 upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
-    const char *addr, struct proxy_up **upp, const char **why)
+    const char *addr, struct upstream_conn **upp, const char **why)
 {
-	struct upstream *u = map_get(&w->upstreams, addr, strlen(addr));
-	struct proxy_up *up;
+	struct upstream_pool *u = upstream_pool_get(w, addr);
+	struct upstream_conn *up;
 
 	if (u == NULL) {
-		if ((u = calloc(1, sizeof(*u))) == NULL ||
-		    (u->addr = strdup(addr)) == NULL ||
-		    map_put(&w->upstreams, u->addr, u) < 0) {
-			if (u != NULL)
-				free(u->addr);
-			free(u);
-			*why = "out of memory";
-			return -1;
-		}
+		*why = "out of memory";
+		return -1;
+	}
+	/* Behind those already waiting, even if a slot just went free: the
+	 * dispatch at the end of this round gives it to the first of them
+	 * (and forwards it from the front of the queue: no waiting then). */
+	if (!TAILQ_EMPTY(&u->queue) && !u->dispatching) {
+		upstream_enqueue(u, c);
+		return 2;
 	}
 	/* A retry goes out on a new connection: the pooled one it failed on
 	 * may not be the only one the upstream has closed meanwhile. */
-	if (!c->retried && (up = u->idle) != NULL) {
-		upstream_pool_unlink(u, up);
-		stat_gauge(&w->stats.upstreams_idle, -1);
+	if (!c->ex.retried && (up = LIST_FIRST(&u->idle)) != NULL) {
+		upstream_idle_unlink(up);
 		stat_add(&w->stats.upstream_reused, 1);
 		upstream_count(up);
 		up->c = c;
@@ -361,14 +391,12 @@ upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
 		*upp = up;
 		return 1;
 	}
-	/* nbusy > 0 here, so U stays while C waits in its queue */
-	if (!upstream_has_slot(w, u)) {
-		upstream_enqueue(w, u, c);
+	if (!upstream_has_slot(u)) {
+		upstream_enqueue(u, c);
 		return 2;
 	}
-	if ((up = upstream_open(w, u, why)) == NULL) {
-		if (u->nopen == 0)
-			upstream_pool_free(w, u);
+	if ((up = upstream_open(u, why)) == NULL) {
+		upstream_pool_gc(u);
 		return -1;
 	}
 	upstream_count(up);
@@ -380,10 +408,10 @@ upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
 
 /* To the idle pool, or closed. */
 static void
-upstream_put(struct proxy_up *up, bool reuse)
+upstream_put(struct upstream_conn *up, bool reuse)
 {
 	struct proxy_worker *w = up->s.w;
-	struct upstream *u = up->pool;
+	struct upstream_pool *u = up->pool;
 
 	if (up->s.flags & STREAM_CLOSING)
 		return;
@@ -393,45 +421,23 @@ upstream_put(struct proxy_up *up, bool reuse)
 		stream_trim(&up->s);
 		stream_read(&up->s, true);
 		up->idle_since = w->loop.now;
-		up->idle_prev = NULL;
-		up->idle_next = u->idle;
-		if (u->idle != NULL)
-			u->idle->idle_prev = up;
-		u->idle = up;
+		LIST_INSERT_HEAD(&u->idle, up, idle_link);
+		up->idle = true;
 		u->nidle++;
 		stat_gauge(&w->stats.upstreams_idle, 1);
 		return;
 	}
-	if (up->idle_prev != NULL || u->idle == up) {
-		upstream_pool_unlink(u, up);
-		stat_gauge(&w->stats.upstreams_idle, -1);
-	}
+	if (up->idle)
+		upstream_idle_unlink(up);
 	stream_close(&up->s);
 }
 
 void
-upstream_release(struct proxy_up *up, bool reuse)
+upstream_release(struct upstream_conn *up, bool reuse)
 {
-	bool busy = up->busy;
-
 	up->c = NULL;
-	if (busy) {
-		up->busy = false;
-		up->pool->nbusy--;
-	}
 	upstream_put(up, reuse);
-	if (busy)
-		upstream_dispatch(up->s.w, up->pool);
-}
-
-void
-upstream_uncount(struct proxy_up *up)
-{
-	if (!up->busy)
-		return;
-	up->busy = false;
-	up->pool->nbusy--;
-	upstream_dispatch(up->s.w, up->pool);
+	upstream_uncount(up);
 }
 
 void
@@ -442,13 +448,13 @@ upstream_sweep(struct proxy_worker *w, uint64_t now)
 	struct map_slot *s;
 
 	while ((s = map_next(&w->upstreams, &i)) != NULL) {
-		struct upstream *u = s->val;
-		struct proxy_up *up = u->idle, *next;
+		struct upstream_pool *u = s->val;
+		struct upstream_conn *up, *next;
 
 		/* closing is deferred to the close callbacks, so the map
 		 * and the lists stay as they are while we walk them */
-		for (; up != NULL; up = next) {
-			next = up->idle_next;
+		for (up = LIST_FIRST(&u->idle); up != NULL; up = next) {
+			next = LIST_NEXT(up, idle_link);
 			if (now - up->idle_since >= max)
 				upstream_release(up, false);
 		}
@@ -462,9 +468,9 @@ upstream_close_all(struct proxy_worker *w)
 	struct map_slot *s;
 
 	while ((s = map_next(&w->upstreams, &i)) != NULL) {
-		struct upstream *u = s->val;
+		struct upstream_pool *u = s->val;
 
-		while (u->idle != NULL)
-			upstream_release(u->idle, false);
+		while (!LIST_EMPTY(&u->idle))
+			upstream_release(LIST_FIRST(&u->idle), false);
 	}
 }

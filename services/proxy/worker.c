@@ -162,8 +162,8 @@ handoff_take(struct proxy_worker *w, bool close_all)
 static void
 worker_accept_cb(struct loop_io *io, uint32_t events)
 {
-	struct proxy_worker *w = (struct proxy_worker *)((char *)io -
-	    offsetof(struct proxy_worker, listener));
+	struct proxy_worker *w = container_of(io, struct proxy_worker,
+	    listener);
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd;
@@ -199,8 +199,7 @@ worker_accept_cb(struct loop_io *io, uint32_t events)
 static void
 worker_sweep_cb(struct loop_timer *t)
 {
-	struct proxy_worker *w = (struct proxy_worker *)((char *)t -
-	    offsetof(struct proxy_worker, sweep));
+	struct proxy_worker *w = container_of(t, struct proxy_worker, sweep);
 
 	upstream_sweep(w, w->loop.now);
 	if (w->accept_paused) {
@@ -227,8 +226,7 @@ worker_stop(struct proxy_worker *w)
 static void
 worker_on_wake(struct loop *l)
 {
-	struct proxy_worker *w = (struct proxy_worker *)((char *)l -
-	    offsetof(struct proxy_worker, loop));
+	struct proxy_worker *w = container_of(l, struct proxy_worker, loop);
 	struct wmsg *m = wqueue_take(&w->inbox), *next;
 
 	if (!w->stopping)
@@ -331,6 +329,8 @@ worker_init(struct proxy *px, struct proxy_worker *w, int id,
 		return -1;
 	}
 	w->listener.fd = -1;
+	LIST_INIT(&w->conns);
+	LIST_INIT(&w->held);
 	if (loop_init(&w->loop) < 0) {
 		rc = uv_translate_sys_error(errno);
 		goto fail;
