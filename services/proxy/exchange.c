@@ -21,7 +21,7 @@
 #include "proxy.h"
 
 /* Body pieces one relay may send at once when removing chunk framing. */
-#define EXCHANGE_BODY_BUFS 16
+#define EXCHANGE_DECHUNK_BUFS 16
 
 static const struct config *
 exchange_cfg(const struct proxy_conn *c)
@@ -365,22 +365,40 @@ exchange_bad_response(struct proxy_conn *c, const char *why)
 	    "bad upstream response", " sent a bad response: %s", why);
 }
 
-/* Takes the body bytes at the front of IN: *NB pieces in B to send to
- * the client. Returns as http_body_scan. */
+/*
+ * Takes the body bytes at the front of IN: *NB pieces in B to send to
+ * the client, the chunk framing left out when the client speaks
+ * HTTP/1.0. Returns as http_body_scan.
+ */
 static int
 exchange_body_take(struct exchange *ex, struct proxy_buf *in, uv_buf_t *b,
     unsigned max, unsigned *nb)
 {
+	struct http_span d;
 	size_t used;
-	int r;
+	int r = 0;
 
 	*nb = 0;
-	r = http_body_scan(&ex->rs, in->data + in->start, in->end - in->start,
-	    &used);
-	if (r >= 0 && used > 0 && max > 0)
-		b[(*nb)++] = uv_buf_init(in->data + in->start, (unsigned)used);
-	if (r >= 0)
+	if (!ex->rs_dechunk) {
+		r = http_body_scan(&ex->rs, in->data + in->start,
+		    in->end - in->start, &used);
+		if (r >= 0 && used > 0)
+			b[(*nb)++] = uv_buf_init(in->data + in->start,
+			    (unsigned)used);
+		if (r >= 0)
+			in->start += (uint32_t)used;
+		return r;
+	}
+	while (r == 0 && *nb < max && in->start < in->end) {
+		r = http_body_dechunk(&ex->rs, in->data + in->start,
+		    in->end - in->start, &used, &d);
+		if (r < 0)
+			return r;
+		if (d.len > 0)
+			b[(*nb)++] = uv_buf_init(in->data + in->start + d.off,
+			    d.len);
 		in->start += (uint32_t)used;
+	}
 	return r;
 }
 
@@ -440,7 +458,7 @@ exchange_response_head(struct proxy_conn *c)
 	struct http_err err;
 	enum http_body_kind kind;
 	uint64_t len = 0;
-	uv_buf_t b[1 + EXCHANGE_BODY_BUFS];
+	uv_buf_t b[1 + EXCHANGE_DECHUNK_BUFS];
 	unsigned nb = 0;
 	ssize_t n, hl;
 	int r = 0;
@@ -473,12 +491,14 @@ exchange_response_head(struct proxy_conn *c)
 		len = (uint64_t)m->content_length;
 	}
 	http_body_init(&ex->rs, kind, len);
+	ex->rs_dechunk = ex->minor == 0 && kind == HTTP_BODY_CHUNKED;
 	ex->up_keep = http_keep_alive(m) && kind != HTTP_BODY_CLOSE;
 	/* An answer before the whole request (an early 413, say) ends the
-	 * connection: the rest of the request cannot be told apart. */
+	 * connection: the rest of the request cannot be told apart. A
+	 * chunked answer to HTTP/1.0 loses its framing: the connection's
+	 * end marks the body's. */
 	ex->keep = ex->keep && kind != HTTP_BODY_CLOSE && ex->rq_done &&
-	    !(c->s.flags & STREAM_EOF) && !w->stopping &&
-	    !(ex->minor == 0 && kind == HTTP_BODY_CHUNKED);
+	    !(c->s.flags & STREAM_EOF) && !w->stopping && !ex->rs_dechunk;
 	hl = headers_response(w->scratch, w->scratch_size, src, m, ex->keep,
 	    ex->minor, false);
 	if (hl < 0) {
@@ -490,7 +510,7 @@ exchange_response_head(struct proxy_conn *c)
 	in->start += (uint32_t)n;
 	b[0] = uv_buf_init(w->scratch, (unsigned)hl);
 	if (in->end > in->start) {
-		r = exchange_body_take(ex, in, b + 1, EXCHANGE_BODY_BUFS,
+		r = exchange_body_take(ex, in, b + 1, EXCHANGE_DECHUNK_BUFS,
 		    &nb);
 		if (r < 0) {
 			exchange_bad_response(c, "bad chunked body");
@@ -510,7 +530,7 @@ exchange_pump_response(struct proxy_conn *c)
 {
 	struct exchange *ex = &c->ex;
 	struct upstream_conn *up = ex->up;
-	uv_buf_t b[EXCHANGE_BODY_BUFS];
+	uv_buf_t b[EXCHANGE_DECHUNK_BUFS];
 	unsigned nb;
 	int r;
 
@@ -524,7 +544,7 @@ exchange_pump_response(struct proxy_conn *c)
 		}
 		if (c->s.queued > 0)
 			break;
-		r = exchange_body_take(ex, up->s.in, b, EXCHANGE_BODY_BUFS,
+		r = exchange_body_take(ex, up->s.in, b, EXCHANGE_DECHUNK_BUFS,
 		    &nb);
 		if (r < 0) {
 			log_info("bad upstream response",

@@ -153,10 +153,14 @@ headers_response(char *dst, size_t cap, const char *src,
 		const struct http_field *f = &m->fields[i];
 
 		/* Content-Length is dropped when Transfer-Encoding frames
-		 * the body */
+		 * the body; an HTTP/1.0 client gets a chunked body without
+		 * its framing (RFC 9112 7), closed by the connection's end */
 		if (headers_hop_by_hop(src, m, f, upgrade) ||
 		    (f->kind == HTTP_H_CONTENT_LENGTH &&
-		    (m->flags & HTTP_F_TE)))
+		    (m->flags & HTTP_F_TE)) ||
+		    (client_minor == 0 && (m->flags & HTTP_F_CHUNKED) &&
+		    (f->kind == HTTP_H_TRANSFER_ENCODING ||
+		    f->kind == HTTP_H_TRAILER)))
 			continue;
 		out_span(&o, src, f->line);
 	}

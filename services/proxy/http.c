@@ -452,6 +452,10 @@ http_parse_request(const char *p, size_t len, const struct http_limits *lim,
 	m->target.len = (uint32_t)(pos - m->target.off);
 	if (m->target.len == 0 || pos >= len || p[pos] != ' ')
 		return http_fail(err, 400, "bad request target");
+	/* RFC 9112 3.2: a fragment is the client's alone; routing on one
+	 * path while the app sees another is how filters are bypassed */
+	if (memchr(p + m->target.off, '#', m->target.len) != NULL)
+		return http_fail(err, 400, "fragment in request target");
 	pos++;
 	if (len - pos < 10)
 		return http_fail(err, 400, "bad HTTP version");
@@ -469,10 +473,14 @@ http_parse_request(const char *p, size_t len, const struct http_limits *lim,
 
 	if (http_method_is(p, m->method, "CONNECT"))
 		return http_fail(err, 501, "CONNECT is not supported");
+	/* RFC 9110 9.3.8: an app answering TRACE echoes the request's
+	 * fields, cookies and credentials among them, back to whoever
+	 * can make a browser send it */
+	if (http_method_is(p, m->method, "TRACE"))
+		return http_fail(err, 405, "TRACE is not allowed");
 	m->is_head = http_method_is(p, m->method, "HEAD");
 	if (m->is_head || http_method_is(p, m->method, "GET") ||
 	    http_method_is(p, m->method, "OPTIONS") ||
-	    http_method_is(p, m->method, "TRACE") ||
 	    http_method_is(p, m->method, "PUT") ||
 	    http_method_is(p, m->method, "DELETE"))
 		m->flags |= HTTP_F_IDEMPOTENT;	/* RFC 9110, 9.2.2 */
@@ -574,8 +582,11 @@ http_hexval(unsigned char c)
 	return -1;
 }
 
+/* DATA: when not NULL, stop after the first run of chunk data and say
+ * where it is (http_body_dechunk). */
 static int
-http_chunk_scan(struct http_chunk *k, const char *p, size_t n, size_t *used)
+http_chunk_scan(struct http_chunk *k, const char *p, size_t n, size_t *used,
+    struct http_span *data)
 {
 	size_t i = 0;
 
@@ -625,6 +636,12 @@ http_chunk_scan(struct http_chunk *k, const char *p, size_t n, size_t *used)
 			i += take;
 			if (k->left == 0)
 				k->state = CK_DATA_CR;
+			if (data != NULL) {
+				data->off = (uint32_t)(i - take);
+				data->len = (uint32_t)take;
+				*used = i;
+				return 0;
+			}
 			break;
 		}
 		case CK_DATA_CR:
@@ -699,10 +716,18 @@ http_body_scan(struct http_body *b, const char *p, size_t n, size_t *used)
 		b->left -= *used;
 		return b->left == 0;
 	case HTTP_BODY_CHUNKED:
-		return http_chunk_scan(&b->chunk, p, n, used);
+		return http_chunk_scan(&b->chunk, p, n, used, NULL);
 	case HTTP_BODY_CLOSE:
 		*used = n;
 		return 0;
 	}
 	return -1;
+}
+
+int
+http_body_dechunk(struct http_body *b, const char *p, size_t n, size_t *used,
+    struct http_span *data)
+{
+	data->off = data->len = 0;
+	return http_chunk_scan(&b->chunk, p, n, used, data);
 }

@@ -163,6 +163,14 @@ void http_body_init(struct http_body *b, enum http_body_kind kind,
  */
 int http_body_scan(struct http_body *b, const char *p, size_t n,
     size_t *used);
+/*
+ * The same for a chunked body whose framing is to be removed: consumes
+ * the front of P[0..N) up to and including the first run of chunk data,
+ * which *DATA locates within P (length 0: none in these bytes). Returns
+ * as http_body_scan; call again for the rest.
+ */
+int http_body_dechunk(struct http_body *b, const char *p, size_t n,
+    size_t *used, struct http_span *data);
 
 /* Case-insensitive equality of a span and a NUL-terminated word. */
 bool http_span_eq(const char *base, struct http_span s, const char *word);
@@ -613,6 +621,7 @@ struct exchange {
 	bool rs_started;		/* a response byte arrived */
 	bool rs_head_done;
 	bool rs_done;
+	bool rs_dechunk;		/* chunked answer to an HTTP/1.0 client */
 	bool retried;
 	bool wait_only;			/* the waiting page's wait request */
 };

@@ -74,6 +74,27 @@ check "chunked download intact" bash -c \
 raw 'GET /chunked/10 HTTP/1.1\r\nHost: f.test\r\nConnection: close\r\n\r\n' 3 >"$T/chunked"
 check "chunked framing and trailer forwarded" bash -c \
 	"grep -q '^Transfer-Encoding: chunked' '$T/chunked' && grep -q '^X-Sum: done' '$T/chunked'"
+# An HTTP/1.0 client cannot decode chunks (RFC 9112 7): it gets the bare
+# body, ended by the connection's end.
+check "chunked answer to HTTP/1.0: body without its framing" bash -c \
+	"[ \"\$(curl -s -m 20 --http1.0 -H 'Host: f.test' http://127.0.0.1:$PROXY_PORT/chunked/300000 |
+		sha256sum | cut -d' ' -f1)\" = $(sha_pattern 300000) ]"
+raw 'GET /chunked/10 HTTP/1.0\r\nHost: f.test\r\n\r\n' 3 >"$T/chunked10"
+check "chunked answer to HTTP/1.0: no Transfer-Encoding, closed" bash -c \
+	"! grep -qi '^Transfer-Encoding' '$T/chunked10' && ! grep -qi '^Trailer' '$T/chunked10' &&
+	 grep -q '^Connection: close' '$T/chunked10' && grep -q '<EOF>\$' '$T/chunked10'"
+check "chunked answer to HTTP/1.0: exactly the 10 body bytes" bash -c \
+	"[ \"\$(sed 's/<EOF>\$//' '$T/chunked10' | python3 -c 'import sys; d=sys.stdin.buffer.read(); print(len(d.split(b\"\\r\\n\\r\\n\", 1)[1]))')\" = 10 ]"
+
+# Requests never forwarded as they are: TRACE would echo cookies and
+# credentials back; a fragment would let the app see another path than
+# the one routed on.
+raw 'TRACE / HTTP/1.1\r\nHost: f.test\r\nMax-Forwards: 0\r\nCookie: s=1\r\n\r\n' 3 >"$T/trace"
+check "TRACE refused with 405" grep -q '^HTTP/1.1 405' "$T/trace"
+check "TRACE: the cookie is not echoed" bash -c "! grep -q 's=1' '$T/trace'"
+raw 'GET /echo#/admin HTTP/1.1\r\nHost: f.test\r\n\r\n' 3 >"$T/frag"
+check "fragment in the request target refused with 400" \
+	grep -q '^HTTP/1.1 400' "$T/frag"
 
 # Chunked and fixed-length uploads.
 head -c 3000000 /dev/urandom >"$T/up.bin"

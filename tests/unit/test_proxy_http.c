@@ -165,7 +165,7 @@ test_idempotent(void)
 		bool idempotent;
 	} cases[] = {
 		{"GET", true}, {"HEAD", true}, {"OPTIONS", true},
-		{"TRACE", true}, {"PUT", true}, {"DELETE", true},
+		{"PUT", true}, {"DELETE", true},
 		{"POST", false}, {"PATCH", false}, {"get", false},
 		{"GETX", false}, {"PROPFIND", false},
 	};
@@ -419,7 +419,92 @@ test_forwarded_response(void)
 	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
 
+/* A request the proxy must not forward as it is: TRACE echoes cookies
+ * and credentials back (RFC 9110 9.3.8), a fragment would let the app
+ * see another path than the one routed on (RFC 9112 3.2). */
+static void
+test_refused_by_the_proxy(void)
+{
+	static const struct req_case cases[] = {
+		{"TRACE", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 405},
+		{"TRACE with Max-Forwards 0", "TRACE / HTTP/1.1\r\nHost: a\r\n"
+		    "Max-Forwards: 0\r\n\r\n", 405},
+		{"fragment", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+		{"fragment after query", "GET /a?q=1#/admin HTTP/1.1\r\n"
+		    "Host: a\r\n\r\n", 400},
+		{"fragment in absolute form", "GET http://a/x#y HTTP/1.1\r\n"
+		    "\r\n", 400},
+		{"lower-case trace is another method", "trace / HTTP/1.1\r\n"
+		    "Host: a\r\n\r\n", 0},
+		{"encoded hash is a path byte", "GET /a%23b HTTP/1.1\r\n"
+		    "Host: a\r\n\r\n", 0},
+	};
+	struct http_err err;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = http_parse_request(cases[i].raw,
+		    strlen(cases[i].raw), &lim, &msg, &err);
+		int got = rc == 0 ? 0 : err.status;
+
+		if (got != cases[i].status)
+			unit_fail(__FILE__, __LINE__, "%s: status %d, want %d",
+			    cases[i].name, got, cases[i].status);
+	}
+}
+
+/* Runs a chunked body through http_body_dechunk STEP bytes at a time;
+ * the data it finds, or NULL on a framing error. */
+static const char *
+dechunk_run(const char *p, size_t n, size_t step)
+{
+	static char out[256];
+	struct http_body b;
+	struct http_span d;
+	size_t off = 0, olen = 0, used;
+	int r = 0;
+
+	http_body_init(&b, HTTP_BODY_CHUNKED, 0);
+	while (r == 0 && off < n) {
+		size_t len = n - off < step ? n - off : step;
+
+		r = http_body_dechunk(&b, p + off, len, &used, &d);
+		if (r < 0 || olen + d.len >= sizeof(out))
+			return NULL;
+		memcpy(out + olen, p + off + d.off, d.len);
+		olen += d.len;
+		off += used;
+	}
+	out[olen] = '\0';
+	return r == 1 ? out : NULL;
+}
+
+static void
+test_dechunk(void)
+{
+	const char *ok = "5\r\nhello\r\n1a;ext=\"x\"\r\n"
+	    "abcdefghijklmnopqrstuvwxyz\r\n0\r\nTrailer: v\r\n\r\n";
+	const char *te = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	    "Trailer: X-Sum\r\nX-A: 1\r\n\r\n";
+
+	for (size_t step = 1; step <= strlen(ok); step++) {
+		const char *got = dechunk_run(ok, strlen(ok), step);
+
+		if (got == NULL || strcmp(got,
+		    "helloabcdefghijklmnopqrstuvwxyz") != 0)
+			unit_fail(__FILE__, __LINE__, "step %zu: %s", step,
+			    got != NULL ? got : "(error)");
+	}
+	CHECK(dechunk_run("5\r\nhelloX\r\n0\r\n\r\n", 18, 4) == NULL);
+	/* an HTTP/1.0 client gets neither the framing nor its fields */
+	CHECK_STREQ(forward_response(te, false, 0),
+	    "HTTP/1.1 200 OK\r\nX-A: 1\r\nConnection: close\r\n\r\n");
+	CHECK_CONTAINS(forward_response(te, false, 1),
+	    "Transfer-Encoding: chunked\r\n");
+}
+
 UNIT_TESTS = {
+	{"refused_by_the_proxy", test_refused_by_the_proxy},
+	{"dechunk", test_dechunk},
 	{"request_table", test_request_table},
 	{"request_fields", test_request_fields},
 	{"idempotent", test_idempotent},
