@@ -262,43 +262,55 @@ loop_run_defers(struct loop *l)
 	}
 }
 
+/*
+ * One round: waits for events, MAX_WAIT ms at most (-1: as long as the
+ * timers allow), dispatches them, then runs the due timers, the tasks
+ * and the defers. loop_run repeats it; a unit test drives a loop with it.
+ */
+void
+loop_run_once(struct loop *l, int max_wait, void (*on_wake)(struct loop *l))
+{
+	struct epoll_event ev[LOOP_EVENTS];
+	int timeout = -1, n;
+
+	if (l->tasks != NULL || l->defers != NULL)
+		timeout = 0;
+	else if (l->ntimers > 0)
+		timeout = l->heap[0]->due > l->now ?
+		    (int)(l->heap[0]->due - l->now) : 0;
+	if (max_wait >= 0 && (timeout < 0 || timeout > max_wait))
+		timeout = max_wait;
+	n = epoll_wait(l->epfd, ev, LOOP_EVENTS, timeout);
+	loop_clock(l);
+	for (int i = 0; i < n; i++) {
+		struct loop_io *io = ev[i].data.ptr;
+
+		if (io == NULL) {
+			uint64_t v;
+
+			/* EAGAIN (nothing to read) changes nothing */
+			if (read(l->evfd, &v, sizeof(v)) < 0)
+				v = 0;
+			atomic_store(&l->woken, false);
+			on_wake(l);
+			continue;
+		}
+		/* closed earlier in this batch: skip it */
+		if (io->fd >= 0)
+			io->cb(io, ev[i].events);
+	}
+	loop_run_timers(l);
+	loop_run_tasks(l);
+	loop_run_defers(l);
+}
+
 void
 loop_run(struct loop *l, void (*on_wake)(struct loop *l))
 {
-	struct epoll_event ev[LOOP_EVENTS];
 	struct epoll_event wake = {.events = EPOLLIN, .data.ptr = NULL};
 
 	epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &wake);
 	while (!l->stop || l->nalive > 0 || l->tasks != NULL ||
-	    l->defers != NULL) {
-		int timeout = -1, n;
-
-		if (l->tasks != NULL || l->defers != NULL)
-			timeout = 0;
-		else if (l->ntimers > 0)
-			timeout = l->heap[0]->due > l->now ?
-			    (int)(l->heap[0]->due - l->now) : 0;
-		n = epoll_wait(l->epfd, ev, LOOP_EVENTS, timeout);
-		loop_clock(l);
-		for (int i = 0; i < n; i++) {
-			struct loop_io *io = ev[i].data.ptr;
-
-			if (io == NULL) {
-				uint64_t v;
-
-				/* EAGAIN (nothing to read) changes nothing */
-				if (read(l->evfd, &v, sizeof(v)) < 0)
-					v = 0;
-				atomic_store(&l->woken, false);
-				on_wake(l);
-				continue;
-			}
-			/* closed earlier in this batch: skip it */
-			if (io->fd >= 0)
-				io->cb(io, ev[i].events);
-		}
-		loop_run_timers(l);
-		loop_run_tasks(l);
-		loop_run_defers(l);
-	}
+	    l->defers != NULL)
+		loop_run_once(l, -1, on_wake);
 }

@@ -373,6 +373,9 @@ int loop_mod(struct loop *l, struct loop_io *io, uint32_t events);
 void loop_wake(struct loop *l);
 /* Runs until loop_stop and no outside work is pending. */
 void loop_run(struct loop *l, void (*on_wake)(struct loop *l));
+/* One round, waiting MAX_WAIT ms at most (-1: no bound but the timers'). */
+void loop_run_once(struct loop *l, int max_wait,
+    void (*on_wake)(struct loop *l));
 void loop_stop(struct loop *l);
 static inline void
 loop_timer_init(struct loop_timer *t)
