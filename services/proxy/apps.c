@@ -79,10 +79,17 @@ apps_of(const char *name, void *arg)
 }
 
 /* Tells every worker how waking A ended. STATUS 0: forward to ADDR. */
+static void apps_publish_cb(uv_idle_t *h);
+
 static void
 apps_broadcast(struct proxy *px, struct proxy_app *a, int status,
     const char *reason)
 {
+	/* The workers forward held requests to the app's instances as the
+	 * snapshot has them: the one with them goes out first (the same
+	 * queue, in order). */
+	if (status == 0)
+		apps_publish_cb(&px->publish);
 	for (int i = 0; i < px->nworkers; i++) {
 		struct wmsg *m = calloc(1, sizeof(*m));
 

@@ -88,7 +88,7 @@ conn_detach(struct proxy_conn *c)
 
 	if (c->state == CONN_HELD)
 		hold_remove(c);
-	upstream_unqueue(c);
+	balance_unqueue(c);
 	if (ex->up != NULL) {
 		upstream_release(ex->up, false);
 		ex->up = NULL;

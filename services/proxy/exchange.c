@@ -92,6 +92,34 @@ exchange_set_host(struct proxy_conn *c, const char *src, struct http_span h)
 	return n;
 }
 
+/* Forwards C's request to a member of SET. */
+static void
+exchange_to_set(struct proxy_conn *c, const struct backend_set *set)
+{
+	struct upstream_group *g = balance_group(c->s.w, set);
+
+	if (g == NULL) {
+		conn_fail(c, 503, "out of memory", "Retry-After: 1\r\n");
+		return;
+	}
+	exchange_forward(c, g);
+}
+
+void
+exchange_route(struct proxy_conn *c)
+{
+	const struct route *r = route_lookup(c->s.w->routes, c->host,
+	    strlen(c->host));
+	char detail[512];
+
+	if (r != NULL && r->set->n > 0) {
+		exchange_to_set(c, r->set);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%s has no ready instance", c->host);
+	conn_fail(c, 503, detail, "Retry-After: 1\r\n");
+}
+
 /* The request M for app R->app: forward it, hold it while the app
  * wakes, or answer with the waiting page. */
 static void
@@ -105,10 +133,10 @@ exchange_to_app(struct proxy_conn *c, const struct route *r,
 	atomic_fetch_add_explicit(&ex->app->requests_total, 1,
 	    memory_order_relaxed);
 	ex->wait_only = wakepage_is_wait(src, m);
-	if (r->running && ex->wait_only)
+	if (r->set->n > 0 && ex->wait_only)
 		conn_wake_answer(c, false);
-	else if (r->running)
-		exchange_forward(c, r->addr);
+	else if (r->set->n > 0)
+		exchange_to_set(c, r->set);
 	else if (!ex->wait_only && atomic_load(&ex->app->wake_page) &&
 	    wakepage_wanted(src, m))
 		conn_wake_answer(c, true);
@@ -169,7 +197,7 @@ exchange_start(struct proxy_conn *c, const struct http_msg *m,
 
 	switch (r->kind) {
 	case TARGET_STATIC:
-		exchange_forward(c, r->addr);
+		exchange_to_set(c, r->set);
 		break;
 	case TARGET_APP:
 		exchange_to_app(c, r, src, m);
@@ -186,16 +214,16 @@ exchange_start(struct proxy_conn *c, const struct http_msg *m,
 }
 
 void
-exchange_forward(struct proxy_conn *c, const char *addr)
+exchange_forward(struct proxy_conn *c, struct upstream_group *g)
 {
 	const char *why;
 	int rc;
 
 	c->state = CONN_CONNECT;
-	rc = upstream_acquire(c->s.w, c, addr, &c->ex.up, &why);
+	rc = balance_acquire(g, c, &c->ex.up, &why);
 	if (rc < 0) {
-		exchange_upstream_error(c, 502, addr, "upstream connect failed",
-		    ": %s", why);
+		exchange_upstream_error(c, 502, balance_name(g),
+		    "upstream connect failed", ": %s", why);
 		return;
 	}
 	if (rc == 1) {
@@ -222,6 +250,36 @@ exchange_upstream_wfail(struct proxy_conn *c, int err)
 	conn_update(c);
 }
 
+/*
+ * C's member refused its connection or did not connect in time: it goes
+ * into backoff and, if the group has another member this request has
+ * not failed on, the request goes there. Nothing of it was sent yet.
+ * RELEASE: give the connection back here (else upstream.c closes it).
+ * Returns true when C was sent on.
+ */
+static bool
+exchange_try_other(struct proxy_conn *c, const char *what, const char *why,
+    bool release)
+{
+	struct exchange *ex = &c->ex;
+	struct upstream_pool *p = ex->up->pool;
+	struct upstream_group *g = p->g;
+
+	balance_backoff(p);
+	if (++ex->tries >= g->ncur || !balance_has_other(g, p))
+		return false;
+	log_info("upstream instance failed, trying another",
+	    "upstream=%s instance=%s host=%s why=\"%s: %s\"", p->addr, p->id,
+	    c->host, what, why);
+	stat_add(&c->s.w->stats.upstream_errors, 1);
+	if (release)
+		upstream_release(ex->up, false);
+	ex->up = NULL;
+	ex->avoid = p;
+	exchange_forward(c, g);
+	return true;
+}
+
 void
 exchange_upstream_ready(struct proxy_conn *c, int status)
 {
@@ -235,6 +293,9 @@ exchange_upstream_ready(struct proxy_conn *c, int status)
 		char addr[MSG_ADDR_MAX];
 
 		snprintf(addr, sizeof(addr), "%s", ex->up->pool->addr);
+		if (exchange_try_other(c, "connect failed", uv_strerror(status),
+		    false))
+			return;
 		ex->up = NULL;		/* upstream.c closes it */
 		exchange_upstream_error(c, 502, addr, "upstream connect failed",
 		    ": connect failed: %s", uv_strerror(status));
@@ -344,12 +405,15 @@ exchange_upstream_broken(struct proxy_conn *c, int err)
 		return;
 	}
 	if (ex->rqhead != NULL) {
-		/* a pooled connection the upstream had closed meanwhile */
+		/* a pooled connection the upstream had closed meanwhile: the
+		 * same member again, on a fresh connection */
+		struct upstream_group *g = ex->up->pool->g;
+
 		upstream_release(ex->up, false);
 		ex->up = NULL;
 		ex->retried = true;
 		stat_add(&c->s.w->stats.upstream_retries, 1);
-		exchange_forward(c, addr);
+		exchange_forward(c, g);
 		return;
 	}
 	exchange_upstream_error(c, 502, addr,
@@ -615,13 +679,15 @@ exchange_timeout(struct proxy_conn *c)
 
 	if (c->state == CONN_CONNECT && ex->queued != NULL) {
 		snprintf(detail, sizeof(detail), "upstream %s: no connection "
-		    "free in time", ex->queued->addr);
+		    "free in time", balance_name(ex->queued));
 		log_info("upstream queue timeout", "upstream=%s host=%s",
-		    ex->queued->addr, c->host);
+		    balance_name(ex->queued), c->host);
 		conn_fail(c, 504, detail, NULL);
 		return;
 	}
 	if (c->state == CONN_CONNECT) {
+		if (exchange_try_other(c, "connect", "timed out", true))
+			return;
 		exchange_upstream_error(c, 504, ex->up->pool->addr,
 		    "upstream connect failed", ": connect timed out");
 		return;

@@ -70,7 +70,7 @@ hold_remove(struct proxy_conn *c)
 
 void
 hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
-    const char *addr, const char *reason)
+    const char *reason)
 {
 	struct proxy_conn *c, *next;
 	char detail[768];
@@ -86,7 +86,7 @@ hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
 		}
 		if (status == 0) {
 			hold_remove(c);
-			exchange_forward(c, addr);
+			exchange_route(c);
 			continue;
 		}
 		snprintf(detail, sizeof(detail), "app %s could not be woken: %s",

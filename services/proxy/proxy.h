@@ -286,19 +286,35 @@ apps_running(const struct proxy_app *a)
 	return strcmp(a->state, "running") == 0 && a->addr[0] != '\0';
 }
 
+/* One upstream a route may send to: a static address, or one ready
+ * instance of an app. */
+struct backend {
+	char *id;			/* instance id; "" for a static address */
+	char *addr;			/* "host:port" */
+};
+
+/* Where a target's requests go: every route with the same target shares
+ * one set. Empty for an app with no ready instance. */
+struct backend_set {
+	char *key;			/* the target ("app:NAME", ...) */
+	size_t n;
+	struct backend *b;
+};
+
 /* A route as the snapshot holds it: immutable. */
 struct route {
 	const char *domain;		/* lower case; "*.x" for wildcards */
 	enum target_kind kind;
-	const char *addr;		/* static upstream, or the app's */
+	struct backend_set *set;
 	struct proxy_app *app;		/* TARGET_APP */
-	bool running;			/* TARGET_APP: addr is usable */
 };
 
 struct route_table {
 	_Atomic int refs;
+	uint64_t gen;			/* tables built before, plus one */
 	struct map exact;		/* domain -> struct route */
 	struct map wild;		/* suffix after "*." -> struct route */
+	struct map sets;		/* target -> struct backend_set */
 	size_t nroutes;
 	struct route *routes;
 };
@@ -315,6 +331,9 @@ void route_table_unref(struct route_table *t);
 /* HOST: lower case, no port. The most specific route, or NULL. */
 const struct route *route_lookup(const struct route_table *t,
     const char *host, size_t len);
+/* The set of TARGET in T, or NULL. */
+const struct backend_set *route_table_set(const struct route_table *t,
+    const char *target);
 /* A route's target: its kind and what follows the prefix; 0 or -1.
  * (Domains are checked by app_domain_valid.) */
 int route_target_parse(const char *target, enum target_kind *kind,
@@ -513,34 +532,94 @@ stream_avail(const struct proxy_stream *s)
 }
 
 /* ------------------------------------------------------------------ */
-/* upstream.c: connections to upstreams and the idle pool */
+/* balance.c: a route's set of upstreams, the picker and the queue */
 
 struct proxy_conn;
 struct upstream_conn;
+struct upstream_pool;
 struct wmsg;
 
 TAILQ_HEAD(conn_queue, proxy_conn);
 LIST_HEAD(upstream_conn_list, upstream_conn);
+LIST_HEAD(upstream_pool_list, upstream_pool);
 
 /*
- * Every connection to one upstream address, per worker. At most the cap
- * (upstream_cap) are busy, connecting or carrying an exchange: an app
- * with a small listen backlog drops the SYNs of a burst, and its clients
- * would wait for their timeouts. Requests beyond the cap wait in the
- * queue, first come first served; a freed slot is handed to the queue at
- * the end of the loop round (the dispatch task), never from inside the
- * release that freed it.
+ * The worker's side of a route's backend set (route.c): a pool of
+ * connections per member, the picker's round-robin cursor, and the
+ * queue of requests waiting for a slot in any member. Keyed by the
+ * set's key, so it outlives snapshots; rebuilt when the snapshot
+ * changes (a member that left keeps its busy connections until they
+ * finish: draining).
  */
-struct upstream_pool {
+struct upstream_group {
 	struct proxy_worker *w;
-	char *addr;			/* "host:port" (key in the map) */
-	struct upstream_conn_list idle;	/* most recently used first */
-	size_t nidle;
-	size_t nopen;
-	size_t nbusy;			/* counted against the cap */
+	char *key;			/* the set's key (map key) */
+	struct upstream_pool_list pools;	/* members and leavers */
+	struct upstream_pool **cur;	/* the current members, in order */
+	size_t ncur;
+	uint64_t gen;			/* route table cur was built from */
+	unsigned rr;			/* round robin among equals */
 	struct conn_queue queue;	/* waiting for a slot */
 	struct loop_task dispatch;	/* queued: a slot went free */
 	bool dispatching;		/* the dispatch task is running */
+};
+
+/*
+ * The group for SET (from the worker's current snapshot), created or
+ * brought up to date. NULL on ENOMEM.
+ */
+struct upstream_group *balance_group(struct proxy_worker *w,
+    const struct backend_set *set);
+/*
+ * Hands C an upstream connection to a member of G: an idle one (returns
+ * 1, ready to write) or a new one (returns 0; exchange_upstream_ready()
+ * follows). The member is the one with the fewest requests outstanding
+ * on this worker, round robin among equals, skipping members in backoff
+ * while another is up and never c->ex.avoid. When every member is at its
+ * cap, or others already wait, queues C (returns 2): exchange_forward()
+ * runs again when a slot is free. Returns -1 with a reason in WHY when
+ * G has no member to send to.
+ */
+int balance_acquire(struct upstream_group *g, struct proxy_conn *c,
+    struct upstream_conn **upp, const char **why);
+/* Takes C out of the queue it waits in (no-op if none). */
+void balance_unqueue(struct proxy_conn *c);
+/* A slot of a member of G went free: the queue gets it at the end of the
+ * round. */
+void balance_slot_freed(struct upstream_group *g);
+/* P refused a connection or timed out: skipped for a short while. */
+void balance_backoff(struct upstream_pool *p);
+/* Is there a member of G other than P to try? */
+bool balance_has_other(const struct upstream_group *g,
+    const struct upstream_pool *p);
+/* A name for G in pages and logs: its one member's address, or its key. */
+const char *balance_name(const struct upstream_group *g);
+/* G lost a pool or a waiting request: free it if nothing names it. */
+void balance_gc(struct upstream_group *g);
+/* The snapshot changed: every group follows it. */
+void balance_routes_changed(struct proxy_worker *w);
+void balance_close_all(struct proxy_worker *w);
+
+/* ------------------------------------------------------------------ */
+/* upstream.c: connections to one upstream address, and the idle pool */
+
+/*
+ * Every connection of this worker to one member of a group. At most the
+ * cap (upstream_cap) are busy, connecting or carrying an exchange: an
+ * app with a small listen backlog drops the SYNs of a burst, and its
+ * clients would wait for their timeouts.
+ */
+struct upstream_pool {
+	struct upstream_group *g;
+	char *addr;			/* "host:port" */
+	char *id;			/* instance id, "" for a static route */
+	LIST_ENTRY(upstream_pool) link;	/* g->pools */
+	struct upstream_conn_list idle;	/* most recently used first */
+	size_t nidle;
+	size_t nopen;
+	size_t nbusy;			/* outstanding: counted in the cap */
+	uint64_t down_until;		/* loop ms: in backoff until then */
+	bool member;			/* in g's current set */
 };
 
 /* One connection to an upstream: idle in its pool, or carrying C's
@@ -558,27 +637,30 @@ struct upstream_conn {
 	bool resolving;			/* a name lookup is out */
 };
 
+struct upstream_pool *upstream_pool_new(struct upstream_group *g,
+    const char *addr, const char *id);
+/* Frees P if it is no member and has no connection left. */
+void upstream_pool_gc(struct upstream_pool *p);
+/* Does P take another busy connection now (an idle one unless FRESH,
+ * or room under the cap)? */
+bool upstream_has_slot(const struct upstream_pool *p, bool fresh);
 /*
- * Hands C an upstream connection for ADDR: an idle one (returns 1, ready
- * to write) or a new one (returns 0; exchange_upstream_ready() follows).
- * At the cap, or behind others already waiting, queues C instead
- * (returns 2, *UPP untouched): exchange_forward() runs again when a slot
- * is free. Returns -1 with a reason in WHY when ADDR is unusable.
+ * A connection of P for C: an idle one (returns 1) unless FRESH, else a
+ * new one (returns 0). -1 with WHY if none can be opened.
  */
-int upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
-    const char *addr, struct upstream_conn **upp, const char **why);
-/* Takes C out of the queue it waits in (no-op if none). */
-void upstream_unqueue(struct proxy_conn *c);
+int upstream_get(struct upstream_pool *p, struct proxy_conn *c, bool fresh,
+    struct upstream_conn **upp, const char **why);
 /* Gives UP back: to the idle pool when REUSE, else closed. A request
  * waiting for the slot gets it at the end of the round. */
 void upstream_release(struct upstream_conn *up, bool reuse);
 /* UP became a tunnel: it stops counting against the cap. */
 void upstream_uncount(struct upstream_conn *up);
+/* Closes P's idle connections (P left its set, or the worker stops). */
+void upstream_close_idle(struct upstream_pool *p);
 /* A name lookup for an upstream connection came back (WMSG_RESOLVED). */
 void upstream_resolved(struct proxy_worker *w, struct wmsg *m);
 /* Closes idle connections older than the keep-alive timeout. */
 void upstream_sweep(struct proxy_worker *w, uint64_t now);
-void upstream_close_all(struct proxy_worker *w);
 
 /* ------------------------------------------------------------------ */
 /* conn.c: one client connection, one request at a time */
@@ -602,7 +684,9 @@ enum conn_state {
  */
 struct exchange {
 	struct upstream_conn *up;
-	struct upstream_pool *queued;	/* the pool whose queue holds C */
+	struct upstream_group *queued;	/* the group whose queue holds C */
+	struct upstream_pool *avoid;	/* failed this request: not again */
+	unsigned tries;			/* members that failed it */
 	TAILQ_ENTRY(proxy_conn) q_link;
 	LIST_ENTRY(proxy_conn) hold_link;	/* while CONN_HELD */
 	struct proxy_app *app;		/* counted in app->inflight */
@@ -683,8 +767,11 @@ void conn_close_all(struct proxy_worker *w);
  * its target's kind and starts forwarding it. */
 void exchange_start(struct proxy_conn *c, const struct http_msg *m,
     size_t head_len);
-/* Forwards C's request to ADDR (after routing or waking). */
-void exchange_forward(struct proxy_conn *c, const char *addr);
+/* Forwards C's request by its route in the current snapshot (after its
+ * app woke). */
+void exchange_route(struct proxy_conn *c);
+/* Forwards C's request to a member of G. */
+void exchange_forward(struct proxy_conn *c, struct upstream_group *g);
 /* The upstream connection attempt for C finished (0 or a libuv error). */
 void exchange_upstream_ready(struct proxy_conn *c, int status);
 /* Upstream bytes or EOF/error arrived on C's upstream. */
@@ -714,9 +801,10 @@ void hold_add(struct proxy_conn *c, struct proxy_app *app);
 void hold_remove(struct proxy_conn *c);
 /* Asks the main thread to wake APP (one command per app in flight). */
 void hold_wake(struct proxy_worker *w, struct proxy_app *app);
-/* The wake of APP finished: forward to ADDR, or fail with STATUS. */
+/* The wake of APP finished: forward to its instances (the snapshot has
+ * them by now), or fail with STATUS. */
 void hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
-    const char *addr, const char *reason);
+    const char *reason);
 
 /* ------------------------------------------------------------------ */
 /* worker.c: one event loop thread */
@@ -819,7 +907,7 @@ struct proxy_worker {
 	struct handoff handoff;
 	struct route_table *routes;	/* this worker's reference */
 	struct buf_pool bufs;
-	struct map upstreams;		/* addr -> struct upstream_pool */
+	struct map groups;		/* set key -> struct upstream_group */
 	struct conn_list conns;		/* every client connection */
 	struct conn_list held;		/* held ones */
 	char *scratch;			/* one head or page being built */

@@ -19,11 +19,81 @@
 struct route_table *
 route_table_new(void)
 {
+	static _Atomic uint64_t gen;
 	struct route_table *t = calloc(1, sizeof(*t));
 
-	if (t != NULL)
+	if (t != NULL) {
 		atomic_init(&t->refs, 1);
+		t->gen = atomic_fetch_add(&gen, 1) + 1;
+	}
 	return t;
+}
+
+static void
+route_set_free(struct backend_set *set)
+{
+	if (set == NULL)
+		return;
+	for (size_t i = 0; i < set->n; i++) {
+		free(set->b[i].id);
+		free(set->b[i].addr);
+	}
+	free(set->b);
+	free(set->key);
+	free(set);
+}
+
+/* Adds a member to SET; -1 on ENOMEM. */
+static int
+route_set_add(struct backend_set *set, const char *id, const char *addr)
+{
+	struct backend *b = realloc(set->b, (set->n + 1) * sizeof(*b));
+
+	if (b == NULL)
+		return -1;
+	set->b = b;
+	b = &set->b[set->n];
+	b->id = strdup(id);
+	b->addr = strdup(addr);
+	if (b->id == NULL || b->addr == NULL) {
+		free(b->id);
+		free(b->addr);
+		return -1;
+	}
+	set->n++;
+	return 0;
+}
+
+/* The set of TARGET, made on first use: a static address, or the ready
+ * instances of APP. */
+static struct backend_set *
+route_set_get(struct route_table *t, const char *target, enum target_kind kind,
+    const char *rest, const struct proxy_app *app)
+{
+	struct backend_set *set = map_get(&t->sets, target, strlen(target));
+
+	if (set != NULL)
+		return set;
+	if ((set = calloc(1, sizeof(*set))) == NULL ||
+	    (set->key = strdup(target)) == NULL)
+		goto fail;
+	if (kind == TARGET_STATIC && route_set_add(set, "", rest) < 0)
+		goto fail;
+	if (kind == TARGET_APP && apps_running(app) &&
+	    route_set_add(set, "", app->addr) < 0)
+		goto fail;
+	if (map_put(&t->sets, set->key, set) < 0)
+		goto fail;
+	return set;
+fail:
+	route_set_free(set);
+	return NULL;
+}
+
+const struct backend_set *
+route_table_set(const struct route_table *t, const char *target)
+{
+	return map_get(&t->sets, target, strlen(target));
 }
 
 int
@@ -65,22 +135,11 @@ route_table_add(struct route_table *t, const char *domain, const char *target,
 	r = &routes[t->nroutes];
 	memset(r, 0, sizeof(*r));
 	r->kind = kind;
-	if ((r->domain = strdup(domain)) == NULL)
+	if (kind == TARGET_APP && (r->app = app_of(rest, arg)) == NULL)
 		return -1;
-	if (kind == TARGET_STATIC) {
-		r->addr = strdup(rest);
-	} else {
-		if ((r->app = app_of(rest, arg)) == NULL) {
-			free((char *)r->domain);
-			return -1;
-		}
-		r->running = apps_running(r->app);
-		r->addr = strdup(r->running ? r->app->addr : "");
-	}
-	if (r->addr == NULL) {
-		free((char *)r->domain);
+	if ((r->set = route_set_get(t, target, kind, rest, r->app)) == NULL ||
+	    (r->domain = strdup(domain)) == NULL)
 		return -1;
-	}
 	t->nroutes++;
 	return 0;
 }
@@ -114,13 +173,17 @@ route_table_unref(struct route_table *t)
 	if (t == NULL ||
 	    atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (size_t i = 0; i < t->nroutes; i++) {
-		free((char *)t->routes[i].domain);
-		free((char *)t->routes[i].addr);
-	}
+	size_t i = 0;
+	struct map_slot *s;
+
+	for (size_t j = 0; j < t->nroutes; j++)
+		free((char *)t->routes[j].domain);
+	while ((s = map_next(&t->sets, &i)) != NULL)
+		route_set_free(s->val);
 	free(t->routes);
 	map_free(&t->exact);
 	map_free(&t->wild);
+	map_free(&t->sets);
 	free(t);
 }
 

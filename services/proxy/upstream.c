@@ -1,20 +1,17 @@
 /*
- * Connections to upstreams. Each worker keeps, per upstream address, a
- * list of idle keep-alive connections; a request takes the most recently
- * used one (its socket is the likeliest to still be open) or opens a new
- * one. Idle connections keep reading, so an upstream that closes one is
- * noticed at once and it leaves the pool; the sweep timer closes those
- * idle longer than the keep-alive timeout.
+ * Connections to one upstream address. Each pool (one member of a
+ * balancing group, balance.c) keeps a list of idle keep-alive
+ * connections; a request takes the most recently used one (its socket
+ * is the likeliest to still be open) or opens a new one. Idle
+ * connections keep reading, so an upstream that closes one is noticed
+ * at once and it leaves the pool; the sweep timer closes those idle
+ * longer than the keep-alive timeout.
  *
- * Per upstream, at most upstream_cap() connections are busy at once;
- * taking an idle one never waits. A request that needs a new connection
- * beyond that waits in the upstream's queue and is forwarded again,
- * in order, as connections are released. The hand-off runs as a task at
- * the end of the loop round: releasing a connection never runs another
- * client's exchange on the releaser's stack (which may be using the
- * worker's scratch buffer, or be about to free what it names). The cap
- * is per worker, so no lock is taken: the setting is shared out evenly
- * among the workers.
+ * At most upstream_cap() connections of a pool are busy at once; taking
+ * an idle one never waits. The cap is per worker, so no lock is taken:
+ * the setting is shared out evenly among the workers. When a busy
+ * connection is released its group hears of the free slot, and hands it
+ * to a waiting request at the end of the round.
  *
  * Addresses are "host:port". Numeric hosts connect directly; names are
  * looked up on a short-lived thread (getaddrinfo blocks), never on the
@@ -33,17 +30,21 @@
 
 #define UPSTREAM_IDLE_MAX 512	/* idle connections kept per upstream */
 
-static void upstream_dispatch_task(struct loop_task *t);
+static struct proxy_worker *
+upstream_worker(const struct upstream_pool *p)
+{
+	return p->g->w;
+}
 
 static void
 upstream_idle_unlink(struct upstream_conn *up)
 {
-	struct upstream_pool *u = up->pool;
+	struct upstream_pool *p = up->pool;
 
 	LIST_REMOVE(up, idle_link);
 	up->idle = false;
-	u->nidle--;
-	stat_gauge(&u->w->stats.upstreams_idle, -1);
+	p->nidle--;
+	stat_gauge(&upstream_worker(p)->stats.upstreams_idle, -1);
 }
 
 /* The busy connections allowed per upstream on this worker; 0: any. */
@@ -56,12 +57,13 @@ upstream_cap(const struct proxy_worker *w)
 	return (max + n - 1) / n;
 }
 
-static bool
-upstream_has_slot(const struct upstream_pool *u)
+bool
+upstream_has_slot(const struct upstream_pool *p, bool fresh)
 {
-	size_t cap = upstream_cap(u->w);
+	size_t cap = upstream_cap(upstream_worker(p));
 
-	return !LIST_EMPTY(&u->idle) || cap == 0 || u->nbusy < cap;
+	return (!fresh && !LIST_EMPTY(&p->idle)) || cap == 0 ||
+	    p->nbusy < cap;
 }
 
 static void
@@ -71,72 +73,43 @@ upstream_count(struct upstream_conn *up)
 	up->pool->nbusy++;
 }
 
-/* UP stops counting against the cap: requests waiting for a slot get
- * it at the end of the round, not on the stack of whoever freed it. */
 void
 upstream_uncount(struct upstream_conn *up)
 {
-	struct upstream_pool *u = up->pool;
-
 	if (!up->busy)
 		return;
 	up->busy = false;
-	u->nbusy--;
-	if (!TAILQ_EMPTY(&u->queue))
-		loop_post(&u->w->loop, &u->dispatch, upstream_dispatch_task);
+	up->pool->nbusy--;
+	balance_slot_freed(up->pool->g);
 }
 
-/* U goes once nothing names it: no connection, no waiting request, no
- * dispatch queued or running. */
-static void
-upstream_pool_gc(struct upstream_pool *u)
+struct upstream_pool *
+upstream_pool_new(struct upstream_group *g, const char *addr, const char *id)
 {
-	if (u->nopen > 0 || !TAILQ_EMPTY(&u->queue) || u->dispatch.queued ||
-	    u->dispatching)
-		return;
-	map_del(&u->w->upstreams, u->addr);
-	free(u->addr);
-	free(u);
-}
+	struct upstream_pool *p = calloc(1, sizeof(*p));
 
-static void
-upstream_enqueue(struct upstream_pool *u, struct proxy_conn *c)
-{
-	c->ex.queued = u;
-	TAILQ_INSERT_TAIL(&u->queue, c, ex.q_link);
-	stat_gauge(&u->w->stats.upstream_queued, 1);
+	if (p == NULL || (p->addr = strdup(addr)) == NULL ||
+	    (p->id = strdup(id)) == NULL) {
+		if (p != NULL)
+			free(p->addr);
+		free(p);
+		return NULL;
+	}
+	p->g = g;
+	LIST_INIT(&p->idle);
+	LIST_INSERT_HEAD(&g->pools, p, link);
+	return p;
 }
 
 void
-upstream_unqueue(struct proxy_conn *c)
+upstream_pool_gc(struct upstream_pool *p)
 {
-	struct upstream_pool *u = c->ex.queued;
-
-	if (u == NULL)
+	if (p->member || p->nopen > 0)
 		return;
-	TAILQ_REMOVE(&u->queue, c, ex.q_link);
-	c->ex.queued = NULL;
-	stat_gauge(&u->w->stats.upstream_queued, -1);
-	upstream_pool_gc(u);
-}
-
-/* Forwards the queued requests the freed slots can take now. */
-static void
-upstream_dispatch_task(struct loop_task *t)
-{
-	struct upstream_pool *u = container_of(t, struct upstream_pool,
-	    dispatch);
-	struct proxy_conn *c;
-
-	/* the stop closes every client next; no connection for them */
-	u->dispatching = true;
-	while (!u->w->stopping && (c = TAILQ_FIRST(&u->queue)) != NULL &&
-	    upstream_has_slot(u)) {
-		upstream_unqueue(c);
-		exchange_forward(c, u->addr);
-	}
-	u->dispatching = false;
-	upstream_pool_gc(u);
+	LIST_REMOVE(p, link);
+	free(p->addr);
+	free(p->id);
+	free(p);
 }
 
 static void
@@ -164,12 +137,14 @@ upstream_on_drain(struct proxy_stream *s, int status)
 static void
 upstream_free(struct upstream_conn *up)
 {
-	struct upstream_pool *u = up->pool;
+	struct upstream_pool *p = up->pool;
+	struct upstream_group *g = p->g;
 
-	stat_gauge(&u->w->stats.upstreams, -1);
-	u->nopen--;
+	stat_gauge(&g->w->stats.upstreams, -1);
+	p->nopen--;
 	free(up);
-	upstream_pool_gc(u);
+	upstream_pool_gc(p);
+	balance_gc(g);
 }
 
 static void
@@ -301,16 +276,16 @@ upstream_resolved(struct proxy_worker *w, struct wmsg *m)
 }
 
 static struct upstream_conn *
-upstream_open(struct upstream_pool *u, const char **why)
+upstream_open(struct upstream_pool *p, const char **why)
 {
-	struct proxy_worker *w = u->w;
+	struct proxy_worker *w = upstream_worker(p);
 	char host[256];
 	struct sockaddr_storage ss;
 	int portnum;
 	struct upstream_conn *up;
 	int rc;
 
-	if (addr_parse(u->addr, 0, host, sizeof(host), &portnum, NULL) < 0) {
+	if (addr_parse(p->addr, 0, host, sizeof(host), &portnum, NULL) < 0) {
 		*why = "bad upstream address";
 		return NULL;
 	}
@@ -320,8 +295,8 @@ upstream_open(struct upstream_pool *u, const char **why)
 	}
 	stream_init(&up->s, w, up, upstream_on_read, upstream_on_drain,
 	    upstream_on_close);
-	up->pool = u;
-	u->nopen++;
+	up->pool = p;
+	p->nopen++;
 	stat_gauge(&w->stats.upstreams, 1);
 
 	if (uv_ip4_addr(host, portnum, (struct sockaddr_in *)&ss) == 0 ||
@@ -333,7 +308,7 @@ upstream_open(struct upstream_pool *u, const char **why)
 	if (rc < 0) {
 		/* nothing was opened: undo by hand */
 		*why = uv_strerror(rc);
-		u->nopen--;
+		p->nopen--;
 		stat_gauge(&w->stats.upstreams, -1);
 		free(up);
 		return NULL;
@@ -341,48 +316,14 @@ upstream_open(struct upstream_pool *u, const char **why)
 	return up;
 }
 
-static struct upstream_pool *
-upstream_pool_get(struct proxy_worker *w, const char *addr)
-{
-	struct upstream_pool *u = map_get(&w->upstreams, addr, strlen(addr));
-
-	if (u != NULL)
-		return u;
-	if ((u = calloc(1, sizeof(*u))) == NULL)
-		return NULL;
-	u->w = w;
-	LIST_INIT(&u->idle);
-	TAILQ_INIT(&u->queue);
-	if ((u->addr = strdup(addr)) == NULL ||
-	    map_put(&w->upstreams, u->addr, u) < 0) {
-		free(u->addr);
-		free(u);
-		return NULL;
-	}
-	return u;
-}
-
 int
-upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
-    const char *addr, struct upstream_conn **upp, const char **why)
+upstream_get(struct upstream_pool *p, struct proxy_conn *c, bool fresh,
+    struct upstream_conn **upp, const char **why)
 {
-	struct upstream_pool *u = upstream_pool_get(w, addr);
+	struct proxy_worker *w = upstream_worker(p);
 	struct upstream_conn *up;
 
-	if (u == NULL) {
-		*why = "out of memory";
-		return -1;
-	}
-	/* Behind those already waiting, even if a slot just went free: the
-	 * dispatch at the end of this round gives it to the first of them
-	 * (and forwards it from the front of the queue: no waiting then). */
-	if (!TAILQ_EMPTY(&u->queue) && !u->dispatching) {
-		upstream_enqueue(u, c);
-		return 2;
-	}
-	/* A retry goes out on a new connection: the pooled one it failed on
-	 * may not be the only one the upstream has closed meanwhile. */
-	if (!c->ex.retried && (up = LIST_FIRST(&u->idle)) != NULL) {
+	if (!fresh && (up = LIST_FIRST(&p->idle)) != NULL) {
 		upstream_idle_unlink(up);
 		stat_add(&w->stats.upstream_reused, 1);
 		upstream_count(up);
@@ -391,14 +332,8 @@ upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
 		*upp = up;
 		return 1;
 	}
-	if (!upstream_has_slot(u)) {
-		upstream_enqueue(u, c);
-		return 2;
-	}
-	if ((up = upstream_open(u, why)) == NULL) {
-		upstream_pool_gc(u);
+	if ((up = upstream_open(p, why)) == NULL)
 		return -1;
-	}
 	upstream_count(up);
 	up->c = c;
 	up->uses = 1;
@@ -410,20 +345,20 @@ upstream_acquire(struct proxy_worker *w, struct proxy_conn *c,
 static void
 upstream_put(struct upstream_conn *up, bool reuse)
 {
-	struct proxy_worker *w = up->s.w;
-	struct upstream_pool *u = up->pool;
+	struct upstream_pool *p = up->pool;
+	struct proxy_worker *w = upstream_worker(p);
 
 	if (up->s.flags & STREAM_CLOSING)
 		return;
-	if (reuse && !w->stopping &&
-	    u->nidle < UPSTREAM_IDLE_MAX && stream_avail(&up->s) == 0 &&
+	if (reuse && !w->stopping && p->member &&
+	    p->nidle < UPSTREAM_IDLE_MAX && stream_avail(&up->s) == 0 &&
 	    up->s.queued == 0 && !(up->s.flags & STREAM_EOF)) {
 		stream_trim(&up->s);
 		stream_read(&up->s, true);
 		up->idle_since = w->loop.now;
-		LIST_INSERT_HEAD(&u->idle, up, idle_link);
+		LIST_INSERT_HEAD(&p->idle, up, idle_link);
 		up->idle = true;
-		u->nidle++;
+		p->nidle++;
 		stat_gauge(&w->stats.upstreams_idle, 1);
 		return;
 	}
@@ -441,36 +376,34 @@ upstream_release(struct upstream_conn *up, bool reuse)
 }
 
 void
+upstream_close_idle(struct upstream_pool *p)
+{
+	/* closing is deferred to the close callbacks: P stays */
+	while (!LIST_EMPTY(&p->idle))
+		upstream_release(LIST_FIRST(&p->idle), false);
+}
+
+void
 upstream_sweep(struct proxy_worker *w, uint64_t now)
 {
 	uint64_t max = (uint64_t)w->px->cfg->proxy.keepalive_timeout_ms;
 	size_t i = 0;
 	struct map_slot *s;
 
-	while ((s = map_next(&w->upstreams, &i)) != NULL) {
-		struct upstream_pool *u = s->val;
-		struct upstream_conn *up, *next;
+	while ((s = map_next(&w->groups, &i)) != NULL) {
+		struct upstream_group *g = s->val;
+		struct upstream_pool *p;
 
 		/* closing is deferred to the close callbacks, so the map
 		 * and the lists stay as they are while we walk them */
-		for (up = LIST_FIRST(&u->idle); up != NULL; up = next) {
-			next = LIST_NEXT(up, idle_link);
-			if (now - up->idle_since >= max)
-				upstream_release(up, false);
+		LIST_FOREACH(p, &g->pools, link) {
+			struct upstream_conn *up, *next;
+
+			for (up = LIST_FIRST(&p->idle); up != NULL; up = next) {
+				next = LIST_NEXT(up, idle_link);
+				if (now - up->idle_since >= max)
+					upstream_release(up, false);
+			}
 		}
-	}
-}
-
-void
-upstream_close_all(struct proxy_worker *w)
-{
-	size_t i = 0;
-	struct map_slot *s;
-
-	while ((s = map_next(&w->upstreams, &i)) != NULL) {
-		struct upstream_pool *u = s->val;
-
-		while (!LIST_EMPTY(&u->idle))
-			upstream_release(LIST_FIRST(&u->idle), false);
 	}
 }

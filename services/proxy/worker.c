@@ -219,7 +219,7 @@ worker_stop(struct proxy_worker *w)
 	w->listener.fd = -1;
 	loop_timer_stop(&w->loop, &w->sweep);
 	conn_close_all(w);
-	upstream_close_all(w);
+	balance_close_all(w);
 	loop_stop(&w->loop);
 }
 
@@ -237,11 +237,11 @@ worker_on_wake(struct loop *l)
 		case WMSG_ROUTES:
 			route_table_unref(w->routes);
 			w->routes = m->routes;
+			balance_routes_changed(w);
 			break;
 		case WMSG_WAKE_DONE:
 			if (!w->stopping)
-				hold_done(w, m->app, m->status, m->addr,
-				    m->reason);
+				hold_done(w, m->app, m->status, m->reason);
 			break;
 		case WMSG_RESOLVED:
 			upstream_resolved(w, m);
@@ -278,7 +278,7 @@ worker_main(void *arg)
 	route_table_unref(w->routes);
 	w->routes = NULL;
 	buf_pool_drain(&w->bufs);
-	map_free(&w->upstreams);
+	map_free(&w->groups);
 	loop_free(&w->loop);
 	return NULL;
 }

@@ -1,4 +1,4 @@
-// links: services/proxy/conn.c services/proxy/exchange.c services/proxy/stream.c services/proxy/loop.c services/proxy/upstream.c services/proxy/tunnel.c services/proxy/hold.c services/proxy/worker.c services/proxy/buf.c services/proxy/map.c services/proxy/route.c services/proxy/http.c services/proxy/headers.c services/proxy/page.c services/proxy/wakepage.c services/proxy/stats.c
+// links: services/proxy/conn.c services/proxy/exchange.c services/proxy/stream.c services/proxy/loop.c services/proxy/upstream.c services/proxy/balance.c services/proxy/tunnel.c services/proxy/hold.c services/proxy/worker.c services/proxy/buf.c services/proxy/map.c services/proxy/route.c services/proxy/http.c services/proxy/headers.c services/proxy/page.c services/proxy/wakepage.c services/proxy/stats.c
 /*
  * The proxy's client connection (services/proxy/conn.c) as a state
  * machine, seen from the wire. One worker is built by hand (t_setup) and
@@ -195,17 +195,17 @@ t_teardown(struct tenv *t)
 
 	w->stopping = true;
 	conn_close_all(w);
-	upstream_close_all(w);
+	balance_close_all(w);
 	for (int i = 0; i < 100 && (w->loop.tasks != NULL ||
 	    w->loop.defers != NULL); i++)
 		loop_run_once(&w->loop, 0, t_on_wake);
 	CHECK(w->loop.tasks == NULL && w->loop.defers == NULL);
 	CHECK_INTEQ(atomic_load(&w->stats.conns), 0);
 	CHECK_INTEQ(atomic_load(&w->stats.upstreams), 0);
-	CHECK_INTEQ(w->upstreams.len, 0);
+	CHECK_INTEQ(w->groups.len, 0);
 	route_table_unref(w->routes);
 	buf_pool_drain(&w->bufs);
-	map_free(&w->upstreams);
+	map_free(&w->groups);
 	loop_free(&w->loop);
 	free(w->scratch);
 	for (int i = 0; i < t->npeers; i++)

@@ -70,12 +70,11 @@ test_lookup(void)
 		REQUIRE(r != NULL);
 		CHECK(r->kind == TARGET_APP);
 		CHECK(r->app == &app_blog);
-		CHECK(r->running);
-		CHECK_STREQ(r->addr, "127.0.0.1:9001");
+		REQUIRE(r->set->n == 1);
+		CHECK_STREQ(r->set->b[0].addr, "127.0.0.1:9001");
 		r = route_lookup(t, "z.ide.example.com", 17);
 		REQUIRE(r != NULL);
-		CHECK(!r->running);
-		CHECK_STREQ(r->addr, "");
+		CHECK_INTEQ(r->set->n, 0);
 	}
 	route_table_unref(t);
 }
