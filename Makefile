@@ -8,7 +8,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 	-DDC_VERSION='"$(VERSION)"' -Icommon
-LDLIBS += -lnng -lhttp_parser -lpthread -lm
+LDLIBS += -lnng -lpthread -lm
 
 ifneq ($(SANITIZER),)
 CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer
@@ -66,18 +66,47 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libdccommon.a \
 unit: $(UNIT_BINS)
 
 test: deps-auto
-	@$(MAKE) --no-print-directory check-src all unit
+	@$(MAKE) --no-print-directory check-src all unit fuzz-replay
 	@DEVCLOUD_BUILD=$(CURDIR)/$(B) tests/run.sh
 
-# libFuzzer targets, each with ASan; run one with build/fuzz/fuzz_msg -max_total_time=60
+# libFuzzer targets, each with ASan; run one with build/fuzz/fuzz_msg
+# -max_total_time=60 tests/fuzz/corpus/msg (fuzz_http: $(B)/fuzz/corpus/http,
+# which `make fuzz-corpus` writes from tests/data/http).
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 fuzz: check-deps $(FUZZ_BINS)
-$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC)
+$(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(COMMON_SRC) \
+    $(wildcard common/*.h services/*/*.[ch])
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icommon $(PKG_CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -o $@ $< $(COMMON_SRC) \
 		$$(sed -n '1s,^// links: ,,p' $<) $(PKG_LIBS) $(LDLIBS)
+
+# Every fuzz target once over each input of its corpus, without fuzzing:
+# seconds, so `make test` sees a target that stopped compiling or that a
+# known input now crashes. A target's corpus is tests/fuzz/corpus/NAME,
+# but fuzz_http's is written from the HTTP cases of tests/data/http.
+fuzz-corpus: $(B)/fuzz/corpus/http
+$(B)/fuzz/corpus/http: tests/http_cases.py $(wildcard tests/data/http/*)
+	@rm -rf $@
+	python3 tests/http_cases.py corpus $@
+
+fuzz-replay: fuzz fuzz-corpus
+	@for f in $(FUZZ_BINS); do \
+		n=$${f##*/fuzz_}; \
+		case $$n in http) dir=$(B)/fuzz/corpus/http ;; \
+		*) dir=tests/fuzz/corpus/$$n ;; esac; \
+		set -- $$dir/*; \
+		[ -f "$$1" ] || { echo "fuzz_$$n: no corpus in $$dir"; exit 1; }; \
+		if $$f -artifact_prefix=$(B)/fuzz/ "$$@" \
+		    >$(B)/fuzz/fuzz_$$n.log 2>&1; then \
+			echo "fuzz_$$n: $$# inputs of $$dir replayed"; \
+		else \
+			tail -n 30 $(B)/fuzz/fuzz_$$n.log; \
+			echo "fuzz_$$n: failed on $$dir (log: $(B)/fuzz/fuzz_$$n.log)"; \
+			exit 1; \
+		fi; \
+	done
 
 check-deps:
 	@deploy/deps.sh check
@@ -107,5 +136,5 @@ clean:
 format:
 	clang-format -i common/*.[ch] services/*/*.[ch] tools/*/*.[ch]
 
-.PHONY: all unit test fuzz check-deps deps deps-auto up down clean format \
-	check-src
+.PHONY: all unit test fuzz fuzz-corpus fuzz-replay check-deps deps deps-auto \
+	up down clean format check-src

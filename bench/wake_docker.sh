@@ -37,7 +37,6 @@ ctl app create "$APP" --domain "$DOMAIN" --driver docker \
 	--image "$TEST_IMAGE" --cport 8080 --ttl 3600 >/dev/null ||
 	{ echo "app create failed" >&2; exit 1; }
 
-state_is() { ctl app show "$APP" 2>/dev/null | grep -Eq "\b$1\b"; }
 ttfb_ms() {
 	curl -s -o /dev/null -m 30 -H "Host: $DOMAIN" \
 		-w '%{http_code} %{time_starttransfer}\n' \
@@ -84,7 +83,7 @@ print("%.3f" % ((time.monotonic() - t0) * 1000))
 PY
 }
 wait_stopped() {
-	wait_for 30 docker_not_running "$CTR" && wait_for 10 state_is stopped
+	wait_for 30 docker_not_running "$CTR" && wait_for 10 app_state_is "$APP" stopped
 }
 
 # The first wake creates the container: not a cold start of the kind

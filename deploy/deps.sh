@@ -12,9 +12,10 @@ pkg:json-c                  libjson-c-dev
 pkg:libconfig               libconfig-dev
 pkg:libcurl                 libcurl4-openssl-dev
 hdr:nng/nng.h               libnng-dev
-hdr:http_parser.h           libhttp-parser-dev
 bin:pkg-config              pkg-config
 bin:cc                      gcc
+bin:clang                   clang
+rt:libclang_rt.fuzzer       libclang-rt-dev
 bin:make                    make
 bin:redis-server            redis-server
 bin:redis-cli               redis-tools
@@ -35,6 +36,9 @@ check_one() {
 		pkg-config --exists "${1#pkg:}" ;;
 	hdr:*) [ -f "/usr/include/${1#hdr:}" ] ;;
 	bin:*) command -v "${1#bin:}" >/dev/null 2>&1 ;;
+	# a clang runtime library (make fuzz: -fsanitize=fuzzer,address)
+	rt:*) command -v clang >/dev/null 2>&1 && [ -f "$(clang \
+		-print-file-name="${1#rt:}-$(uname -m).a")" ] ;;
 	esac
 }
 

@@ -5,7 +5,11 @@
  * forwarded from them, and the chunked-body scanner fed in pieces of
  * every size. The first byte picks the mode and the piece size.
  *
- *   make fuzz && build/fuzz/fuzz_http -max_total_time=60
+ * Its corpus is written from the cases of tests/data/http, one seed per
+ * case and piece size (tests/http_cases.py corpus):
+ *
+ *   make fuzz-corpus &&
+ *       build/fuzz/fuzz_http -max_total_time=60 build/fuzz/corpus/http
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -40,8 +40,7 @@ docker_track "devcloud-$IMG_APP" "devcloud-$DOWN_APP" "$CT"
 
 # get DOMAIN [PATH]: the body through the proxy, status in $T/status.
 get() {
-	curl -s -m 20 -o "$T/body" -w '%{http_code}' -H "Host: $1" \
-		"http://127.0.0.1:$PROXY_PORT${2:-/}" >"$T/status"
+	px_status "$1" "${2:-/}" -m 20 -o "$T/body" >"$T/status"
 	cat "$T/body"
 }
 got() { [ "$(cat "$T/status")" = "$1" ]; }
@@ -49,10 +48,6 @@ served() { got 200 && grep -qF "$PAGE" "$T/body"; }
 labelled() {
 	[ "$(docker inspect -f '{{index .Config.Labels "devcloud.app"}}' \
 		"$1" 2>/dev/null)" = "$2" ]
-}
-state_is() {
-	ctl app show "$1" >"$T/show" 2>&1 &&
-		grep -Eq "^state[:= ]+\"?$2\b|\"state\": *\"$2\"" "$T/show"
 }
 # event TYPE APP TEXT: an event of TYPE for APP mentioning TEXT was seen
 # (JSON may write "/" as "\/").
@@ -66,7 +61,7 @@ pong() { ctl ping autostart | grep -q '^autostart '; }
 check "app create (docker, image)" ctl app create "$IMG_APP" \
 	--domain "$IMG_APP.test" --driver docker --image "$TEST_IMAGE" \
 	--cport 8080 --ttl 2 --env "MSG=hello from $IMG_APP"
-check "a new docker app is stopped" state_is "$IMG_APP" stopped
+check "a new docker app is stopped" app_state_is "$IMG_APP" stopped
 check "no container before the first request" \
 	bash -c "! docker inspect 'devcloud-$IMG_APP' >/dev/null 2>&1"
 
@@ -78,12 +73,12 @@ check "it carries the label devcloud.app" \
 	labelled "devcloud-$IMG_APP" "$IMG_APP"
 get "$IMG_APP.test" /env.txt >/dev/null
 check "--env reached the container" grep -qF "hello from $IMG_APP" "$T/body"
-check "app is running" state_is "$IMG_APP" running
+check "app is running" app_state_is "$IMG_APP" running
 check "app.ready published" wait_for 5 event app.ready "$IMG_APP" ""
 
 check "idle past the TTL → container stopped" \
 	wait_for 20 docker_not_running "devcloud-$IMG_APP"
-check "idle past the TTL → app stopped" wait_for 5 state_is "$IMG_APP" stopped
+check "idle past the TTL → app stopped" wait_for 5 app_state_is "$IMG_APP" stopped
 check "app.stopped (idle) published" \
 	wait_for 5 event app.stopped "$IMG_APP" idle
 
@@ -102,13 +97,13 @@ get "$CT_APP.test" >/dev/null
 check "cold request to the container app → 200" served
 check "container $CT runs" docker_running "$CT"
 check "idle → $CT stopped" wait_for 20 docker_not_running "$CT"
-check "idle → container app stopped" wait_for 5 state_is "$CT_APP" stopped
+check "idle → container app stopped" wait_for 5 app_state_is "$CT_APP" stopped
 check "app wake starts it" ctl app wake "$CT_APP"
 check "after app wake, $CT runs" docker_running "$CT"
 check "app stop stops it" ctl app stop "$CT_APP"
 check "after app stop, $CT is not running" \
 	wait_for 10 docker_not_running "$CT"
-check "after app stop, state stopped" wait_for 5 state_is "$CT_APP" stopped
+check "after app stop, state stopped" wait_for 5 app_state_is "$CT_APP" stopped
 get "$CT_APP.test" >/dev/null
 check "a request after app stop wakes it → 200" got 200
 
@@ -121,7 +116,7 @@ check "missing container → 503" got 503
 check "the 503 names the app" grep -qF "$MISSING_APP" "$T/body"
 check "app.failed carries Docker's message" wait_for 5 \
 	event app.failed "$MISSING_APP" "No such container: nosuch-$$"
-check "app is failed" state_is "$MISSING_APP" failed
+check "app is failed" app_state_is "$MISSING_APP" failed
 check "autostart still answers ping" pong
 
 # --- the Docker daemon cannot be reached ---

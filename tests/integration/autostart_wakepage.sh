@@ -44,13 +44,12 @@ check "the app was started once" [ "$(grep -c 'app process started. app=slow ' "
 
 # An API client is held and gets the app itself, even cold.
 ctl app stop slow >/dev/null
-check "stopped again" bash -c "'$BIN/devcloudctl' -c '$CONF' app show slow | grep -q '^state  *stopped'"
-body=$(curl -s -m 30 -H 'Host: api.localhost' -H 'Accept: application/json' \
-	"http://127.0.0.1:$PROXY_PORT/")
+check "stopped again" app_state_is slow stopped
+body=$(px_curl api.localhost / -m 30 -H 'Accept: application/json')
 check "an API client is held, not shown the page" bash -c "[[ '$body' == *$token* ]]"
 ctl app stop slow >/dev/null
-code=$(curl -s -o /dev/null -m 30 -w '%{http_code}' -H 'Host: api.localhost' \
-	-H 'Accept: text/html;q=0, application/json' "http://127.0.0.1:$PROXY_PORT/")
+code=$(px_status api.localhost / -m 30 \
+	-H 'Accept: text/html;q=0, application/json')
 check "text/html;q=0 is not a browser" [ "$code" = 200 ]
 
 finish

@@ -111,11 +111,8 @@ for spec in "bad1.conf:3:redis.retry_max_ms" "bad2.conf:2:bus.heartbeat_ms" \
 	line=${rest%%:*}
 	setting=${rest#*:}
 	for d in autostart proxy; do
-		"$BIN/devcloud-$d" -c "$T/$f" >"$T/$f.$d.out" 2>&1
-		rc=$?
-		check "$d exits 1 on $f" [ "$rc" -eq 1 ]
-		check "$d names $f:$line $setting" \
-			grep -q "$T/$f:$line: $setting" "$T/$f.$d.out"
+		check "$d exits 1 on $f, naming $f:$line $setting" \
+			refused 1 "$T/$f:$line: $setting" "$BIN/devcloud-$d" -c "$T/$f"
 	done
 done
 DEVCLOUD_PROXY_WORKERS=many "$BIN/devcloud-regulator" -t -c "$CONF" >"$T/env.out" 2>&1
@@ -127,20 +124,15 @@ cat >"$T/nothing.conf" <<CONF
 bus = { in = "tcp://127.0.0.1:1"; out = "tcp://127.0.0.1:1"; };
 autostart = { control = "tcp://127.0.0.1:1"; };
 CONF
-timeout 10 "$BIN/devcloudctl" -c "$T/nothing.conf" ping autostart >"$T/n1.out" 2>&1
-rc=$?
-check "ping with no daemon fails cleanly" bash -c \
-	"[ $rc -eq 1 ] && grep -q 'ping autostart: tcp://127.0.0.1:1' '$T/n1.out'"
-timeout 10 "$BIN/devcloudctl" -c "$T/nothing.conf" status >"$T/n2.out" 2>&1
-rc=$?
-check "status with no bus fails cleanly" bash -c \
-	"[ $rc -eq 1 ] && grep -q 'cannot reach the bus' '$T/n2.out'"
-timeout 10 "$BIN/devcloudctl" -c "$T/nothing.conf" events >"$T/n3.out" 2>&1
-rc=$?
-check "events with no bus fails cleanly" bash -c \
-	"[ $rc -eq 1 ] && grep -q 'cannot reach the bus' '$T/n3.out'"
-timeout 10 "$BIN/devcloudctl" -c "$CONF" nosuch >/dev/null 2>&1
-check "unknown command exits 2" [ $? -eq 2 ]
+nothing() { timeout 10 "$BIN/devcloudctl" -c "$T/nothing.conf" "$@"; }
+check "ping with no daemon fails cleanly" \
+	refused 1 'ping autostart: tcp://127.0.0.1:1' nothing ping autostart
+check "status with no bus fails cleanly" \
+	refused 1 'cannot reach the bus' nothing status
+check "events with no bus fails cleanly" \
+	refused 1 'cannot reach the bus' nothing events
+check "unknown command exits 2" \
+	refused 2 'unknown command' timeout 10 "$BIN/devcloudctl" -c "$CONF" nosuch
 
 # Shutdown: SIGTERM, service.down on the bus, exit 0 within a second.
 ctl -w 4000 -n 5 events service.down >"$T/down.out" 2>&1 &

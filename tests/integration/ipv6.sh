@@ -10,8 +10,7 @@ PROXY_HOST=::1
 
 if ! python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' \
 	2>/dev/null; then
-	echo "ok - ipv6: IPv6 loopback # SKIP no ::1 on this machine"
-	finish
+	skip_all "no ::1 on this machine"
 fi
 
 start_backend B6 ::1 || { not_ok "backend on [::1] starts"; finish; }
@@ -32,9 +31,8 @@ check "autostart reaches redis at [::1]" \
 
 # devcloudctl's own Redis connection, and its check of the upstream.
 check "devcloudctl route add to [::1]:PORT" route v6.example.test "[::1]:$B6"
-check "the route is stored bracketed" bash -c \
-	"[ \"\$(redis-cli -h ::1 -p $REDIS_PORT HGET dc:routes v6.example.test)\" = \
-	   'static:[::1]:$B6' ]"
+check "the route is stored bracketed" \
+	[ "$(rcli HGET "$(key routes)" v6.example.test)" = "static:[::1]:$B6" ]
 
 # The proxy, listening on [::1], forwards to the backend on [::1].
 px_curl v6.example.test /echo >"$T/echo.json"
@@ -46,19 +44,14 @@ check "the proxy answers on [::1] only" bash -c \
 	"! curl -s -m 2 -o /dev/null http://127.0.0.1:$PROXY_PORT/"
 
 # A bare IPv6 address is ambiguous: refused, and the message says why.
-ctl route add bare.example.test "::1:$B6" >"$T/bare.out" 2>&1
-rc=$?
-check "devcloudctl refuses an unbracketed IPv6 upstream" bash -c \
-	"[ $rc -eq 2 ] && grep -q 'brackets' '$T/bare.out'"
-DEVCLOUD_REDIS="::1:$REDIS_PORT" "$BIN/devcloud-autostart" -t -c "$CONF" \
-	>"$T/bare-redis.out" 2>&1
-rc=$?
-check "a daemon refuses an unbracketed IPv6 redis address" bash -c \
-	"[ $rc -eq 1 ] && grep -q 'redis.address.*brackets' '$T/bare-redis.out'"
+check "devcloudctl refuses an unbracketed IPv6 upstream" \
+	refused 2 brackets ctl route add bare.example.test "::1:$B6"
+check "a daemon refuses an unbracketed IPv6 redis address" \
+	refused 1 'redis.address.*brackets' env DEVCLOUD_REDIS="::1:$REDIS_PORT" \
+	"$BIN/devcloud-autostart" -t -c "$CONF"
 bad_before=$(metric devcloud_proxy_bad_routes_total)
-redis-cli -h ::1 -p "$REDIS_PORT" HSET dc:routes bare.example.test \
-	"static:::1:$B6" >/dev/null
-redis-cli -h ::1 -p "$REDIS_PORT" CLIENT KILL TYPE normal >/dev/null
+rcli HSET "$(key routes)" bare.example.test "static:::1:$B6" >/dev/null
+rcli CLIENT KILL TYPE normal >/dev/null
 bad_routes_counted() {
 	[ "$(metric devcloud_proxy_bad_routes_total)" -gt "${bad_before:-0}" ]
 }

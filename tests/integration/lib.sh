@@ -3,7 +3,14 @@
 # process the test started (by PID) and removes the dir.
 #
 # A test sources this file, calls ok/not_ok per check, and ends with
-# `finish`.
+# `finish`. A check that cannot run on this machine, and may lawfully
+# not (no ::1, no dockerd), is reported with `skip NAME REASON`, or the
+# whole test with `skip_all REASON`: "ok - TEST: NAME # SKIP REASON", as
+# TAP writes it, which tests/run.sh counts as skipped, never as passed.
+#
+# Helpers written once for every test (and bench/): status_of and
+# px_curl / px_status for HTTP, app_state_is for an app's state,
+# refused for a command that must say no, key and rcli for Redis.
 
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -50,6 +57,13 @@ ok() { echo "ok - $(basename "$0" .sh): $1"; }
 not_ok() {
 	echo "not ok - $(basename "$0" .sh): $1"
 	FAILS=$((FAILS + 1))
+}
+# skip NAME REASON: the check NAME did not run here, because REASON.
+skip() { echo "ok - $(basename "$0" .sh): $1 # SKIP $2"; }
+# skip_all REASON: the whole test cannot run here; ends it.
+skip_all() {
+	skip "$(basename "$0" .sh)" "$1"
+	finish
 }
 # check NAME COMMAND...: ok if the command succeeds.
 check() {
@@ -109,11 +123,12 @@ start() {
 # start_redis: a private redis-server on a free port of REDIS_HOST
 # (127.0.0.1 unless set); sets REDIS_PORT.
 REDIS_HOST=${REDIS_HOST:-127.0.0.1}
+REDIS_PREFIX=${REDIS_PREFIX:-dc:}	# write_config gives it to the daemons
 start_redis() {
 	REDIS_PORT=${REDIS_PORT:-$(free_ports 1 "$REDIS_HOST")}
 	start redis redis-server --port "$REDIS_PORT" --bind "$REDIS_HOST" \
 		--save '' --appendonly no --dir "$T"
-	wait_for 10 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping
+	wait_for 10 rcli ping
 }
 
 # write_config: $T/devcloud.conf with every address on a free port; sets
@@ -137,7 +152,8 @@ write_config() {
 	CONF=$T/devcloud.conf
 	cat >"$CONF" <<CONF
 log = { level = "debug"; };
-redis = { address = "$(hostport "$REDIS_HOST" "$REDIS_PORT")"; retry_max_ms = 400; };
+redis = { address = "$(hostport "$REDIS_HOST" "$REDIS_PORT")"; retry_max_ms = 400;
+          prefix = "$REDIS_PREFIX"; };
 bus = { in = "$BUS_IN"; out = "$BUS_OUT"; admin = "$BUS_ADMIN";
         heartbeat_ms = 300; };
 proxy = { control = "$CTL_proxy"; admin = "$ADMIN_proxy";
@@ -171,6 +187,74 @@ start_daemons() {
 	return $rc
 }
 
-# http_status URL: prints the HTTP status code (000 if none).
-http_status() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1"; }
-healthz_is() { [ "$(http_status "http://$1/healthz")" = "$2" ]; }
+# status_of CURL_ARGS...: prints the HTTP status of one curl request
+# (000 if no answer came). The body is dropped unless CURL_ARGS has an
+# -o FILE of its own; -m 10 unless CURL_ARGS has an -m of its own.
+status_of() {
+	local a out=(-o /dev/null)
+	for a in "$@"; do
+		[ "$a" = -o ] && out=()
+	done
+	curl -s -m 10 "${out[@]}" -w '%{http_code}' "$@"
+}
+healthz_is() { [ "$(status_of -m 5 "http://$1/healthz")" = "$2" ]; }
+
+# px_curl HOST PATH [CURL_ARGS...]: curl through the proxy, for HOST.
+px_curl() {
+	local host=$1 path=$2
+	shift 2
+	curl -s -m 10 -H "Host: $host" "$@" \
+		"http://$(hostport "$PROXY_HOST" "$PROXY_PORT")$path"
+}
+# px_status HOST PATH [CURL_ARGS...]: status_of a request through the
+# proxy, for HOST.
+px_status() {
+	local host=$1 path=$2
+	shift 2
+	status_of -H "Host: $host" "$@" \
+		"http://$(hostport "$PROXY_HOST" "$PROXY_PORT")$path"
+}
+
+# refused RC PATTERN COMMAND...: COMMAND says no: it exits RC (a number,
+# or "any" for any non-zero status) and prints a line matching PATTERN
+# (grep -E) on stdout or stderr. Its output is left in $T/refused.out.
+refused() {
+	local want=$1 pattern=$2 rc
+	shift 2
+	"$@" >"$T/refused.out" 2>&1
+	rc=$?
+	if { [ "$want" = any ] && [ "$rc" -ne 0 ]; } || [ "$rc" = "$want" ]; then
+		grep -qE -- "$pattern" "$T/refused.out" && return 0
+		echo "# $1 said nothing matching \"$pattern\":" >&2
+	else
+		echo "# $1 exited $rc, not $want:" >&2
+	fi
+	head -n 5 "$T/refused.out" | sed 's/^/#   /' >&2
+	return 1
+}
+
+# app_state APP: the app's state, as `devcloudctl app show` says it;
+# app_state_is APP STATE: it is STATE (wait_for it to wait).
+app_state() { ctl app show "$1" 2>/dev/null | awk '$1 == "state" { print $2 }'; }
+app_state_is() { [ "$(app_state "$1")" = "$2" ]; }
+
+# key NAME [ARG...]: the Redis key NAME with its arguments, as
+# common/keys.h builds it (its comment table lists them all), under the
+# prefix REDIS_PREFIX (the default "dc:"). Tests and bench/ name keys
+# only through this function, so the schema is written twice: there
+# and here.
+key() {
+	case "$1:$#" in
+	routes:1 | apps:1 | deadlines:1 | lastaccess:1 | transit:1 | services:1)
+		echo "$REDIS_PREFIX$1" ;;
+	app:2) echo "${REDIS_PREFIX}app:$2" ;;
+	wake_lock:2) echo "${REDIS_PREFIX}lock:wake:$2" ;;
+	service:3) echo "${REDIS_PREFIX}service:$2/$3" ;;
+	*)
+		echo "key: no key \"$*\" in common/keys.h" >&2
+		return 1
+		;;
+	esac
+}
+# rcli ARGS...: redis-cli against the test's redis-server.
+rcli() { redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" "$@"; }

@@ -3,9 +3,9 @@
 #   docker_up          a dockerd to talk to: the running one if `docker
 #                      info` works, else a private one under $T (stopped
 #                      by the trap). Sets DOCKER_HOST and DOCKER_SOCK.
-#                      Where Docker truly cannot run, the test prints
-#                      "# SKIP docker unavailable: WHY" and exits 0 with
-#                      no ok lines: skipped, never passed.
+#                      Where Docker truly cannot run, the test is
+#                      skipped (lib.sh's skip_all "docker unavailable:
+#                      WHY"): counted as skipped, never as passed.
 #   docker_test_image  the tiny local image TEST_IMAGE, imported from the
 #                      host's busybox-static; never pulled.
 #   docker_track NAME  a container the trap removes.
@@ -20,10 +20,7 @@ DOCKER_CONTAINERS=()
 DOCKER_PRIVATE=""
 DOCKER_BRIDGE=""
 
-docker_skip() {
-	echo "# SKIP docker unavailable: $1"
-	exit 0
-}
+docker_skip() { skip_all "docker unavailable: $1"; }
 
 # Containers first (while their daemon still runs), then lib.sh's
 # cleanup stops the private dockerd with everything else in PIDS.

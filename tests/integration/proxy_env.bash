@@ -34,14 +34,6 @@ route() {
 		grep -q 'no route for domain'"
 }
 
-# px_curl HOST PATH [curl args]: curl through the proxy.
-px_curl() {
-	local host=$1 path=$2
-	shift 2
-	curl -s -m 10 -H "Host: $host" "$@" \
-		"http://$(hostport "$PROXY_HOST" "$PROXY_PORT")$path"
-}
-
 # raw BYTES [WAIT]: sends BYTES (printf %b escapes) to the proxy on one
 # connection and prints what comes back until the proxy closes it or
 # WAIT seconds (default 2) pass.
@@ -66,6 +58,22 @@ except socket.timeout:
     pass
 sys.stdout.write(out.decode("latin-1"))
 PY
+}
+
+# raw_status FILE: the status of the first answer in FILE (raw's output).
+raw_status() { head -1 "$1" | cut -d' ' -f2; }
+
+# raw_refused NAME STATUS BYTES: the request BYTES (as for raw) is
+# answered STATUS and the connection is closed after it; reported as
+# the check NAME, with the answer's first line when it fails.
+raw_refused() {
+	local f="$T/refused.$RANDOM"
+	raw "$3" 3 >"$f"
+	if [ "$(raw_status "$f")" = "$2" ] && grep -q '<EOF>$' "$f"; then
+		ok "$1"
+	else
+		not_ok "$1 (got: $(head -1 "$f"))"
+	fi
 }
 
 # metric NAME: the value of one line of the proxy's /metrics.

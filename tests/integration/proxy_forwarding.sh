@@ -136,8 +136,7 @@ check "close-delimited answer closes the client" \
 
 # An answer before the request body is complete ends the connection.
 head -c 20000000 /dev/zero >"$T/big.bin"
-code=$(px_curl f.test /early -H 'Expect:' --data-binary @"$T/big.bin" \
-	-o /dev/null -w '%{http_code}')
+code=$(px_status f.test /early -H 'Expect:' --data-binary @"$T/big.bin")
 check "early answer forwarded" [ "$code" = 413 ]
 
 # Absolute-form targets go to the authority's route, in origin form.

@@ -35,18 +35,14 @@ ctl app create bulky --domain bulky.test --ttl 60 --command \
 ctl app create wsapp --domain ws.test --ttl 60 \
 	--command "exec node $HERE/proxy_ws.js server \$PORT" >/dev/null ||
 	not_ok "app create wsapp"
-# app_state_is APP STATE: the app's record in Redis says STATE.
-app_state_is() {
-	[ "$(redis-cli -p "$REDIS_PORT" HGET "dc:app:$1" state)" = "$2" ]
-}
-wait_for 5 bash -c "curl -s -H 'Host: sleepy.test' -o /dev/null -m 1 \
-	-w '%{http_code}' http://127.0.0.1:$PROXY_PORT/nothing-yet | grep -qv 404"
+routed() { [ "$(px_status sleepy.test /nothing-yet -m 1)" != 404 ]; }
+wait_for 5 routed
 
 # Three requests at once for a stopped app: all held, one wake, all
 # answered by the app.
 pids=()
 for i in 1 2 3; do
-	px_curl sleepy.test /echo -m 20 -o "$T/held$i" -w '%{http_code}' >"$T/code$i" &
+	px_status sleepy.test /echo -m 20 -o "$T/held$i" >"$T/code$i" &
 	pids+=($!)
 done
 wait "${pids[@]}"
@@ -64,11 +60,13 @@ warm() {
 check "warm path: no further wake" warm
 
 # Activity reaches Redis: last access now, deadline now + ttl.
+# score ZSET APP: APP's score in the zset named ZSET in keys.h, in whole ms.
+score() { rcli ZSCORE "$(key "$1")" "$2" | cut -d. -f1; }
 now=$(($(date +%s) * 1000))
-check "last access flushed" wait_for 3 bash -c \
-	"[ \"\$(redis-cli -p $REDIS_PORT ZSCORE dc:lastaccess sleepy | cut -d. -f1)\" -ge $((now - 5000)) ]"
-check "deadline pushed to now + ttl" bash -c \
-	"[ \"\$(redis-cli -p $REDIS_PORT ZSCORE dc:deadlines sleepy | cut -d. -f1)\" -ge $((now + 55000)) ]"
+flushed() { [ "$(score lastaccess sleepy)" -ge $((now - 5000)) ]; }
+check "last access flushed" wait_for 3 flushed
+check "deadline pushed to now + ttl" \
+	[ "$(score deadlines sleepy)" -ge $((now + 55000)) ]
 
 # The bound: 4 may wait; more get 503 with Retry-After.
 ctl app stop sleepy >/dev/null
@@ -76,14 +74,14 @@ wait_for 10 app_state_is sleepy stopped
 sleep 0.3
 pids=()
 for i in 1 2 3 4 5 6; do
-	px_curl sleepy.test /ping -m 20 -D "$T/b$i.h" -o /dev/null -w '%{http_code}\n' >"$T/b$i" &
+	px_status sleepy.test /ping -m 20 -D "$T/b$i.h" >"$T/b$i" &
 	pids+=($!)
 done
 wait "${pids[@]}"
 check "over the hold bound: 503" \
-	[ "$(cat "$T"/b[1-6] | grep -c 503)" = 2 ]
+	[ "$(grep -lx 503 "$T"/b[1-6] | wc -l)" = 2 ]
 check "within the bound: forwarded" \
-	[ "$(cat "$T"/b[1-6] | grep -c 200)" = 4 ]
+	[ "$(grep -lx 200 "$T"/b[1-6] | wc -l)" = 4 ]
 check "503 carries Retry-After" bash -c "grep -qi '^Retry-After: ' $T/b*.h"
 
 # A held client that leaves is dropped from the queue.
@@ -92,13 +90,13 @@ check "a client that gives up leaves the queue" \
 	wait_for 3 metric_is devcloud_proxy_held_requests 0
 
 # A wake that fails: 503 naming the app and the reason.
-px_curl broken.test / -m 20 -o "$T/broken.html" -w '%{http_code}' >"$T/broken.code"
-check "failed wake: 503" [ "$(cat "$T/broken.code")" = 503 ]
+check "failed wake: 503" \
+	[ "$(px_status broken.test / -m 20 -o "$T/broken.html")" = 503 ]
 check "the 503 page names the app" grep -q 'app broken could not be woken' "$T/broken.html"
 
 # A wake slower than the hold timeout: 504 naming the app.
-px_curl glacial.test / -m 20 -o "$T/glacial.html" -w '%{http_code}' >"$T/glacial.code"
-check "slow wake: 504" [ "$(cat "$T/glacial.code")" = 504 ]
+check "slow wake: 504" \
+	[ "$(px_status glacial.test / -m 20 -o "$T/glacial.html")" = 504 ]
 check "the 504 page names the app" grep -q 'app glacial' "$T/glacial.html"
 
 # An Upgrade held while its app wakes, then tunneled; the open tunnel
@@ -119,9 +117,9 @@ time.sleep(3)
 PY
 holder=$!
 wait_for 5 grep -q '101' "$T/hold-open"
-a=$(redis-cli -p "$REDIS_PORT" ZSCORE dc:lastaccess wsapp)
+a=$(rcli ZSCORE "$(key lastaccess)" wsapp)
 sleep 1.2
-b=$(redis-cli -p "$REDIS_PORT" ZSCORE dc:lastaccess wsapp)
+b=$(rcli ZSCORE "$(key lastaccess)" wsapp)
 check "an open tunnel keeps its app active" \
 	python3 -c "import sys; sys.exit(0 if float('$b') > float('$a') else 1)"
 wait $holder
@@ -168,24 +166,24 @@ hold() {
 	HELD+=($!)
 	wait_for 5 held_is bulky "$4"
 }
-status_of() { head -1 "$T/$1" | cut -d' ' -f2; }
-# refused NAME: a 503 with Retry-After whose page names the app.
-refused() {
-	[ "$(status_of "$1")" = 503 ] && grep -qi '^Retry-After: ' "$T/$1" &&
+# over_bound NAME: a 503 with Retry-After whose page names the app.
+over_bound() {
+	[ "$(raw_status "$T/$1")" = 503 ] && grep -qi '^Retry-After: ' "$T/$1" &&
 		grep -q 'app bulky is starting' "$T/$1"
 }
 # forwarded NAME: a 200 from the app, for this very request.
 forwarded() {
-	[ "$(status_of "$1")" = 200 ] && grep -q "\"path\": \"/echo?$1\"" "$T/$1"
+	[ "$(raw_status "$T/$1")" = 200 ] &&
+		grep -q "\"path\": \"/echo?$1\"" "$T/$1"
 }
 
 hold big1 1500 0 1
 hold big2 1500 0 2
 hreq big3 1500 0		# 3 x 1.6 KB > 4 KB
 check "over the byte bound: 503, Retry-After, a page naming the app" \
-	refused big3
+	over_bound big3
 hreq body1 0 1500		# 2 x 1.6 KB + 0.2 KB head + 1.5 KB body
-check "a buffered body counts toward the byte bound" refused body1
+check "a buffered body counts toward the byte bound" over_bound body1
 check "the refused requests were not held" held_is bulky 2
 # 2 x 1.6 KB + 0.2 KB: still within
 check "within the byte bound, a third request is held" hold small1 0 0 3
@@ -194,7 +192,7 @@ hold small2 0 0 4
 hreq big4 1500 0
 hreq big5 1500 0
 check "over the count bound at once: 503" \
-	[ "$(status_of big4)$(status_of big5)" = 503503 ]
+	[ "$(raw_status "$T/big4")$(raw_status "$T/big5")" = 503503 ]
 touch "$T/bulky.go"
 wait "${HELD[@]}"
 for r in big1 big2 small1 small2; do
@@ -211,7 +209,7 @@ HELD=()
 hold big6 1500 0 1
 hold big7 1500 0 2
 hreq big8 1500 0
-check "after refusals by count, the byte bound is still 4 KB" refused big8
+check "after refusals by count, the byte bound is still 4 KB" over_bound big8
 touch "$T/bulky.go"
 wait "${HELD[@]}"
 for r in big6 big7; do

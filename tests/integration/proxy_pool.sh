@@ -22,7 +22,7 @@ route pool.test "127.0.0.1:$U" || { not_ok "route add"; finish; }
 get() {
 	local path=$1
 	shift
-	px_curl pool.test "$path" -o "$T/body" -w '%{http_code}' "$@" >"$T/code"
+	px_status pool.test "$path" -o "$T/body" "$@" >"$T/code"
 	echo "$(cat "$T/code") $(cat "$T/body")"
 }
 # tries PATH: how PATH reached the upstream, one word per time in order:

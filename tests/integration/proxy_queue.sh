@@ -28,21 +28,20 @@ check "the queued gauge is back to 0" \
 # Four slow requests take every slot; the next ones queue.
 curls=()
 for i in 1 2 3 4; do
-	px_curl q.test /slow/5000 -m 30 -o /dev/null -w '%{http_code}\n' \
-		>"$T/slow$i" &
+	px_status q.test /slow/5000 -m 30 >"$T/slow$i" &
 	curls+=($!)
 done
 sleep 0.5
 # One client gives up while queued, another waits past the timeout.
 px_curl q.test /gone -m 0.5 -o /dev/null
-px_curl q.test /late -m 30 -o "$T/late" -w '%{http_code}\n' >"$T/late.code" &
+px_status q.test /late -m 30 -o "$T/late" >"$T/late.code" &
 curls+=($!)
 sleep 0.3
 check "a queued request shows in the gauge" \
 	[ "$(metric devcloud_proxy_upstream_queued)" = 1 ]
 wait "${curls[@]}"
 check "the slow requests answered 200" \
-	[ "$(cat "$T"/slow? | grep -cx 200)" = 4 ]
+	[ "$(grep -lx 200 "$T"/slow? | wc -l)" = 4 ]
 check "a request queued past connect_timeout_ms gets 504" \
 	[ "$(cat "$T/late.code")" = 504 ]
 check "its page says no connection was free" \
@@ -50,7 +49,7 @@ check "its page says no connection was free" \
 check "the queue is empty again" \
 	[ "$(metric devcloud_proxy_upstream_queued)" = 0 ]
 check "the proxy still serves" \
-	[ "$(px_curl q.test /after -o /dev/null -w '%{http_code}')" = 200 ]
+	[ "$(px_status q.test /after)" = 200 ]
 check "the proxy is still running" kill -0 "$PID_proxy"
 
 finish

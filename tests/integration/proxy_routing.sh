@@ -39,11 +39,11 @@ check "a wildcard does not match its own apex" \
 check "host is case-insensitive, port and trailing dot ignored" \
 	[ "$(which A.Example.TEST.:8080)" = "$B1" ]
 
-px_curl nowhere.test /x -o "$T/404.html" -w '%{http_code}' >"$T/404.code"
-check "unknown domain gets 404" [ "$(cat "$T/404.code")" = 404 ]
+check "unknown domain gets 404" \
+	[ "$(px_status nowhere.test /x -o "$T/404.html")" = 404 ]
 check "the 404 page names the domain" grep -q 'nowhere.test' "$T/404.html"
 check "the apex of the wildcard's parent is unknown" \
-	[ "$(px_curl example.test / -o /dev/null -w '%{http_code}')" = 404 ]
+	[ "$(px_status example.test /)" = 404 ]
 
 # A change reaches the proxy through route.changed (refresh is 1 h).
 ctl route add a.example.test "127.0.0.1:$B3" >/dev/null
@@ -56,19 +56,19 @@ check "route removal applied from the event" \
 
 # A change written to Redis without an event is picked up by the reload
 # that follows a reconnect.
-redis-cli -p "$REDIS_PORT" HSET dc:routes silent.test "static:127.0.0.1:$B1" >/dev/null
+rcli HSET "$(key routes)" silent.test "static:127.0.0.1:$B1" >/dev/null
 sleep 0.3
 check "a change without an event is not seen yet" \
-	[ "$(px_curl silent.test / -o /dev/null -w '%{http_code}')" = 404 ]
-redis-cli -p "$REDIS_PORT" CLIENT KILL TYPE normal >/dev/null
+	[ "$(px_status silent.test /)" = 404 ]
+rcli CLIENT KILL TYPE normal >/dev/null
 check "the reload after a reconnect repairs it" \
 	wait_for 10 is_backend silent.test "$B1"
 
 # Malformed routes in Redis are skipped, the rest still served: the
 # good route written with them shows the reload that read them is done.
-redis-cli -p "$REDIS_PORT" HSET dc:routes 'bad domain' "static:127.0.0.1:$B1" \
+rcli HSET "$(key routes)" 'bad domain' "static:127.0.0.1:$B1" \
 	ok2.test "static:nonsense" good.test "static:127.0.0.1:$B2" >/dev/null
-redis-cli -p "$REDIS_PORT" CLIENT KILL TYPE normal >/dev/null
+rcli CLIENT KILL TYPE normal >/dev/null
 check "a good route beside bad ones is loaded" \
 	wait_for 10 is_backend good.test "$B2"
 check "bad routes do not break the table" \

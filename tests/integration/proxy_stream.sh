@@ -53,7 +53,7 @@ check "1 GiB chunked upload intact" [ "$(upload chunked)" = "$GIB" ]
 # A sanitizer build's allocator keeps freed memory aside: no RSS bound.
 rss_check() {
 	if [[ "$BIN" == */san-* ]]; then
-		ok "$1 # SKIP sanitizer build"
+		skip "$1" "sanitizer build"
 	else
 		check "$1" [ "$2" -lt 16384 ]
 	fi

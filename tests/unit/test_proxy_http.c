@@ -1,10 +1,13 @@
 // links: services/proxy/http.c services/proxy/headers.c
 /*
  * The proxy's HTTP parser (services/proxy/http.c) and forwarded heads
- * (headers.c). Requests are data: the bytes on the wire and the status
- * the proxy must answer with (0: accepted). Every ambiguous framing the
- * issue names has a row, so a relaxation shows up here first.
+ * (headers.c). Framing is data: tests/data/http holds the bytes on the
+ * wire and the verdict the proxy must reach on them (its README gives
+ * the format), and every ambiguous framing has a file there, so a
+ * relaxation shows up here first. proxy_limits.sh sends the same refused
+ * requests to a real proxy, and fuzz_http starts from them.
  */
+#include <dirent.h>
 #include <string.h>
 
 #include "../../services/proxy/proxy.h"
@@ -12,89 +15,166 @@
 
 static const struct http_limits lim = {8192, 32768};
 
-struct req_case {
-	const char *name;
-	const char *raw;
-	int status;		/* 0: parsed; else the refusal's status */
+#define CASES_DIR "tests/data/http"
+
+struct http_case {
+	char name[256];		/* the file's name */
+	char kind[16];		/* request, response or chunked */
+	int status;		/* 0: accepted; else the refusal's status */
+	char bytes[4096];
+	size_t len;
 };
 
-static const struct req_case req_cases[] = {
-	{"simple GET", "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n", 0},
-	{"HTTP/1.0 without Host",
-	    "GET / HTTP/1.0\r\n\r\n", 400},
-	{"HTTP/1.0 with Host", "GET / HTTP/1.0\r\nHost: a\r\n\r\n", 0},
-	{"absolute form", "GET http://a.example/x HTTP/1.1\r\n\r\n", 0},
-	{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 0},
-	{"host with port", "GET / HTTP/1.1\r\nHost: a.example:8080\r\n\r\n",
-	    0},
-	{"host IPv6", "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", 0},
-	{"chunked", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n", 0},
-	{"gzip then chunked", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding: gzip, chunked\r\n\r\n", 0},
-	{"content-length", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Content-Length: 5\r\n\r\n", 0},
-	{"field value with tabs and obs-text", "GET / HTTP/1.1\r\nHost: a\r\n"
-	    "X-A: \tv\xe9 v\t\r\n\r\n", 0},
+/*
+ * Appends the bytes the escaped text S stands for to C's bytes; -1 on an
+ * escape the format does not have, or when they do not fit.
+ */
+static int
+case_unescape(const char *s, struct http_case *c)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *h, *l;
 
-	{"CL and TE", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n", 400},
-	{"TE and CL", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400},
-	{"duplicate CL", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
-	    "Content-Length: 5\r\n\r\n", 400},
-	{"CL list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n"
-	    "\r\n", 400},
-	{"CL signed", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n"
-	    "\r\n", 400},
-	{"CL hex", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n"
-	    "\r\n", 400},
-	{"CL empty", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n",
-	    400},
-	{"CL huge", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Content-Length: 99999999999999999999\r\n\r\n", 400},
-	{"TE gzip only", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding: gzip\r\n\r\n", 400},
-	{"TE chunked not last", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding: chunked, gzip\r\n\r\n", 400},
-	{"TE chunked twice", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
-	    400},
-	{"TE chunked then identity field", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n"
-	    "\r\n", 400},
-	{"TE empty element", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding: , chunked\r\n\r\n", 400},
-	{"TE in HTTP/1.0", "POST / HTTP/1.0\r\nHost: a\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n", 400},
-	{"TE xchunked", "POST / HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding: xchunked\r\n\r\n", 400},
-	{"obsolete folding", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n"
-	    "\r\n", 400},
-	{"space before colon", "GET / HTTP/1.1\r\nHost: a\r\n"
-	    "Transfer-Encoding : chunked\r\n\r\n", 400},
-	{"bare LF in fields", "GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 400},
-	{"bare LF request line", "GET / HTTP/1.1\nHost: a\r\n\r\n", 400},
-	{"bare CR in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
-	    400},
-	{"NUL in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", 400},
-	{"empty field name", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", 400},
-	{"missing Host", "GET / HTTP/1.1\r\nX: y\r\n\r\n", 400},
-	{"duplicate Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-	    400},
-	{"bad Host", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400},
-	{"Host with userinfo", "GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", 400},
-	{"absolute with userinfo", "GET http://u@a/ HTTP/1.1\r\n\r\n", 400},
-	{"bad method", "G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
-	{"two spaces", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
-	{"relative target", "GET x HTTP/1.1\r\nHost: a\r\n\r\n", 400},
-	{"lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400},
-	{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
-	{"CONNECT", "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 501},
-	{"too many Connection options", "GET / HTTP/1.1\r\nHost: a\r\n"
-	    "Connection: a, b, c, d, e, f, g, h, i\r\n\r\n", 400},
-	{NULL, NULL, 0},
-};
+	for (; *s != '\0'; s++) {
+		char b = *s;
+
+		if (c->len == sizeof(c->bytes))
+			return -1;
+		if (b == '\\') {
+			switch (*++s) {
+			case 'r': b = '\r'; break;
+			case 'n': b = '\n'; break;
+			case 't': b = '\t'; break;
+			case '0': b = '\0'; break;
+			case '\\': b = '\\'; break;
+			case 'x':
+				if (s[1] == '\0' || s[2] == '\0' ||
+				    (h = strchr(hex, s[1] | 0x20)) == NULL ||
+				    (l = strchr(hex, s[2] | 0x20)) == NULL)
+					return -1;
+				b = (char)((h - hex) << 4 | (l - hex));
+				s += 2;
+				break;
+			default:
+				return -1;
+			}
+		}
+		c->bytes[c->len++] = b;
+	}
+	return 0;
+}
+
+/* Parses TEXT, the case file NAME, into C; -1 with a failure recorded. */
+static int
+case_parse(const char *name, char *text, struct http_case *c)
+{
+	char *line, *next;
+	int n = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->status = -1;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	for (line = text; line != NULL && *line != '\0'; line = next) {
+		char *v;
+
+		n++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		if (strncmp(line, "kind: ", 6) == 0 && (v = line + 6) &&
+		    (strcmp(v, "request") == 0 || strcmp(v, "response") == 0 ||
+		    strcmp(v, "chunked") == 0)) {
+			snprintf(c->kind, sizeof(c->kind), "%s", v);
+		} else if (strncmp(line, "status: ", 8) == 0) {
+			char *end;
+			long st = strtol(line + 8, &end, 10);
+
+			if (end == line + 8 || *end != '\0' || st < 0 ||
+			    st > 599)
+				goto bad;
+			c->status = (int)st;
+		} else if (strcmp(line, "bytes:") == 0) {
+			continue;
+		} else if (strncmp(line, "bytes: ", 7) == 0) {
+			if (case_unescape(line + 7, c) != 0)
+				goto bad;
+		} else {
+			goto bad;
+		}
+	}
+	if (c->kind[0] == '\0' || c->status < 0 || c->len == 0) {
+		unit_fail(__FILE__, __LINE__, "%s/%s: wants kind, status "
+		    "and bytes", CASES_DIR, name);
+		return -1;
+	}
+	return 0;
+bad:
+	unit_fail(__FILE__, __LINE__, "%s/%s:%d: not a line of a case",
+	    CASES_DIR, name, n);
+	return -1;
+}
+
+static int
+case_file(const struct dirent *d)
+{
+	return d->d_name[0] != '.' && strcmp(d->d_name, "README") != 0;
+}
+
+/*
+ * Every case of KIND in tests/data/http, in name order, into a new array
+ * (caller frees) of *NP cases; NULL with a failure recorded when the
+ * directory cannot be read, a file is malformed or there is no case.
+ */
+static struct http_case *
+cases_load(const char *kind, size_t *np)
+{
+	char dir[4096], path[4096 + 64];
+	struct dirent **names = NULL;
+	struct http_case *cases = NULL, c;
+	size_t n = 0;
+	int count, i;
+
+	if (unit_source_path(CASES_DIR, dir, sizeof(dir)) != 0 ||
+	    (count = scandir(dir, &names, case_file, alphasort)) < 0) {
+		unit_fail(__FILE__, __LINE__, "cannot read %s", CASES_DIR);
+		return NULL;
+	}
+	if ((cases = calloc((size_t)count + 1, sizeof(*cases))) == NULL)
+		goto fail;
+	for (i = 0; i < count; i++) {
+		char *text;
+		int rv;
+
+		snprintf(path, sizeof(path), CASES_DIR "/%s", names[i]->d_name);
+		if ((text = unit_read_source(path)) == NULL) {
+			unit_fail(__FILE__, __LINE__, "cannot read %s", path);
+			goto fail;
+		}
+		rv = case_parse(names[i]->d_name, text, &c);
+		free(text);
+		if (rv != 0)
+			goto fail;
+		if (strcmp(c.kind, kind) == 0)
+			cases[n++] = c;
+	}
+	if (n == 0) {
+		unit_fail(__FILE__, __LINE__, "no %s case in %s", kind,
+		    CASES_DIR);
+		goto fail;
+	}
+	for (i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	*np = n;
+	return cases;
+fail:
+	for (i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	free(cases);
+	return NULL;
+}
 
 static int
 parse(const char *raw, size_t len, struct http_msg *m)
@@ -114,24 +194,52 @@ parse(const char *raw, size_t len, struct http_msg *m)
 
 static struct http_msg msg;
 
+/* Each request case: the head's verdict (bytes after it are a body). */
 static void
 test_request_table(void)
 {
-	for (const struct req_case *c = req_cases; c->name != NULL; c++) {
-		/* sizeof would stop at the NUL case: find the real end */
-		const char *end = strstr(c->raw, "\r\n\r\n");
-		size_t len = end != NULL ? (size_t)(end - c->raw) + 4 :
-		    strlen(c->raw);
+	struct http_case *cases;
+	size_t n;
+
+	if ((cases = cases_load("request", &n)) == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int got = parse(cases[i].bytes, cases[i].len, &msg);
+
+		if (got != cases[i].status)
+			unit_fail(__FILE__, __LINE__, "%s: status %d, want %d",
+			    cases[i].name, got, cases[i].status);
+	}
+	free(cases);
+}
+
+/* Each response case: 0 if the head is accepted, else 502. */
+static void
+test_response_table(void)
+{
+	struct http_case *cases;
+	struct http_err err = {0, NULL};
+	size_t n, scan;
+
+	if ((cases = cases_load("response", &n)) == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct http_case *c = &cases[i];
+		ssize_t len;
 		int got;
 
-		if (strcmp(c->name, "NUL in value") == 0)
-			len = sizeof("GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n"
-			    "\r\n") - 1;
-		got = parse(c->raw, len, &msg);
+		scan = 0;
+		len = http_head_find(c->bytes, c->len, &lim, &scan, &err);
+		if (len <= 0)
+			got = len < 0 ? err.status : -1;
+		else
+			got = http_parse_response(c->bytes, (size_t)len, &msg,
+			    &err) < 0 ? err.status : 0;
 		if (got != c->status)
 			unit_fail(__FILE__, __LINE__, "%s: status %d, want %d",
 			    c->name, got, c->status);
 	}
+	free(cases);
 }
 
 static void
@@ -291,26 +399,37 @@ test_chunked(void)
 {
 	const char *ok = "5\r\nhello\r\n1a;ext=\"x\"\r\n"
 	    "abcdefghijklmnopqrstuvwxyz\r\n0\r\nTrailer: v\r\n\r\nNEXT";
-	const char *bad[] = {
-		"0x5\r\nhello\r\n0\r\n\r\n",
-		" 5\r\nhello\r\n0\r\n\r\n",
-		"5 \r\nhello\r\n0\r\n\r\n",
-		"5\nhello\r\n0\r\n\r\n",
-		"5\r\nhelloX\r\n0\r\n\r\n",
-		"-5\r\nhello\r\n0\r\n\r\n",
-		"ffffffffffffffff0\r\n",
-		"\r\n",
-		"0\r\nBad Trailer\n\r\n",
-		NULL,
-	};
 	size_t len = strlen(ok) - 4;
 
 	for (size_t step = 1; step <= len; step++)
 		CHECK_INTEQ(chunk_run(ok, strlen(ok), step), (long)len);
-	for (int i = 0; bad[i] != NULL; i++)
-		if (chunk_run(bad[i], strlen(bad[i]), 1) != -1)
-			unit_fail(__FILE__, __LINE__, "accepted: %s", bad[i]);
 	CHECK_INTEQ(chunk_run("5\r\nhel", 7, 3), -2);
+}
+
+/*
+ * Each chunked case: an accepted body ends at its last byte in pieces of
+ * every size; a refused one is refused fed a byte at a time.
+ */
+static void
+test_chunked_table(void)
+{
+	struct http_case *cases;
+	size_t n;
+
+	if ((cases = cases_load("chunked", &n)) == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct http_case *c = &cases[i];
+
+		if (c->status != 0 && chunk_run(c->bytes, c->len, 1) != -1)
+			unit_fail(__FILE__, __LINE__, "%s: accepted", c->name);
+		for (size_t step = 1; c->status == 0 && step <= c->len; step++)
+			if (chunk_run(c->bytes, c->len, step) != (long)c->len)
+				unit_fail(__FILE__, __LINE__, "%s: in pieces "
+				    "of %zu, not accepted to its end",
+				    c->name, step);
+	}
+	free(cases);
 }
 
 static void
@@ -506,6 +625,8 @@ UNIT_TESTS = {
 	{"refused_by_the_proxy", test_refused_by_the_proxy},
 	{"dechunk", test_dechunk},
 	{"request_table", test_request_table},
+	{"response_table", test_response_table},
+	{"chunked_table", test_chunked_table},
 	{"request_fields", test_request_fields},
 	{"idempotent", test_idempotent},
 	{"absolute_target", test_absolute_target},

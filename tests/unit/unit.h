@@ -25,6 +25,13 @@
  * expectation; REQUIRE also returns from the case, for when going on would
  * only crash (a NULL that the rest of the case dereferences).
  *
+ * SKIP("why") returns from a case that cannot run here (no IPv6 loopback,
+ * say), which is then reported as tests/run.sh counts skips, the TAP way:
+ * "ok - FILE: NAME # SKIP why". Only what this machine may truly lack is
+ * skipped; anything the test needs and should always have (127.0.0.1, a
+ * file of the tree) is a failure when missing. A case that failed a check
+ * before skipping is reported as failed.
+ *
  * Cases run in one process, in table order: a case must leave the
  * process as it found it (environment, globals) and free what it took,
  * so that a run under ASan checks for leaks once at the end.
@@ -48,9 +55,10 @@ struct unit_test {
 extern const struct unit_test unit_tests[];
 #define UNIT_TESTS const struct unit_test unit_tests[]
 
-/* The running case and its failed checks so far. */
+/* The running case, its failed checks so far, and why it skipped. */
 static const char *unit_current;
 static int unit_failures;
+static char unit_skip_why[256];
 
 #define UNIT_UNUSED __attribute__((unused))
 
@@ -69,6 +77,27 @@ unit_fail(const char *file, int line, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 }
+
+static UNIT_UNUSED void unit_skip(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static UNIT_UNUSED void
+unit_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(unit_skip_why, sizeof(unit_skip_why), fmt, ap);
+	va_end(ap);
+	if (unit_skip_why[0] == '\0')
+		snprintf(unit_skip_why, sizeof(unit_skip_why), "no reason");
+}
+
+/* Ends the case as skipped, saying why (printf-style). */
+#define SKIP(...) do {							\
+	unit_skip(__VA_ARGS__);						\
+	return;								\
+} while (0)
 
 #define CHECK(cond) do {						\
 	if (!(cond))							\
@@ -111,39 +140,48 @@ unit_fail(const char *file, int line, const char *fmt, ...)
 } while (0)
 
 /*
- * Reads the file at PATH, relative to the source tree, into a new
- * NUL-terminated buffer (caller frees). The tree is found by walking up
- * from the current directory to the one holding common/msg.h, so tests
- * run from anywhere inside it; $DEVCLOUD_SRCDIR overrides. NULL if absent.
+ * Writes into FULL (LEN bytes) the path of PATH, relative to the source
+ * tree; -1 if the tree is not found or the path does not fit. The tree
+ * is $DEVCLOUD_SRCDIR, or else found by walking up from the current
+ * directory to the one holding common/msg.h, so tests run from anywhere
+ * inside it.
+ */
+static UNIT_UNUSED int
+unit_source_path(const char *path, char *full, size_t len)
+{
+	const char *srcdir = getenv("DEVCLOUD_SRCDIR");
+	char up[64] = ".";
+	int n;
+
+	for (int depth = 0; srcdir == NULL; depth++) {
+		size_t ul = strlen(up);
+
+		snprintf(full, len, "%s/common/msg.h", up);
+		if (access(full, F_OK) == 0)
+			srcdir = up;
+		else if (depth == 7 || ul + sizeof("/..") > sizeof(up))
+			return -1;
+		else
+			memcpy(up + ul, "/..", sizeof("/.."));
+	}
+	n = snprintf(full, len, "%s/%s", srcdir, path);
+	return n >= 0 && (size_t)n < len ? 0 : -1;
+}
+
+/*
+ * Reads the file at PATH, relative to the source tree (unit_source_path),
+ * into a new NUL-terminated buffer (caller frees). NULL if absent.
  */
 static UNIT_UNUSED char *
 unit_read_source(const char *path)
 {
-	const char *srcdir = getenv("DEVCLOUD_SRCDIR");
-	char full[4096], up[64] = ".";
-	FILE *f = NULL;
+	char full[4096];
+	FILE *f;
 	char *buf = NULL;
 	long n;
 
-	if (srcdir != NULL) {
-		snprintf(full, sizeof(full), "%s/%s", srcdir, path);
-		f = fopen(full, "rb");
-	}
-	for (int depth = 0; f == NULL && depth < 8; depth++) {
-		size_t ul = strlen(up);
-
-		snprintf(full, sizeof(full), "%s/common/msg.h", up);
-		if (access(full, F_OK) == 0) {
-			snprintf(full, sizeof(full), "%s/%s", up, path);
-			if ((f = fopen(full, "rb")) == NULL)
-				return NULL;
-			break;
-		}
-		if (ul + sizeof("/..") > sizeof(up))
-			break;
-		memcpy(up + ul, "/..", sizeof("/.."));
-	}
-	if (f == NULL)
+	if (unit_source_path(path, full, sizeof(full)) != 0 ||
+	    (f = fopen(full, "rb")) == NULL)
 		return NULL;
 	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
 	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
@@ -196,11 +234,15 @@ main(int argc, char **argv)
 			continue;
 		unit_current = t->name;
 		unit_failures = 0;
+		unit_skip_why[0] = '\0';
 		t->fn();
 		ran++;
 		if (unit_failures != 0) {
 			failed++;
 			printf("not ok - %s: %s\n", file, t->name);
+		} else if (unit_skip_why[0] != '\0') {
+			printf("ok - %s: %s # SKIP %s\n", file, t->name,
+			    unit_skip_why);
 		} else {
 			printf("ok - %s: %s\n", file, t->name);
 		}
