@@ -538,39 +538,6 @@ test_forwarded_response(void)
 	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
 }
 
-/* A request the proxy must not forward as it is: TRACE echoes cookies
- * and credentials back (RFC 9110 9.3.8), a fragment would let the app
- * see another path than the one routed on (RFC 9112 3.2). */
-static void
-test_refused_by_the_proxy(void)
-{
-	static const struct req_case cases[] = {
-		{"TRACE", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 405},
-		{"TRACE with Max-Forwards 0", "TRACE / HTTP/1.1\r\nHost: a\r\n"
-		    "Max-Forwards: 0\r\n\r\n", 405},
-		{"fragment", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400},
-		{"fragment after query", "GET /a?q=1#/admin HTTP/1.1\r\n"
-		    "Host: a\r\n\r\n", 400},
-		{"fragment in absolute form", "GET http://a/x#y HTTP/1.1\r\n"
-		    "\r\n", 400},
-		{"lower-case trace is another method", "trace / HTTP/1.1\r\n"
-		    "Host: a\r\n\r\n", 0},
-		{"encoded hash is a path byte", "GET /a%23b HTTP/1.1\r\n"
-		    "Host: a\r\n\r\n", 0},
-	};
-	struct http_err err;
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int rc = http_parse_request(cases[i].raw,
-		    strlen(cases[i].raw), &lim, &msg, &err);
-		int got = rc == 0 ? 0 : err.status;
-
-		if (got != cases[i].status)
-			unit_fail(__FILE__, __LINE__, "%s: status %d, want %d",
-			    cases[i].name, got, cases[i].status);
-	}
-}
-
 /* Runs a chunked body through http_body_dechunk STEP bytes at a time;
  * the data it finds, or NULL on a framing error. */
 static const char *
@@ -622,7 +589,6 @@ test_dechunk(void)
 }
 
 UNIT_TESTS = {
-	{"refused_by_the_proxy", test_refused_by_the_proxy},
 	{"dechunk", test_dechunk},
 	{"request_table", test_request_table},
 	{"response_table", test_response_table},
