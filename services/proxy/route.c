@@ -11,10 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
 #include "app.h"
-#include "keys.h"
 #include "proxy.h"
+#include "target.h"
 
 struct route_table *
 route_table_new(void)
@@ -27,36 +26,14 @@ route_table_new(void)
 }
 
 int
-route_target_parse(const char *target, enum target_kind *kind,
-    const char **rest)
-{
-	if (strncmp(target, "static:", 7) == 0) {
-		if (addr_parse(target + 7, 0, NULL, 0, NULL, NULL) < 0)
-			return -1;
-		*kind = TARGET_STATIC;
-		*rest = target + 7;
-		return 0;
-	}
-	if (strncmp(target, "app:", 4) == 0) {
-		if (!keys_name_valid(target + 4))
-			return -1;
-		*kind = TARGET_APP;
-		*rest = target + 4;
-		return 0;
-	}
-	return -1;
-}
-
-int
 route_table_add(struct route_table *t, const char *domain, const char *target,
     struct proxy_app *(*app_of)(const char *, void *), void *arg)
 {
 	struct route *r, *routes;
-	enum target_kind kind;
-	const char *rest;
+	struct target tg;
 
-	if (app_domain_valid(domain) < 0 ||
-	    route_target_parse(target, &kind, &rest) < 0)
+	if (app_domain_valid(domain) < 0 || target_parse(target, &tg,
+	    NULL) < 0)
 		return -1;
 	routes = realloc(t->routes, (t->nroutes + 1) * sizeof(*routes));
 	if (routes == NULL)
@@ -64,18 +41,22 @@ route_table_add(struct route_table *t, const char *domain, const char *target,
 	t->routes = routes;
 	r = &routes[t->nroutes];
 	memset(r, 0, sizeof(*r));
-	r->kind = kind;
+	r->kind = tg.kind;
 	if ((r->domain = strdup(domain)) == NULL)
 		return -1;
-	if (kind == TARGET_STATIC) {
-		r->addr = strdup(rest);
-	} else {
-		if ((r->app = app_of(rest, arg)) == NULL) {
+	/* No default: a new kind of target must say what its route holds. */
+	switch (tg.kind) {
+	case TARGET_STATIC:
+		r->addr = strdup(tg.rest);
+		break;
+	case TARGET_APP:
+		if ((r->app = app_of(tg.rest, arg)) == NULL) {
 			free((char *)r->domain);
 			return -1;
 		}
 		r->running = apps_running(r->app);
 		r->addr = strdup(r->running ? r->app->addr : "");
+		break;
 	}
 	if (r->addr == NULL) {
 		free((char *)r->domain);
