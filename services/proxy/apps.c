@@ -47,9 +47,6 @@ static struct metric m_wakes = METRIC_COUNTER("devcloud_proxy_wakes_total",
 static struct metric m_wake_failures = METRIC_COUNTER(
     "devcloud_proxy_wake_failures_total",
     "Wake commands that failed or timed out.");
-static struct metric m_events_ignored = METRIC_COUNTER(
-    "devcloud_proxy_events_ignored_total",
-    "Bus events the proxy does not act on.");
 static struct metric m_bad_records = METRIC_COUNTER(
     "devcloud_proxy_bad_app_records_total",
     "App records not applied because a field is malformed.");
@@ -64,6 +61,7 @@ apps_get(struct proxy *px, const char *name)
 	if (!keys_name_valid(name) || (a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
 	snprintf(a->name, sizeof(a->name), "%s", name);
+	a->px = px;
 	a->state = APP_STOPPED;		/* until its record is read */
 	if (map_put(&px->apps, a->name, a) < 0) {
 		free(a);
@@ -330,14 +328,12 @@ apps_refresh_cb(uv_timer_t *t)
 	apps_reload(t->data);
 }
 
-static struct proxy *apps_px;	/* for bus callbacks, which take one arg */
-
 static void
 apps_wake_cb(const struct msg *r, enum bus_status st, const char *err,
     void *arg)
 {
 	struct proxy_app *a = arg;
-	struct proxy *px = apps_px;
+	struct proxy *px = a->px;
 
 	a->waking = false;
 	if (px->nworkers == 0)
@@ -438,9 +434,7 @@ apps_on_event(struct proxy *px, const struct msg *m)
 			apps_fetch(px, a);
 		break;
 	default:
-		metric_add(&m_events_ignored, 1);
-		log_debug("event ignored", "type=%s source=%s",
-		    msg_type_name(m->type), m->source);
+		service_event_ignored(px->svc, m);
 		break;
 	}
 }
@@ -450,13 +444,11 @@ apps_init(struct proxy *px)
 {
 	uv_loop_t *loop = px->svc->loop;
 
-	apps_px = px;
 	metrics_register(&m_reloads);
 	metrics_register(&m_routes);
 	metrics_register(&m_bad_routes);
 	metrics_register(&m_wakes);
 	metrics_register(&m_wake_failures);
-	metrics_register(&m_events_ignored);
 	metrics_register(&m_bad_records);
 	pthread_mutex_init(&px->apps_mu, NULL);
 	pthread_mutex_init(&px->inbox.mu, NULL);

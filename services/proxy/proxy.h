@@ -251,6 +251,7 @@ struct map_slot *map_next(const struct map *m, size_t *i);
  */
 struct proxy_app {
 	char name[MSG_NAME_MAX];
+	struct proxy *px;		/* its owner, for bus callbacks */
 	/* main thread only */
 	enum app_state state;
 	char addr[MSG_ADDR_MAX];
