@@ -90,8 +90,9 @@ int
 main(int argc, char **argv)
 {
 	static const char *const topics[] = {"app.", NULL};
-	struct autostart as = {0};
-	struct service s = {
+	/* static: what it still holds at exit stays reachable (no leak) */
+	static struct autostart as;
+	static struct service s = {
 		.name = "autostart",
 		.summary = "The devcloud autostart: starts apps on their "
 		    "first request and stops them when idle.",

@@ -28,8 +28,8 @@ deployer_on_event(struct service *s, const struct msg *m)
 int
 main(int argc, char **argv)
 {
-	struct deployer dp = {0};
-	struct service s = {
+	static struct deployer dp;
+	static struct service s = {
 		.name = "deployer",
 		.summary = "The devcloud deployer: new builds replace running "
 		    "ones without a failed request.",

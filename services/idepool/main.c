@@ -28,8 +28,8 @@ idepool_on_event(struct service *s, const struct msg *m)
 int
 main(int argc, char **argv)
 {
-	struct idepool ip = {0};
-	struct service s = {
+	static struct idepool ip;
+	static struct service s = {
 		.name = "idepool",
 		.summary = "The devcloud IDE pool: started IDE containers "
 		    "handed out in milliseconds.",

@@ -28,8 +28,8 @@ regulator_on_event(struct service *s, const struct msg *m)
 int
 main(int argc, char **argv)
 {
-	struct regulator rg = {0};
-	struct service s = {
+	static struct regulator rg;
+	static struct service s = {
 		.name = "regulator",
 		.summary = "The devcloud regulator: stops the least recently "
 		    "used apps of an overloaded host.",
