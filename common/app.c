@@ -115,6 +115,41 @@ app_set_str(char *out, size_t size, const char *field, const char *v,
 	return 0;
 }
 
+/*
+ * The rules of the fields that app_set and app_summary_set both read:
+ * one function each, so the record and its summary never disagree.
+ */
+static int
+app_set_ttl(int *out, const char *v, char *err, size_t errlen)
+{
+	return app_set_int(out, "ttl", v, 1, 31536000, err, errlen);
+}
+
+static int
+app_set_wake_page(bool *out, const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+		snprintf(err, errlen, "wake_page: want on or off, got \"%s\"",
+		    v);
+		return -1;
+	}
+	*out = strcmp(v, "on") == 0;
+	return 0;
+}
+
+static int
+app_set_state(enum app_state *out, const char *v, char *err, size_t errlen)
+{
+	int st;
+
+	if ((st = app_state_parse(v)) < 0) {
+		snprintf(err, errlen, "state: unknown \"%s\"", v);
+		return -1;
+	}
+	*out = (enum app_state)st;
+	return 0;
+}
+
 /* Splits a comma list into LIST (N entries of SIZE bytes), each checked. */
 static int
 app_set_list(char *list, size_t size, int max, int *n, const char *field,
@@ -154,8 +189,6 @@ app_set_list(char *list, size_t size, int max, int *n, const char *field,
 int
 app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
 {
-	int st;
-
 	if (strcmp(f, "name") == 0) {
 		if (!keys_name_valid(v)) {
 			snprintf(err, errlen, "name: \"%s\" is not valid (1-63 "
@@ -197,7 +230,7 @@ app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
 	if (strcmp(f, "cport") == 0)
 		return app_set_int(&a->cport, f, v, 0, 65535, err, errlen);
 	if (strcmp(f, "ttl") == 0)
-		return app_set_int(&a->ttl_s, f, v, 1, 31536000, err, errlen);
+		return app_set_ttl(&a->ttl_s, v, err, errlen);
 	if (strcmp(f, "start_timeout") == 0)
 		return app_set_int(&a->start_timeout_ms, f, v, 100, 3600000,
 		    err, errlen);
@@ -210,23 +243,10 @@ app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
 		return app_set_str(a->ready, sizeof(a->ready), f, v, err,
 		    errlen);
 	}
-	if (strcmp(f, "wake_page") == 0) {
-		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
-			snprintf(err, errlen, "wake_page: want on or off, got "
-			    "\"%s\"", v);
-			return -1;
-		}
-		a->wake_page = strcmp(v, "on") == 0;
-		return 0;
-	}
-	if (strcmp(f, "state") == 0) {
-		if ((st = app_state_parse(v)) < 0) {
-			snprintf(err, errlen, "state: unknown \"%s\"", v);
-			return -1;
-		}
-		a->state = (enum app_state)st;
-		return 0;
-	}
+	if (strcmp(f, "wake_page") == 0)
+		return app_set_wake_page(&a->wake_page, v, err, errlen);
+	if (strcmp(f, "state") == 0)
+		return app_set_state(&a->state, v, err, errlen);
 	if (strcmp(f, "addr") == 0)
 		return app_set_str(a->addr, sizeof(a->addr), f, v, err, errlen);
 	if (strcmp(f, "reason") == 0)
@@ -235,13 +255,73 @@ app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
 	return 0;	/* a field from a newer writer */
 }
 
+/* Sets one field of OBJ from its stored string; 0, or -1 with ERR. */
+typedef int (*app_field_fn)(void *obj, const char *field, const char *value,
+    char *err, size_t errlen);
+
+/* Calls SET for each field/value pair of R, an HGETALL reply. */
+static int
+app_hash_each(const redisReply *r, app_field_fn set, void *obj, char *err,
+    size_t errlen)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		snprintf(err, errlen, "not a hash");
+		return -1;
+	}
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
+		const redisReply *f = r->element[i], *v = r->element[i + 1];
+
+		if (f->type != REDIS_REPLY_STRING ||
+		    v->type != REDIS_REPLY_STRING) {
+			snprintf(err, errlen, "field %zu is not a string",
+			    i / 2);
+			return -1;
+		}
+		if (set(obj, f->str, v->str, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+app_set_any(void *a, const char *f, const char *v, char *err, size_t errlen)
+{
+	return app_set(a, f, v, err, errlen);
+}
+
 int
 app_from_hash(struct app *a, const redisReply *r, char *err, size_t errlen)
 {
-	for (size_t i = 0; i + 1 < r->elements; i += 2)
-		if (app_set(a, r->element[i]->str, r->element[i + 1]->str, err,
-		    errlen) != 0)
-			return -1;
+	return app_hash_each(r, app_set_any, a, err, errlen);
+}
+
+static int
+app_summary_set(void *arg, const char *f, const char *v, char *err,
+    size_t errlen)
+{
+	struct app_summary *s = arg;
+
+	if (strcmp(f, "state") == 0)
+		return app_set_state(&s->state, v, err, errlen);
+	if (strcmp(f, "addr") == 0)
+		return app_set_str(s->addr, sizeof(s->addr), f, v, err,
+		    errlen);
+	if (strcmp(f, "ttl") == 0)
+		return app_set_ttl(&s->ttl_s, v, err, errlen);
+	if (strcmp(f, "wake_page") == 0)
+		return app_set_wake_page(&s->wake_page, v, err, errlen);
+	return 0;	/* a field the summary does not carry */
+}
+
+int
+app_summary_from_hash(struct app_summary *out, const redisReply *r,
+    char *err, size_t errlen)
+{
+	struct app_summary s = {.state = APP_STOPPED};
+
+	if (app_hash_each(r, app_summary_set, &s, err, errlen) != 0)
+		return -1;
+	*out = s;
 	return 0;
 }
 

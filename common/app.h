@@ -89,6 +89,25 @@ struct redisReply;
 int app_from_hash(struct app *a, const struct redisReply *r, char *err,
     size_t errlen);
 
+/*
+ * What a reader that only routes needs of a record (the proxy keeps one
+ * per app): each field read by the same rule as app_set's.
+ */
+struct app_summary {
+	enum app_state state;		/* APP_STOPPED if none */
+	char addr[256];			/* "" if none */
+	int ttl_s;			/* 0 if none */
+	bool wake_page;
+};
+
+/*
+ * Reads the summary from R, an HGETALL reply of the app's hash (an empty
+ * one gives the defaults above). 0, or -1 with ERR naming the field and
+ * what is wrong; *OUT is written only on success.
+ */
+int app_summary_from_hash(struct app_summary *out,
+    const struct redisReply *r, char *err, size_t errlen);
+
 /* Checks the whole record (driver's required fields, names, bounds). */
 int app_validate(const struct app *a, char *err, size_t errlen);
 

@@ -2,8 +2,7 @@
  * The key schema: every Redis key devcloud uses is built here and nowhere
  * else. All keys start with the configured prefix (default "dc:").
  *
- *   PREFIX routes              hash  domain -> target ("app:NAME" or
- *                                     "static:HOST:PORT")
+ *   PREFIX routes              hash  domain -> target (see target.h)
  *   PREFIX apps                set   names of registered apps
  *   PREFIX app:NAME            hash  the app's record (driver, spec,
  *                                     state, addr, ttl, ...)

@@ -13,6 +13,7 @@
 #include "admin.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "service.h"
 
 /* Time given to the last publish to leave before the sockets close. */
@@ -197,6 +198,40 @@ service_on_event(struct bus *b, const struct msg *m, void *arg)
 	(void)b;
 	if (rt->s->on_event != NULL && !rt->stopping)
 		rt->s->on_event(rt->s, m);
+}
+
+/*
+ * One counter per message type, registered when its first event is
+ * ignored (so /metrics lists only the types a daemon has met). Only the
+ * loop thread registers them.
+ */
+static struct {
+	struct metric m;
+	char name[96];
+} service_ignored[MSG_TYPE_COUNT];
+
+void
+service_event_ignored(struct service *s, const struct msg *m)
+{
+	(void)s;
+	const char *type = msg_type_name(m->type);
+
+	log_debug("event ignored", "type=%s source=%s", type ? type : "?",
+	    m->source);
+	if (type == NULL || (unsigned)m->type >= MSG_TYPE_COUNT)
+		return;
+	if (service_ignored[m->type].m.name == NULL) {
+		struct metric *c = &service_ignored[m->type].m;
+
+		snprintf(service_ignored[m->type].name,
+		    sizeof(service_ignored[m->type].name),
+		    "devcloud_events_ignored_total{type=\"%s\"}", type);
+		c->name = service_ignored[m->type].name;
+		c->help = "Bus events a daemon received and does not act on.";
+		c->kind = METRIC_KIND_COUNTER;
+		metrics_register(c);
+	}
+	metric_add(&service_ignored[m->type].m, 1);
 }
 
 static void

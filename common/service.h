@@ -51,6 +51,13 @@ struct service {
 	int64_t started_ms;
 };
 
+/*
+ * The default of every daemon's on_event switch: M is an event S does not
+ * act on. Logs it at debug and counts it by type in
+ * devcloud_events_ignored_total{type="..."}.
+ */
+void service_event_ignored(struct service *s, const struct msg *m);
+
 /* Runs the daemon; returns the process exit status. */
 int service_main(struct service *s, int argc, char **argv);
 

@@ -67,6 +67,7 @@ struct stop {
 	struct stop *next;
 };
 
+/* The daemon's state, held in s->priv. */
 struct autostart {
 	struct service *svc;
 	struct drivers *drivers;
@@ -78,7 +79,7 @@ struct autostart {
 	bool closing;		/* shutting down: callbacks do nothing */
 };
 
-/* main.c */
+/* main.c: the hooks on the service skeleton */
 int main(int argc, char **argv);
 
 /* wake.c: the wake command */

@@ -1,7 +1,8 @@
 /*
  * devcloud-autostart: the daemon's hooks on the shared service skeleton.
  * Commands: wake and stop. Events: app.* from other replicas, so that a
- * wake waiting on another replica's start or stop goes on at once.
+ * wake waiting on another replica's start or stop goes on at once. The
+ * daemon's state is a struct autostart in s->priv.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,50 +10,49 @@
 #include "log.h"
 #include "autostart.h"
 
-static struct autostart as;
-
 static void
 autostart_on_exit(const char *app, const char *why, void *arg)
 {
-	struct autostart *a = arg;
+	struct autostart *as = arg;
 
-	if (!a->closing)
-		wake_on_exit(a, app, why);
+	if (!as->closing)
+		wake_on_exit(as, app, why);
 }
 
 static int
 autostart_init(struct service *s)
 {
-	as.svc = s;
-	if ((as.drivers = drivers_open(s->loop, &s->cfg, autostart_on_exit,
-	    &as)) == NULL) {
+	struct autostart *as = s->priv;
+
+	as->svc = s;
+	if ((as->drivers = drivers_open(s->loop, &s->cfg, autostart_on_exit,
+	    as)) == NULL) {
 		log_error("cannot start the drivers", "run_dir=%s",
 		    s->cfg.autostart.run_dir);
 		return -1;
 	}
-	stop_sweep_start(&as);
+	stop_sweep_start(as);
 	return 0;
 }
 
 static void
 autostart_on_store(struct service *s, bool up)
 {
-	(void)s;
 	if (up)
-		stop_reconcile(&as);
+		stop_reconcile(s->priv);
 }
 
 static void
 autostart_on_event(struct service *s, const struct msg *m)
 {
-	(void)s;
 	switch (m->type) {
 	case MSG_APP_READY:
 	case MSG_APP_FAILED:
 	case MSG_APP_STOPPED:
-		wake_on_event(&as, m);
+		wake_on_event(s->priv, m);
 		break;
 	default:
+		service_event_ignored(s, m);
 		break;
 	}
 }
@@ -61,14 +61,13 @@ static bool
 autostart_on_command(struct service *s, struct bus_request *req,
     const struct msg *m)
 {
-	(void)s;
 	switch (m->type) {
 	case MSG_WAKE:
-		wake_request(&as, m->app, req);
+		wake_request(s->priv, m->app, req);
 		return true;
 	case MSG_STOP:
-		stop_request(&as, m->app, m->reason[0] ? m->reason : "manual",
-		    req);
+		stop_request(s->priv, m->app, m->reason[0] ? m->reason :
+		    "manual", req);
 		return true;
 	default:
 		return false;
@@ -78,28 +77,32 @@ autostart_on_command(struct service *s, struct bus_request *req,
 static void
 autostart_shutdown(struct service *s)
 {
-	(void)s;
-	wake_abort_all(&as);
-	stop_abort_all(&as);
-	as.closing = true;
-	drivers_close(as.drivers);
-	as.drivers = NULL;
+	struct autostart *as = s->priv;
+
+	wake_abort_all(as);
+	stop_abort_all(as);
+	as->closing = true;
+	drivers_close(as->drivers);
+	as->drivers = NULL;
 }
 
 int
 main(int argc, char **argv)
 {
 	static const char *const topics[] = {"app.", NULL};
+	/* static: what it still holds at exit stays reachable (no leak) */
+	static struct autostart as;
 	static struct service s = {
 		.name = "autostart",
-		.summary = "The devcloud autostart: starts apps on their first "
-		    "request and stops them when idle.",
+		.summary = "The devcloud autostart: starts apps on their "
+		    "first request and stops them when idle.",
 		.topics = topics,
 		.init = autostart_init,
 		.on_store = autostart_on_store,
 		.on_event = autostart_on_event,
 		.on_command = autostart_on_command,
 		.shutdown = autostart_shutdown,
+		.priv = &as,
 	};
 
 	return service_main(&s, argc, argv);

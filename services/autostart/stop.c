@@ -61,7 +61,7 @@ stop_reply(struct autostart *as, struct bus_request *req, const char *app,
 	}
 	msg_init(&m, MSG_STOP_OK);
 	snprintf(m.app, sizeof(m.app), "%s", app);
-	snprintf(m.state, sizeof(m.state), "stopped");
+	snprintf(m.state, sizeof(m.state), "%s", app_state_name(APP_STOPPED));
 	bus_reply(as->svc->bus, req, &m);
 }
 

@@ -92,7 +92,8 @@ wake_reply_all(struct wake *w, const char *addr, const char *reason)
 				msg_init(&m, MSG_WAKE_OK);
 				snprintf(m.app, sizeof(m.app), "%s", w->app);
 				snprintf(m.addr, sizeof(m.addr), "%s", addr);
-				snprintf(m.state, sizeof(m.state), "running");
+				snprintf(m.state, sizeof(m.state), "%s",
+				    app_state_name(APP_RUNNING));
 				bus_reply(bus, wt->req, &m);
 			} else {
 				bus_reply_error(bus, wt->req, reason);

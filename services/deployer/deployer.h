@@ -9,7 +9,15 @@
 #ifndef DC_DEPLOYER_H
 #define DC_DEPLOYER_H
 
-/* main.c */
+#include "service.h"
+
+/* The daemon's state, held in s->priv. */
+struct deployer {
+	struct service *svc;
+};
+
+/* main.c: the hooks on the service skeleton (no topics yet: on_event's
+ * switch has only its default, which logs and counts) */
 int main(int argc, char **argv);
 
 #endif

@@ -1,16 +1,41 @@
 /*
- * devcloud-deployer: entry point on the shared service skeleton.
+ * devcloud-deployer: the daemon's hooks on the shared service skeleton. Its
+ * state is a struct deployer in s->priv; every event it does not act on goes
+ * to service_event_ignored.
  */
 #include "deployer.h"
 #include "service.h"
 
+static int
+deployer_init(struct service *s)
+{
+	struct deployer *dp = s->priv;
+
+	dp->svc = s;
+	return 0;
+}
+
+static void
+deployer_on_event(struct service *s, const struct msg *m)
+{
+	switch (m->type) {
+	default:
+		service_event_ignored(s, m);
+		break;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
+	static struct deployer dp;
 	static struct service s = {
 		.name = "deployer",
 		.summary = "The devcloud deployer: new builds replace running "
 		    "ones without a failed request.",
+		.init = deployer_init,
+		.on_event = deployer_on_event,
+		.priv = &dp,
 	};
 
 	return service_main(&s, argc, argv);

@@ -19,6 +19,7 @@
 #include "proxy.h"
 #include "service.h"
 #include "store.h"
+#include "target.h"
 
 /* A route as loaded: the key of px->routes is its domain. */
 struct route_src {
@@ -46,9 +47,9 @@ static struct metric m_wakes = METRIC_COUNTER("devcloud_proxy_wakes_total",
 static struct metric m_wake_failures = METRIC_COUNTER(
     "devcloud_proxy_wake_failures_total",
     "Wake commands that failed or timed out.");
-static struct metric m_events_ignored = METRIC_COUNTER(
-    "devcloud_proxy_events_ignored_total",
-    "Bus events the proxy does not act on.");
+static struct metric m_bad_records = METRIC_COUNTER(
+    "devcloud_proxy_bad_app_records_total",
+    "App records not applied because a field is malformed.");
 
 struct proxy_app *
 apps_get(struct proxy *px, const char *name)
@@ -60,7 +61,8 @@ apps_get(struct proxy *px, const char *name)
 	if (!keys_name_valid(name) || (a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
 	snprintf(a->name, sizeof(a->name), "%s", name);
-	snprintf(a->state, sizeof(a->state), "unknown");
+	a->px = px;
+	a->state = APP_STOPPED;		/* until its record is read */
 	if (map_put(&px->apps, a->name, a) < 0) {
 		free(a);
 		return NULL;
@@ -158,8 +160,7 @@ apps_route_set(struct proxy *px, const char *domain, const char *target)
 {
 	char d[MSG_DOMAIN_MAX];
 	struct route_src *r;
-	enum target_kind kind;
-	const char *rest;
+	struct target tg;
 	size_t i;
 
 	for (i = 0; domain[i] != '\0' && i + 1 < sizeof(d); i++)
@@ -167,7 +168,7 @@ apps_route_set(struct proxy *px, const char *domain, const char *target)
 		    domain[i];
 	d[i] = '\0';
 	if (app_domain_valid(d) < 0 || (target != NULL && target[0] != '\0' &&
-	    route_target_parse(target, &kind, &rest) < 0)) {
+	    target_parse(target, &tg, NULL) < 0)) {
 		metric_add(&m_bad_routes, 1);
 		log_warn("bad route ignored", "domain=\"%s\" target=\"%s\"",
 		    domain, target != NULL ? target : "");
@@ -206,28 +207,27 @@ apps_routes_clear(struct proxy *px)
 	map_free(&px->routes);
 }
 
-/* Applies an app record (HGETALL reply) to A. */
+/*
+ * Applies an app record (HGETALL reply) to A. A malformed record is
+ * logged, counted and dropped: A keeps what it knew.
+ */
 static void
 apps_record(struct proxy *px, struct proxy_app *a, const redisReply *r)
 {
 	bool was = apps_running(a);
+	struct app_summary sum;
+	char err[600];
 
-	snprintf(a->state, sizeof(a->state), "stopped");
-	a->addr[0] = '\0';
-	for (size_t i = 0; i + 1 < r->elements; i += 2) {
-		const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
-
-		if (f == NULL || v == NULL)
-			continue;
-		if (strcmp(f, "state") == 0)
-			snprintf(a->state, sizeof(a->state), "%s", v);
-		else if (strcmp(f, "addr") == 0)
-			snprintf(a->addr, sizeof(a->addr), "%s", v);
-		else if (strcmp(f, "ttl") == 0)
-			a->ttl_s = (int)strtol(v, NULL, 10);
-		else if (strcmp(f, "wake_page") == 0)
-			atomic_store(&a->wake_page, strcmp(v, "on") == 0);
+	if (app_summary_from_hash(&sum, r, err, sizeof(err)) != 0) {
+		metric_add(&m_bad_records, 1);
+		log_warn("bad app record ignored", "app=%s err=\"%s\"",
+		    a->name, err);
+		return;
 	}
+	a->state = sum.state;
+	snprintf(a->addr, sizeof(a->addr), "%s", sum.addr);
+	a->ttl_s = sum.ttl_s;
+	atomic_store(&a->wake_page, sum.wake_page);
 	if (!apps_running(a))
 		a->addr[0] = '\0';
 	else if (!was)
@@ -263,6 +263,18 @@ apps_fetch(struct proxy *px, struct proxy_app *a)
 		free(l);
 }
 
+/* Fetches the record of the app TARGET routes to, if it routes to one. */
+static void
+apps_fetch_target(struct proxy *px, const char *target)
+{
+	struct proxy_app *a;
+	struct target tg;
+
+	if (target_parse(target, &tg, NULL) == 0 && tg.kind == TARGET_APP &&
+	    (a = apps_get(px, tg.rest)) != NULL)
+		apps_fetch(px, a);
+}
+
 static void
 apps_routes_cb(struct store *st, redisReply *r, void *arg)
 {
@@ -291,11 +303,8 @@ apps_routes_cb(struct store *st, redisReply *r, void *arg)
 	/* Then every app a route points at. */
 	while ((s = map_next(&px->routes, &i)) != NULL) {
 		struct route_src *rs = s->val;
-		struct proxy_app *a;
 
-		if (strncmp(rs->target, "app:", 4) == 0 &&
-		    (a = apps_get(px, rs->target + 4)) != NULL)
-			apps_fetch(px, a);
+		apps_fetch_target(px, rs->target);
 	}
 	metric_add(&m_reloads, 1);
 	if (!px->loaded)
@@ -326,21 +335,19 @@ apps_refresh_cb(uv_timer_t *t)
 	apps_reload(t->data);
 }
 
-static struct proxy *apps_px;	/* for bus callbacks, which take one arg */
-
 static void
 apps_wake_cb(const struct msg *r, enum bus_status st, const char *err,
     void *arg)
 {
 	struct proxy_app *a = arg;
-	struct proxy *px = apps_px;
+	struct proxy *px = a->px;
 
 	a->waking = false;
 	if (px->nworkers == 0)
 		return;			/* shutting down */
 	if (r != NULL && r->type == MSG_WAKE_OK && r->addr[0] != '\0') {
 		log_info("app woken", "app=%s addr=%s", a->name, r->addr);
-		snprintf(a->state, sizeof(a->state), "running");
+		a->state = APP_RUNNING;
 		snprintf(a->addr, sizeof(a->addr), "%s", r->addr);
 		apps_changed(px);
 		apps_broadcast(px, a, 0, NULL);
@@ -406,15 +413,13 @@ apps_on_event(struct proxy *px, const struct msg *m)
 	switch (m->type) {
 	case MSG_ROUTE_CHANGED:
 		apps_route_set(px, m->domain, m->target);
-		if (strncmp(m->target, "app:", 4) == 0 &&
-		    (a = apps_get(px, m->target + 4)) != NULL)
-			apps_fetch(px, a);
+		apps_fetch_target(px, m->target);
 		apps_changed(px);
 		break;
 	case MSG_APP_READY:
 		if ((a = apps_get(px, m->app)) == NULL)
 			break;
-		snprintf(a->state, sizeof(a->state), "running");
+		a->state = APP_RUNNING;
 		snprintf(a->addr, sizeof(a->addr), "%s", m->addr);
 		apps_changed(px);
 		apps_broadcast(px, a, 0, NULL);
@@ -424,9 +429,8 @@ apps_on_event(struct proxy *px, const struct msg *m)
 	case MSG_APP_FAILED:
 		if ((a = map_get(&px->apps, m->app, strlen(m->app))) == NULL)
 			break;
-		snprintf(a->state, sizeof(a->state), "%s",
-		    m->type == MSG_APP_STOPPING ? "stopping" :
-		    m->type == MSG_APP_STOPPED ? "stopped" : "failed");
+		a->state = m->type == MSG_APP_STOPPING ? APP_STOPPING :
+		    m->type == MSG_APP_STOPPED ? APP_STOPPED : APP_FAILED;
 		a->addr[0] = '\0';
 		apps_changed(px);
 		if (m->type == MSG_APP_FAILED)
@@ -437,9 +441,7 @@ apps_on_event(struct proxy *px, const struct msg *m)
 			apps_fetch(px, a);
 		break;
 	default:
-		metric_add(&m_events_ignored, 1);
-		log_debug("event ignored", "type=%s source=%s",
-		    msg_type_name(m->type), m->source);
+		service_event_ignored(px->svc, m);
 		break;
 	}
 }
@@ -449,13 +451,12 @@ apps_init(struct proxy *px)
 {
 	uv_loop_t *loop = px->svc->loop;
 
-	apps_px = px;
 	metrics_register(&m_reloads);
 	metrics_register(&m_routes);
 	metrics_register(&m_bad_routes);
 	metrics_register(&m_wakes);
 	metrics_register(&m_wake_failures);
-	metrics_register(&m_events_ignored);
+	metrics_register(&m_bad_records);
 	pthread_mutex_init(&px->apps_mu, NULL);
 	pthread_mutex_init(&px->inbox.mu, NULL);
 	if ((px->table = route_table_new()) == NULL ||

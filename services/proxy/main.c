@@ -2,15 +2,14 @@
  * devcloud-proxy: the entry point. Fills the service description (name,
  * hooks) and lets service_main run the daemon; the hooks start the
  * workers, reload routes when Redis comes (back), apply bus events, and
- * stop the workers on shutdown.
+ * stop the workers on shutdown. The daemon's state is a struct proxy in
+ * s->priv.
  */
 #include <stdio.h>
 
 #include "log.h"
 #include "proxy.h"
 #include "service.h"
-
-static struct proxy proxy;
 
 static size_t
 proxy_bufsize(const struct config *cfg)
@@ -87,6 +86,8 @@ static const char *const proxy_topics[] = {"route.", "app.", NULL};
 int
 main(int argc, char **argv)
 {
+	/* static: what it still holds at exit stays reachable (no leak) */
+	static struct proxy proxy;
 	struct service s = {
 		.name = "proxy",
 		.summary = "the HTTP reverse proxy: routes by domain, holds "

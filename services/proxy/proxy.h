@@ -28,8 +28,10 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "app.h"
 #include "config.h"
 #include "msg.h"
+#include "target.h"
 
 struct service;
 
@@ -255,8 +257,6 @@ struct map_slot *map_next(const struct map *m, size_t *i);
 /* ------------------------------------------------------------------ */
 /* route.c: domain -> target, the snapshot workers read */
 
-enum target_kind { TARGET_STATIC, TARGET_APP };
-
 /*
  * An app as the proxy knows it. Created by the main thread and never
  * freed while the process runs, so workers may keep pointers to it; the
@@ -264,8 +264,9 @@ enum target_kind { TARGET_STATIC, TARGET_APP };
  */
 struct proxy_app {
 	char name[MSG_NAME_MAX];
+	struct proxy *px;		/* its owner, for bus callbacks */
 	/* main thread only */
-	char state[16];
+	enum app_state state;
 	char addr[MSG_ADDR_MAX];
 	int ttl_s;
 	bool waking;			/* a wake command is in flight */
@@ -283,7 +284,7 @@ struct proxy_app {
 static inline bool
 apps_running(const struct proxy_app *a)
 {
-	return strcmp(a->state, "running") == 0 && a->addr[0] != '\0';
+	return a->state == APP_RUNNING && a->addr[0] != '\0';
 }
 
 /* One upstream a route may send to: a static address, or one ready
@@ -320,7 +321,7 @@ struct route_table {
 };
 
 struct route_table *route_table_new(void);
-/* Adds DOMAIN -> TARGET ("static:H:P" / "app:NAME"); -1 if invalid. */
+/* Adds DOMAIN -> TARGET (target_parse's form); -1 if invalid. */
 int route_table_add(struct route_table *t, const char *domain,
     const char *target, struct proxy_app *(*app_of)(const char *, void *),
     void *arg);
@@ -334,10 +335,6 @@ const struct route *route_lookup(const struct route_table *t,
 /* The set of TARGET in T, or NULL. */
 const struct backend_set *route_table_set(const struct route_table *t,
     const char *target);
-/* A route's target: its kind and what follows the prefix; 0 or -1.
- * (Domains are checked by app_domain_valid.) */
-int route_target_parse(const char *target, enum target_kind *kind,
-    const char **rest);
 
 /* ------------------------------------------------------------------ */
 /* loop.c: the workers' event loop (epoll, timers, end-of-round lists) */

@@ -11,10 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
 #include "app.h"
-#include "keys.h"
 #include "proxy.h"
+#include "target.h"
 
 struct route_table *
 route_table_new(void)
@@ -67,8 +66,8 @@ route_set_add(struct backend_set *set, const char *id, const char *addr)
 /* The set of TARGET, made on first use: a static address, or the ready
  * instances of APP. */
 static struct backend_set *
-route_set_get(struct route_table *t, const char *target, enum target_kind kind,
-    const char *rest, const struct proxy_app *app)
+route_set_get(struct route_table *t, const char *target,
+    const struct target *tg, const struct proxy_app *app)
 {
 	struct backend_set *set = map_get(&t->sets, target, strlen(target));
 
@@ -77,11 +76,17 @@ route_set_get(struct route_table *t, const char *target, enum target_kind kind,
 	if ((set = calloc(1, sizeof(*set))) == NULL ||
 	    (set->key = strdup(target)) == NULL)
 		goto fail;
-	if (kind == TARGET_STATIC && route_set_add(set, "", rest) < 0)
-		goto fail;
-	if (kind == TARGET_APP && apps_running(app) &&
-	    route_set_add(set, "", app->addr) < 0)
-		goto fail;
+	/* No default: a new kind of target must say where it sends. */
+	switch (tg->kind) {
+	case TARGET_STATIC:
+		if (route_set_add(set, "", tg->rest) < 0)
+			goto fail;
+		break;
+	case TARGET_APP:
+		if (apps_running(app) && route_set_add(set, "", app->addr) < 0)
+			goto fail;
+		break;
+	}
 	if (map_put(&t->sets, set->key, set) < 0)
 		goto fail;
 	return set;
@@ -97,36 +102,14 @@ route_table_set(const struct route_table *t, const char *target)
 }
 
 int
-route_target_parse(const char *target, enum target_kind *kind,
-    const char **rest)
-{
-	if (strncmp(target, "static:", 7) == 0) {
-		if (addr_parse(target + 7, 0, NULL, 0, NULL, NULL) < 0)
-			return -1;
-		*kind = TARGET_STATIC;
-		*rest = target + 7;
-		return 0;
-	}
-	if (strncmp(target, "app:", 4) == 0) {
-		if (!keys_name_valid(target + 4))
-			return -1;
-		*kind = TARGET_APP;
-		*rest = target + 4;
-		return 0;
-	}
-	return -1;
-}
-
-int
 route_table_add(struct route_table *t, const char *domain, const char *target,
     struct proxy_app *(*app_of)(const char *, void *), void *arg)
 {
 	struct route *r, *routes;
-	enum target_kind kind;
-	const char *rest;
+	struct target tg;
 
-	if (app_domain_valid(domain) < 0 ||
-	    route_target_parse(target, &kind, &rest) < 0)
+	if (app_domain_valid(domain) < 0 || target_parse(target, &tg,
+	    NULL) < 0)
 		return -1;
 	routes = realloc(t->routes, (t->nroutes + 1) * sizeof(*routes));
 	if (routes == NULL)
@@ -134,10 +117,10 @@ route_table_add(struct route_table *t, const char *domain, const char *target,
 	t->routes = routes;
 	r = &routes[t->nroutes];
 	memset(r, 0, sizeof(*r));
-	r->kind = kind;
-	if (kind == TARGET_APP && (r->app = app_of(rest, arg)) == NULL)
+	r->kind = tg.kind;
+	if (tg.kind == TARGET_APP && (r->app = app_of(tg.rest, arg)) == NULL)
 		return -1;
-	if ((r->set = route_set_get(t, target, kind, rest, r->app)) == NULL ||
+	if ((r->set = route_set_get(t, target, &tg, r->app)) == NULL ||
 	    (r->domain = strdup(domain)) == NULL)
 		return -1;
 	t->nroutes++;

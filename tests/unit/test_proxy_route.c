@@ -13,9 +13,9 @@
 #include "keys.h"
 #include "unit.h"
 
-static struct proxy_app app_blog = {.name = "blog", .state = "running",
+static struct proxy_app app_blog = {.name = "blog", .state = APP_RUNNING,
     .addr = "127.0.0.1:9001"};
-static struct proxy_app app_ide = {.name = "ide", .state = "stopped"};
+static struct proxy_app app_ide = {.name = "ide", .state = APP_STOPPED};
 
 static struct proxy_app *
 app_of(const char *name, void *arg)

@@ -16,6 +16,7 @@
 #include "keys.h"
 #include "msg.h"
 #include "service.h"
+#include "target.h"
 #include "ctl.h"
 
 /*
@@ -206,8 +207,9 @@ app_announce(struct ctl *c, const struct app *a, redisReply *removed)
 	msg_init(&m, MSG_ROUTE_CHANGED);
 	for (int i = 0; i < a->ndomains; i++) {
 		snprintf(m.domain, sizeof(m.domain), "%s", a->domains[i]);
-		snprintf(m.target, sizeof(m.target), "app:%s", a->name);
-		ctl_publish(c, &m);
+		if (target_format(m.target, sizeof(m.target), TARGET_APP,
+		    a->name) != NULL)
+			ctl_publish(c, &m);
 	}
 	for (size_t i = 0; removed != NULL && i < removed->elements; i++) {
 		if (removed->element[i]->type != REDIS_REPLY_STRING ||
@@ -263,11 +265,14 @@ app_save(struct ctl *c, redisContext *rc, struct app *a, const char *mode)
 {
 	const char *argv[8 + APP_MAX_DOMAINS + APP_FIELDS_MAX];
 	size_t argvlen[8 + APP_MAX_DOMAINS + APP_FIELDS_MAX];
-	char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], target[80], nd[8];
+	char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], target[TARGET_MAX], nd[8];
 	static char buf[APP_FIELDS_BUF];
 	int n = 0, nf;
 	redisReply *r;
 
+	if (target_format(target, sizeof(target), TARGET_APP, a->name) ==
+	    NULL)
+		return ctl_error("app %s: not a valid app name", a->name);
 #define ARG(s) (argv[n] = (s), argvlen[n] = strlen(argv[n]), n++)
 	ARG("EVAL");
 	ARG(script_save);
@@ -277,7 +282,6 @@ app_save(struct ctl *c, redisContext *rc, struct app *a, const char *mode)
 	ARG(key_routes(k3, sizeof(k3)));
 	ARG(mode);
 	ARG(a->name);
-	snprintf(target, sizeof(target), "app:%s", a->name);
 	ARG(target);
 	snprintf(nd, sizeof(nd), "%d", a->ndomains);
 	ARG(nd);
@@ -333,13 +337,13 @@ app_write(struct ctl *c, redisContext *rc, const char *mode, int argc,
 static int
 app_rm(struct ctl *c, redisContext *rc, const char *name)
 {
-	char k[5][KEY_MAX], target[80];
+	char k[5][KEY_MAX], target[TARGET_MAX];
 	redisReply *r;
 	struct msg m;
 
-	if (key_app(k[0], KEY_MAX, name) == NULL)
+	if (key_app(k[0], KEY_MAX, name) == NULL ||
+	    target_format(target, sizeof(target), TARGET_APP, name) == NULL)
 		return ctl_usage_error("\"%s\" is not a valid app name", name);
-	snprintf(target, sizeof(target), "app:%s", name);
 	r = redisCommand(rc, "EVAL %s 5 %s %s %s %s %s %s %s", script_rm,
 	    k[0], key_apps(k[1], KEY_MAX), key_routes(k[2], KEY_MAX),
 	    key_deadlines(k[3], KEY_MAX), key_lastaccess(k[4], KEY_MAX), name,

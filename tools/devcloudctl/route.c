@@ -11,6 +11,7 @@
 #include "app.h"
 #include "keys.h"
 #include "msg.h"
+#include "target.h"
 #include "ctl.h"
 
 static int
@@ -32,7 +33,7 @@ route_announce(struct ctl *c, const char *domain, const char *target)
 static int
 route_add(struct ctl *c, redisContext *rc, char *domain, const char *upstream)
 {
-	char key[KEY_MAX], target[MSG_ADDR_MAX];
+	char key[KEY_MAX], target[TARGET_MAX];
 	redisReply *r;
 	const char *why;
 
@@ -43,7 +44,10 @@ route_add(struct ctl *c, redisContext *rc, char *domain, const char *upstream)
 	if (addr_parse(upstream, 0, NULL, 0, NULL, &why) != 0)
 		return ctl_usage_error("route add: upstream \"%s\" %s",
 		    upstream, why);
-	snprintf(target, sizeof(target), "static:%s", upstream);
+	if (target_format(target, sizeof(target), TARGET_STATIC,
+	    upstream) == NULL)
+		return ctl_usage_error("route add: upstream \"%s\" is too "
+		    "long", upstream);
 	r = redisCommand(rc, "HSET %s %s %s", key_routes(key, sizeof(key)),
 	    domain, target);
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
