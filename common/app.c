@@ -48,6 +48,8 @@ app_defaults(struct app *a, int ttl_s, int start_timeout_ms)
 	snprintf(a->ready, sizeof(a->ready), "tcp");
 	a->ttl_s = ttl_s;
 	a->start_timeout_ms = start_timeout_ms;
+	a->min_instances = 1;
+	a->max_instances = 1;
 	a->state = APP_STOPPED;
 }
 
@@ -234,6 +236,15 @@ app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
 	if (strcmp(f, "start_timeout") == 0)
 		return app_set_int(&a->start_timeout_ms, f, v, 100, 3600000,
 		    err, errlen);
+	if (strcmp(f, "min_instances") == 0)
+		return app_set_int(&a->min_instances, f, v, 1,
+		    APP_INSTANCES_MAX, err, errlen);
+	if (strcmp(f, "max_instances") == 0)
+		return app_set_int(&a->max_instances, f, v, 1,
+		    APP_INSTANCES_MAX, err, errlen);
+	if (strcmp(f, "target_concurrency") == 0)
+		return app_set_int(&a->target_concurrency, f, v, 0, 1000000,
+		    err, errlen);
 	if (strcmp(f, "ready") == 0) {
 		if (strcmp(v, "tcp") != 0 && strncmp(v, "http:/", 6) != 0) {
 			snprintf(err, errlen, "ready: want \"tcp\" or "
@@ -359,6 +370,18 @@ app_validate(const struct app *a, char *err, size_t errlen)
 		    a->driver);
 		return -1;
 	}
+	if (a->max_instances < a->min_instances) {
+		snprintf(err, errlen, "app %s: max_instances %d is below "
+		    "min_instances %d", a->name, a->max_instances,
+		    a->min_instances);
+		return -1;
+	}
+	if (a->max_instances > 1 && (a->port != 0 || a->container[0] != '\0')) {
+		snprintf(err, errlen, "app %s: one %s cannot run as %d "
+		    "instances (max_instances 1)", a->name, a->port != 0 ?
+		    "fixed port" : "existing container", a->max_instances);
+		return -1;
+	}
 	for (int i = 0; i < a->ngroup; i++)
 		if (strcmp(a->group[i], a->name) == 0) {
 			snprintf(err, errlen, "app %s: cannot be in its own "
@@ -435,6 +458,9 @@ app_fields(const struct app *a, const char **argv, size_t *argvlen,
 	PAIR("ttl", "%d", a->ttl_s);
 	PAIR("ready", "%s", a->ready);
 	PAIR("start_timeout", "%d", a->start_timeout_ms);
+	PAIR("min_instances", "%d", a->min_instances);
+	PAIR("max_instances", "%d", a->max_instances);
+	PAIR("target_concurrency", "%d", a->target_concurrency);
 	PAIR("wake_page", "%s", a->wake_page ? "on" : "off");
 	PAIR("group", "%s", group);
 	PAIR("state", "%s", app_state_name(a->state));

@@ -20,6 +20,11 @@
  *   start_timeout  ms the app has to become ready
  *   wake_page      "on": browsers get a waiting page while it starts
  *   group          comma-separated apps woken and stopped with it
+ *   min_instances  instances kept while the app is awake (1..)
+ *   max_instances  at most this many (>= min_instances; 1 for a fixed
+ *                  port or an existing container)
+ *   target_concurrency  in-flight requests per instance the autoscaler
+ *                  aims at; 0: no autoscaling
  *   state          stopped|starting|running|stopping|failed
  *   addr           HOST:PORT while running
  *   reason         why it failed or stopped last
@@ -34,6 +39,7 @@
 #define APP_MAX_DOMAINS 16
 #define APP_MAX_GROUP 16
 #define APP_TEXT_MAX 1024
+#define APP_INSTANCES_MAX 64
 
 enum app_state {
 	APP_STOPPED,
@@ -61,6 +67,9 @@ struct app {
 	bool wake_page;
 	char group[APP_MAX_GROUP][64];
 	int ngroup;
+	int min_instances;
+	int max_instances;
+	int target_concurrency;
 
 	enum app_state state;
 	char addr[256];
@@ -115,7 +124,7 @@ int app_validate(const struct app *a, char *err, size_t errlen);
  * The record as field/value pairs for HSET: *ARGC strings in ARGV, which
  * point into BUF (the caller's, of APP_FIELDS_BUF bytes).
  */
-#define APP_FIELDS_MAX 40
+#define APP_FIELDS_MAX 64
 #define APP_FIELDS_BUF 8192
 int app_fields(const struct app *a, const char **argv, size_t *argvlen,
     int *argc, char *buf, size_t buflen);

@@ -114,3 +114,49 @@ key_service(char *buf, size_t len, const char *service, const char *instance)
 		return NULL;
 	return key_fmt(buf, len, "%sservice:%s/%s", prefix, service, instance);
 }
+
+const char *
+key_instances(char *buf, size_t len, const char *app)
+{
+	if (!keys_name_valid(app))
+		return NULL;
+	return key_fmt(buf, len, "%sinstances:%s", prefix, app);
+}
+
+const char *
+key_instance(char *buf, size_t len, const char *app, const char *id)
+{
+	if (!keys_name_valid(app) || !keys_name_valid(id))
+		return NULL;
+	return key_fmt(buf, len, "%sinstance:%s:%s", prefix, app, id);
+}
+
+const char *
+key_hosts(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%shosts", prefix);
+}
+
+const char *
+key_host(char *buf, size_t len, const char *host)
+{
+	if (!keys_name_valid(host))
+		return NULL;
+	return key_fmt(buf, len, "%shost:%s", prefix, host);
+}
+
+const char *
+key_load(char *buf, size_t len, const char *app)
+{
+	if (!keys_name_valid(app))
+		return NULL;
+	return key_fmt(buf, len, "%sload:%s", prefix, app);
+}
+
+const char *
+key_scale_lock(char *buf, size_t len, const char *app)
+{
+	if (!keys_name_valid(app))
+		return NULL;
+	return key_fmt(buf, len, "%slock:scale:%s", prefix, app);
+}

@@ -14,6 +14,17 @@
  *                                     stopping): what reconcile looks at
  *   PREFIX services            zset  "service/instance" -> last heartbeat
  *   PREFIX service:SVC/INST    hash  the heartbeat's fields
+ *   PREFIX instances:APP       set   ids of the app's instances
+ *   PREFIX instance:APP:ID     hash  one instance: state (starting,
+ *                                     ready, draining, stopping), addr,
+ *                                     host, release, started (ms)
+ *   PREFIX hosts               zset  host -> ms it was last seen
+ *   PREFIX host:HOST           set   "APP/ID" of the instances on HOST
+ *   PREFIX load:APP            hash  proxy "service/instance" -> "AVG PEAK
+ *                                     MS": in-flight requests over the
+ *                                     proxy's last flush interval
+ *   PREFIX lock:scale:APP      string the autoscaler's decision for APP
+ *                                     this interval (expires)
  *
  * Each function writes the key into BUF and returns BUF, or NULL when the
  * name is not a valid name (keys_name_valid) or the key does not fit.
@@ -47,5 +58,14 @@ const char *key_transit(char *buf, size_t len);
 const char *key_services(char *buf, size_t len);
 const char *key_service(char *buf, size_t len, const char *service,
     const char *instance);
+const char *key_instances(char *buf, size_t len, const char *app);
+const char *key_instance(char *buf, size_t len, const char *app,
+    const char *id);
+const char *key_hosts(char *buf, size_t len);
+/* HOST: a host name as keys_name_valid takes it (host_name() in
+ * driver.h makes one of the machine's). */
+const char *key_host(char *buf, size_t len, const char *host);
+const char *key_load(char *buf, size_t len, const char *app);
+const char *key_scale_lock(char *buf, size_t len, const char *app);
 
 #endif

@@ -18,7 +18,8 @@ enum field_kind { F_STR, F_INT };
 enum field_id {
 	F_SERVICE, F_INSTANCE, F_VERSION, F_CONTROL, F_APP, F_DOMAIN,
 	F_TARGET, F_ADDR, F_STATE, F_REASON, F_UPTIME_MS, F_QUEUED_MS,
-	F_START_MS, F_READY_MS, F_PID, F_COUNT
+	F_START_MS, F_READY_MS, F_PID, F_HOST, F_RELEASE, F_FROM, F_TO,
+	F_COUNT
 };
 
 #define BIT(f) (1u << (f))
@@ -50,6 +51,10 @@ static const struct field fields[F_COUNT] = {
 	[F_START_MS] = FINT("start_ms", start_ms),
 	[F_READY_MS] = FINT("ready_ms", ready_ms),
 	[F_PID] = FINT("pid", pid),
+	[F_HOST] = FSTR("host", host),
+	[F_RELEASE] = FSTR("release", release),
+	[F_FROM] = FINT("from", from),
+	[F_TO] = FINT("to", to),
 };
 
 struct msg_def {
@@ -76,6 +81,15 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	[MSG_APP_STOPPING] = {"app.stopping", 1, BIT(F_APP), BIT(F_REASON)},
 	[MSG_APP_STOPPED] = {"app.stopped", 1, BIT(F_APP), BIT(F_REASON)},
 	[MSG_APP_FAILED] = {"app.failed", 1, BIT(F_APP) | BIT(F_REASON), 0},
+	[MSG_APP_SCALED] = {"app.scaled", 1,
+	    BIT(F_APP) | BIT(F_FROM) | BIT(F_TO), BIT(F_REASON)},
+	[MSG_INSTANCE_READY] = {"instance.ready", 1,
+	    BIT(F_APP) | BIT(F_INSTANCE) | BIT(F_ADDR),
+	    BIT(F_HOST) | BIT(F_RELEASE) | BIT(F_START_MS) | BIT(F_READY_MS)},
+	[MSG_INSTANCE_DRAINING] = {"instance.draining", 1,
+	    BIT(F_APP) | BIT(F_INSTANCE), BIT(F_HOST) | BIT(F_REASON)},
+	[MSG_INSTANCE_STOPPED] = {"instance.stopped", 1,
+	    BIT(F_APP) | BIT(F_INSTANCE), BIT(F_HOST) | BIT(F_REASON)},
 	[MSG_PING] = {"ping", 1, 0, 0},
 	[MSG_PING_OK] = {"ping.ok", 1, SVC | BIT(F_VERSION) | BIT(F_UPTIME_MS),
 	    BIT(F_PID)},
@@ -84,6 +98,9 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	    BIT(F_STATE)},
 	[MSG_STOP] = {"stop", 1, BIT(F_APP), BIT(F_REASON)},
 	[MSG_STOP_OK] = {"stop.ok", 1, BIT(F_APP), BIT(F_STATE)},
+	[MSG_SCALE] = {"scale", 1, BIT(F_APP) | BIT(F_TO), BIT(F_REASON)},
+	[MSG_SCALE_OK] = {"scale.ok", 1, BIT(F_APP) | BIT(F_FROM) | BIT(F_TO),
+	    BIT(F_REASON)},
 	[MSG_ERROR] = {"error", 1, BIT(F_REASON), BIT(F_APP)},
 };
 

@@ -31,6 +31,10 @@ enum msg_type {
 	MSG_APP_STOPPING,
 	MSG_APP_STOPPED,
 	MSG_APP_FAILED,
+	MSG_APP_SCALED,
+	MSG_INSTANCE_READY,
+	MSG_INSTANCE_DRAINING,
+	MSG_INSTANCE_STOPPED,
 	/* commands (req/rep) and their answers */
 	MSG_PING,
 	MSG_PING_OK,
@@ -38,6 +42,8 @@ enum msg_type {
 	MSG_WAKE_OK,
 	MSG_STOP,
 	MSG_STOP_OK,
+	MSG_SCALE,
+	MSG_SCALE_OK,
 	MSG_ERROR,
 	MSG_TYPE_COUNT
 };
@@ -63,12 +69,16 @@ struct msg {
 	char target[MSG_ADDR_MAX];
 	char addr[MSG_ADDR_MAX];
 	char state[MSG_NAME_MAX];
+	char host[MSG_DOMAIN_MAX];	/* where an instance runs */
+	char release[MSG_NAME_MAX];	/* the release an instance runs */
 	char reason[MSG_TEXT_MAX];
 	int64_t uptime_ms;
 	int64_t queued_ms;
 	int64_t start_ms;
 	int64_t ready_ms;
 	int64_t pid;
+	int64_t from;			/* instances before a scale */
+	int64_t to;			/* instances asked for, or after */
 };
 
 /* "app.ready" for MSG_APP_READY; NULL for an unknown type. */

@@ -245,10 +245,13 @@ app_state_is() { [ "$(app_state "$1")" = "$2" ]; }
 # and here.
 key() {
 	case "$1:$#" in
-	routes:1 | apps:1 | deadlines:1 | lastaccess:1 | transit:1 | services:1)
+	routes:1 | apps:1 | deadlines:1 | lastaccess:1 | transit:1 | services:1 | \
+	hosts:1)
 		echo "$REDIS_PREFIX$1" ;;
-	app:2) echo "${REDIS_PREFIX}app:$2" ;;
+	app:2 | instances:2 | host:2 | load:2) echo "${REDIS_PREFIX}$1:$2" ;;
+	instance:3) echo "${REDIS_PREFIX}instance:$2:$3" ;;
 	wake_lock:2) echo "${REDIS_PREFIX}lock:wake:$2" ;;
+	scale_lock:2) echo "${REDIS_PREFIX}lock:scale:$2" ;;
 	service:3) echo "${REDIS_PREFIX}service:$2/$3" ;;
 	*)
 		echo "key: no key \"$*\" in common/keys.h" >&2

@@ -29,6 +29,17 @@ test_default_prefix(void)
 	CHECK_STREQ(key_wake_lock(buf, sizeof(buf), "blog"),
 	    "dc:lock:wake:blog");
 	CHECK_STREQ(key_services(buf, sizeof(buf)), "dc:services");
+	CHECK_STREQ(key_instances(buf, sizeof(buf), "blog"),
+	    "dc:instances:blog");
+	CHECK_STREQ(key_instance(buf, sizeof(buf), "blog", "3"),
+	    "dc:instance:blog:3");
+	CHECK_STREQ(key_hosts(buf, sizeof(buf)), "dc:hosts");
+	CHECK_STREQ(key_host(buf, sizeof(buf), "web1"), "dc:host:web1");
+	CHECK_STREQ(key_load(buf, sizeof(buf), "blog"), "dc:load:blog");
+	CHECK_STREQ(key_scale_lock(buf, sizeof(buf), "blog"),
+	    "dc:lock:scale:blog");
+	CHECK(key_instance(buf, sizeof(buf), "blog", "a:b") == NULL);
+	CHECK(key_host(buf, sizeof(buf), "") == NULL);
 	CHECK_STREQ(key_service(buf, sizeof(buf), "proxy", "web1-42"),
 	    "dc:service:proxy/web1-42");
 }
