@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "app.h"
 #include "config.h"
 
 enum conf_type { CONF_STR, CONF_INT };
@@ -111,6 +112,10 @@ static const struct conf_setting settings[] = {
 	    600000),
 	STR("autostart.docker_socket", autostart.docker_socket,
 	    "/var/run/docker.sock", CHECK_NONE, NULL),
+	STR("autostart.host", autostart.host, "", CHECK_NONE, NULL),
+	INT("autostart.drain_ms", autostart.drain_ms, 1000, 0, 600000),
+	INT("autostart.instances_max", autostart.instances_max, 16, 1,
+	    APP_INSTANCES_MAX),
 
 	DAEMON(regulator, "tcp://127.0.0.1:7412", "127.0.0.1:7422"),
 	DAEMON(idepool, "tcp://127.0.0.1:7413", "127.0.0.1:7423"),

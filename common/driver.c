@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "driver.h"
+#include "keys.h"
 
 static const struct driver_ops *const driver_table[] = {
 	&driver_process_ops,
@@ -67,32 +70,64 @@ driver_index(const struct app *a, char *err, size_t errlen)
 	return -1;
 }
 
-int
-driver_start(struct drivers *d, const struct app *a, driver_cb cb, void *arg,
-    char *err, size_t errlen)
+/* The driver for A, if INST is an instance name; -1 with ERR. */
+static int
+driver_for(const struct app *a, const char *inst, char *err, size_t errlen)
 {
-	int i = driver_index(a, err, errlen);
-
-	return i < 0 ? -1 : driver_table[i]->start(d->self[i], a, cb, arg,
-	    err, errlen);
+	if (!keys_name_valid(inst)) {
+		snprintf(err, errlen, "app %s: bad instance id \"%s\"",
+		    a->name, inst);
+		return -1;
+	}
+	return driver_index(a, err, errlen);
 }
 
 int
-driver_stop(struct drivers *d, const struct app *a, int grace_ms,
+driver_start(struct drivers *d, const struct app *a, const char *inst,
     driver_cb cb, void *arg, char *err, size_t errlen)
 {
-	int i = driver_index(a, err, errlen);
+	int i = driver_for(a, inst, err, errlen);
 
-	return i < 0 ? -1 : driver_table[i]->stop(d->self[i], a, grace_ms, cb,
+	return i < 0 ? -1 : driver_table[i]->start(d->self[i], a, inst, cb,
 	    arg, err, errlen);
 }
 
 int
-driver_inspect(struct drivers *d, const struct app *a, driver_cb cb,
-    void *arg, char *err, size_t errlen)
+driver_stop(struct drivers *d, const struct app *a, const char *inst,
+    int grace_ms, driver_cb cb, void *arg, char *err, size_t errlen)
 {
-	int i = driver_index(a, err, errlen);
+	int i = driver_for(a, inst, err, errlen);
 
-	return i < 0 ? -1 : driver_table[i]->inspect(d->self[i], a, cb, arg,
-	    err, errlen);
+	return i < 0 ? -1 : driver_table[i]->stop(d->self[i], a, inst,
+	    grace_ms, cb, arg, err, errlen);
+}
+
+int
+driver_inspect(struct drivers *d, const struct app *a, const char *inst,
+    driver_cb cb, void *arg, char *err, size_t errlen)
+{
+	int i = driver_for(a, inst, err, errlen);
+
+	return i < 0 ? -1 : driver_table[i]->inspect(d->self[i], a, inst, cb,
+	    arg, err, errlen);
+}
+
+const char *
+host_name(const char *configured, char *buf, size_t len)
+{
+	char h[256] = "";
+	size_t n = 0;
+
+	if (configured != NULL && configured[0] != '\0')
+		snprintf(h, sizeof(h), "%s", configured);
+	else if (gethostname(h, sizeof(h) - 1) != 0)
+		h[0] = '\0';
+	/* a key-safe name: up to the first character that is not one */
+	while (h[n] != '\0' && n < 63 && (h[n] == '-' || h[n] == '_' ||
+	    (h[n] >= '0' && h[n] <= '9') || (h[n] >= 'a' && h[n] <= 'z') ||
+	    (h[n] >= 'A' && h[n] <= 'Z')))
+		n++;
+	h[n] = '\0';
+	snprintf(buf, len, "%s", keys_name_valid(h) ? h : "localhost");
+	return buf;
 }

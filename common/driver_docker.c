@@ -493,8 +493,8 @@ docker_name_ok(const char *s)
  */
 static int
 docker_queue(struct docker *dk, enum docker_op op, const struct app *a,
-    int grace_ms, int timeout_ms, driver_cb cb, void *arg, char *err,
-    size_t errlen)
+    const char *inst, int grace_ms, int timeout_ms, driver_cb cb, void *arg,
+    char *err, size_t errlen)
 {
 	struct docker_job *j;
 	int rc;
@@ -517,7 +517,7 @@ docker_queue(struct docker *dk, enum docker_op op, const struct app *a,
 	snprintf(j->env, sizeof(j->env), "%s", a->env);
 	j->owned = a->container[0] == '\0';
 	if (j->owned)
-		snprintf(j->id, sizeof(j->id), "devcloud-%s", a->name);
+		snprintf(j->id, sizeof(j->id), "devcloud-%s-%s", a->name, inst);
 	else
 		snprintf(j->id, sizeof(j->id), "%s", a->container);
 	if (j->owned && a->image[0] == '\0') {
@@ -574,30 +574,30 @@ docker_close(void *self)
 }
 
 static int
-docker_start(void *self, const struct app *a, driver_cb cb, void *arg,
-    char *err, size_t errlen)
+docker_start(void *self, const struct app *a, const char *inst,
+    driver_cb cb, void *arg, char *err, size_t errlen)
 {
 	/* Never 0 here: app_defaults and app_set (>= 100 ms) see to it. */
-	return docker_queue(self, DOCKER_START, a, 0,
+	return docker_queue(self, DOCKER_START, a, inst, 0,
 	    a->start_timeout_ms + DOCKER_START_MARGIN_MS, cb, arg, err,
 	    errlen);
 }
 
 static int
-docker_stop(void *self, const struct app *a, int grace_ms, driver_cb cb,
-    void *arg, char *err, size_t errlen)
+docker_stop(void *self, const struct app *a, const char *inst, int grace_ms,
+    driver_cb cb, void *arg, char *err, size_t errlen)
 {
 	if (grace_ms < 0)
 		grace_ms = 0;
-	return docker_queue(self, DOCKER_STOP, a, grace_ms,
+	return docker_queue(self, DOCKER_STOP, a, inst, grace_ms,
 	    grace_ms + DOCKER_STOP_MARGIN_MS, cb, arg, err, errlen);
 }
 
 static int
-docker_inspect(void *self, const struct app *a, driver_cb cb, void *arg,
-    char *err, size_t errlen)
+docker_inspect(void *self, const struct app *a, const char *inst,
+    driver_cb cb, void *arg, char *err, size_t errlen)
 {
-	return docker_queue(self, DOCKER_INSPECT, a, 0,
+	return docker_queue(self, DOCKER_INSPECT, a, inst, 0,
 	    DOCKER_INSPECT_TIMEOUT_MS, cb, arg, err, errlen);
 }
 

@@ -1,10 +1,12 @@
 /*
- * The process driver: an app is a shell command run in its own session
- * (so its whole process group can be signalled), with $PORT set, its
- * output appended to RUN_DIR/NAME.log, and RUN_DIR/NAME.pid holding
- * "PID PORT STARTTIME". The pid file is how a restarted autostart finds
- * the apps it started before: none is orphaned or started twice. The
- * start time (from /proc) guards against a recycled PID.
+ * The process driver: an instance is a shell command run in its own
+ * session (so its whole process group can be signalled), with $PORT set
+ * (a free port per instance unless the app fixes one), its output
+ * appended to RUN_DIR/NAME.log, and a line "PID PORT STARTTIME ID" in
+ * RUN_DIR/NAME.pid, one per instance. The pid file is how a restarted
+ * autostart finds the instances it started before: none is orphaned or
+ * started twice. The start time (from /proc) guards against a recycled
+ * PID. Its exits are known from SIGCHLD (libuv's exit callback).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,7 @@ extern char **environ;
 struct proc {
 	struct process_driver *drv;
 	char app[64];
+	char inst[64];
 	long pid;
 	int port;
 	unsigned long long starttime;
@@ -52,6 +55,7 @@ struct proc {
 struct process_driver {
 	uv_loop_t *loop;
 	char run_dir[CONFIG_PATH_MAX];
+	char host[DRIVER_HOST_MAX];
 	driver_exit_cb on_exit;
 	void *arg;
 	struct proc *procs;
@@ -144,30 +148,82 @@ proc_path(const struct process_driver *drv, const char *app, const char *ext,
 }
 
 static struct proc *
-proc_find(struct process_driver *drv, const char *app)
+proc_find(struct process_driver *drv, const char *app, const char *inst)
 {
 	for (struct proc *p = drv->procs; p != NULL; p = p->next)
-		if (strcmp(p->app, app) == 0)
+		if (strcmp(p->app, app) == 0 && strcmp(p->inst, inst) == 0)
 			return p;
 	return NULL;
+}
+
+/* One line of a pid file: "PID PORT STARTTIME ID" (a line without its
+ * ID is instance "1"). 0, or -1 if LINE is not one. */
+static int
+proc_line_parse(const char *line, long *pid, int *port,
+    unsigned long long *starttime, char *inst, size_t instlen)
+{
+	char id[64] = "1";
+
+	if (sscanf(line, "%ld %d %llu %63s", pid, port, starttime, id) < 3 ||
+	    *pid <= 1)
+		return -1;
+	snprintf(inst, instlen, "%s", id);
+	return 0;
+}
+
+/*
+ * Rewrites APP's pid file without the line of instance INST (only if it
+ * names PID, when PID is not 0), then with LINE added (NULL: none).
+ * Write then rename: a crash never leaves half a pid file.
+ */
+static int
+proc_file_update(struct process_driver *drv, const char *app,
+    const char *inst, long pid, const char *line)
+{
+	char path[CONFIG_PATH_MAX + 80], tmp[CONFIG_PATH_MAX + 90];
+	char buf[256], id[64];
+	unsigned long long st;
+	FILE *in, *out;
+	long lpid;
+	int port, n = 0;
+
+	proc_path(drv, app, "pid", path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((out = fopen(tmp, "w")) == NULL)
+		return -1;
+	if ((in = fopen(path, "r")) != NULL) {
+		while (fgets(buf, sizeof(buf), in) != NULL) {
+			if (proc_line_parse(buf, &lpid, &port, &st, id,
+			    sizeof(id)) < 0)
+				continue;
+			if (strcmp(id, inst) == 0 && (pid == 0 || lpid == pid))
+				continue;
+			fprintf(out, "%ld %d %llu %s\n", lpid, port, st, id);
+			n++;
+		}
+		fclose(in);
+	}
+	if (line != NULL) {
+		fputs(line, out);
+		n++;
+	}
+	if (fclose(out) != 0 || (n == 0 ? unlink(path) != 0 &&
+	    errno != ENOENT : rename(tmp, path) != 0)) {
+		unlink(tmp);
+		return -1;
+	}
+	if (n == 0)
+		unlink(tmp);
+	return 0;
 }
 
 static void
 proc_unlink(struct process_driver *drv, struct proc *p)
 {
-	char path[CONFIG_PATH_MAX + 80];
-	FILE *f;
-	long pid = 0;
-
-	/* Remove the pid file only if it still names this process. */
-	proc_path(drv, p->app, "pid", path, sizeof(path));
-	if ((f = fopen(path, "r")) != NULL) {
-		if (fscanf(f, "%ld", &pid) != 1)
-			pid = 0;
-		fclose(f);
-		if (pid == p->pid)
-			unlink(path);
-	}
+	/* Its line goes only if it still names this process. */
+	if (proc_file_update(drv, p->app, p->inst, p->pid, NULL) != 0)
+		log_warn("cannot update pid file", "app=%s dir=%s err=\"%s\"",
+		    p->app, drv->run_dir, strerror(errno));
 	for (struct proc **pp = &drv->procs; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == p) {
 			*pp = p->next;
@@ -239,7 +295,8 @@ proc_stop_tick(uv_timer_t *t)
 	p->waited_ms += PROC_POLL_MS;
 	if (!p->killed && p->waited_ms >= p->grace_ms) {
 		log_warn("app ignored SIGTERM, killing it", "app=%s pid=%ld "
-		    "grace_ms=%d", p->app, p->pid, p->grace_ms);
+		    "grace_ms=%d instance=%s", p->app, p->pid, p->grace_ms,
+		    p->inst);
 		kill((pid_t)-p->pid, SIGKILL);
 		p->killed = true;
 		p->waited_ms = 0;
@@ -263,58 +320,60 @@ proc_exit_cb(uv_process_t *h, int64_t status, int sig)
 	else
 		snprintf(why, sizeof(why), "exited with status %lld",
 		    (long long)status);
-	log_info("app process ended", "app=%s pid=%ld why=\"%s\"", p->app,
-	    p->pid, why);
+	log_info("app process ended", "app=%s pid=%ld why=\"%s\" instance=%s",
+	    p->app, p->pid, why, p->inst);
 	if (p->stopping)
 		return;		/* the stop timer reports it */
-	proc_release(p);
+	proc_release(p);	/* P's memory stays until its handle closes */
 	if (drv->on_exit != NULL)
-		drv->on_exit(p->app, why, drv->arg);
+		drv->on_exit(p->app, p->inst, why, drv->arg);
 }
 
-/* Reads RUN_DIR/APP.pid and adopts the process if it still runs. */
+/* Finds instance INST in RUN_DIR/APP.pid and adopts its process if it
+ * still runs. */
 static struct proc *
-proc_adopt(struct process_driver *drv, const char *app)
+proc_adopt(struct process_driver *drv, const char *app, const char *inst)
 {
-	char path[CONFIG_PATH_MAX + 80];
-	struct proc *p;
+	char path[CONFIG_PATH_MAX + 80], buf[256], id[64];
+	struct proc *p = NULL, q = {0};
 	FILE *f;
 
 	proc_path(drv, app, "pid", path, sizeof(path));
 	if ((f = fopen(path, "r")) == NULL)
 		return NULL;
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		fclose(f);
-		return NULL;
-	}
-	if (fscanf(f, "%ld %d %llu", &p->pid, &p->port, &p->starttime) != 3 ||
-	    p->pid <= 1) {
-		fclose(f);
-		free(p);
-		return NULL;
-	}
+	while (fgets(buf, sizeof(buf), f) != NULL)
+		if (proc_line_parse(buf, &q.pid, &q.port, &q.starttime, id,
+		    sizeof(id)) == 0 && strcmp(id, inst) == 0)
+			break;
+		else
+			q.pid = 0;
 	fclose(f);
+	if (q.pid == 0 || (p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	*p = q;
 	p->drv = drv;
 	snprintf(p->app, sizeof(p->app), "%s", app);
+	snprintf(p->inst, sizeof(p->inst), "%s", inst);
 	p->handle.data = p->timer.data = p;
 	if (!proc_alive(p)) {
-		unlink(path);	/* stale: it died while we were away */
+		/* stale: it died while we were away */
+		proc_file_update(drv, app, inst, p->pid, NULL);
 		free(p);
 		return NULL;
 	}
 	p->next = drv->procs;
 	drv->procs = p;
-	log_info("adopted running app", "app=%s pid=%ld port=%d", app, p->pid,
-	    p->port);
+	log_info("adopted running app", "app=%s pid=%ld port=%d instance=%s",
+	    app, p->pid, p->port, inst);
 	return p;
 }
 
 static struct proc *
-proc_get(struct process_driver *drv, const char *app)
+proc_get(struct process_driver *drv, const char *app, const char *inst)
 {
-	struct proc *p = proc_find(drv, app);
+	struct proc *p = proc_find(drv, app, inst);
 
-	return p != NULL ? p : proc_adopt(drv, app);
+	return p != NULL ? p : proc_adopt(drv, app, inst);
 }
 
 static int
@@ -375,20 +434,11 @@ proc_env(const struct app *a, int port, char **block)
 static int
 proc_write_pidfile(struct process_driver *drv, const struct proc *p)
 {
-	char path[CONFIG_PATH_MAX + 80], tmp[CONFIG_PATH_MAX + 90];
-	FILE *f;
+	char line[256];
 
-	/* Write then rename: a crash never leaves half a pid file. */
-	proc_path(drv, p->app, "pid", path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "w")) == NULL)
-		return -1;
-	fprintf(f, "%ld %d %llu\n", p->pid, p->port, p->starttime);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
+	snprintf(line, sizeof(line), "%ld %d %llu %s\n", p->pid, p->port,
+	    p->starttime, p->inst);
+	return proc_file_update(drv, p->app, p->inst, 0, line);
 }
 
 static void
@@ -397,11 +447,12 @@ proc_result_running(const struct proc *p, struct driver_result *r)
 	r->ok = true;
 	r->running = true;
 	snprintf(r->addr, sizeof(r->addr), "127.0.0.1:%d", p->port);
+	snprintf(r->host, sizeof(r->host), "%s", p->drv->host);
 }
 
 static int
-process_start(void *self, const struct app *a, driver_cb cb, void *arg,
-    char *err, size_t errlen)
+process_start(void *self, const struct app *a, const char *inst,
+    driver_cb cb, void *arg, char *err, size_t errlen)
 {
 	struct process_driver *drv = self;
 	struct driver_result r = {0};
@@ -413,7 +464,7 @@ process_start(void *self, const struct app *a, driver_cb cb, void *arg,
 	char state;
 	int fd, rv;
 
-	if ((p = proc_get(drv, a->name)) != NULL && proc_alive(p)) {
+	if ((p = proc_get(drv, a->name, inst)) != NULL && proc_alive(p)) {
 		if (p->stopping) {
 			snprintf(err, errlen, "app %s is being stopped",
 			    a->name);
@@ -428,6 +479,7 @@ process_start(void *self, const struct app *a, driver_cb cb, void *arg,
 	}
 	p->drv = drv;
 	snprintf(p->app, sizeof(p->app), "%s", a->name);
+	snprintf(p->inst, sizeof(p->inst), "%s", inst);
 	if ((p->port = a->port ? a->port : proc_free_port()) <= 0) {
 		snprintf(err, errlen, "no free port: %s", strerror(errno));
 		free(p);
@@ -479,19 +531,19 @@ process_start(void *self, const struct app *a, driver_cb cb, void *arg,
 	if (proc_write_pidfile(drv, p) != 0)
 		log_warn("cannot write pid file", "app=%s dir=%s err=\"%s\"",
 		    a->name, drv->run_dir, strerror(errno));
-	log_info("app process started", "app=%s pid=%ld port=%d", a->name,
-	    p->pid, p->port);
+	log_info("app process started", "app=%s pid=%ld port=%d instance=%s",
+	    a->name, p->pid, p->port, inst);
 	proc_result_running(p, &r);
 	return defer(drv->loop, &r, cb, arg);
 }
 
 static int
-process_stop(void *self, const struct app *a, int grace_ms, driver_cb cb,
-    void *arg, char *err, size_t errlen)
+process_stop(void *self, const struct app *a, const char *inst, int grace_ms,
+    driver_cb cb, void *arg, char *err, size_t errlen)
 {
 	struct process_driver *drv = self;
 	struct driver_result r = {.ok = true};
-	struct proc *p = proc_get(drv, a->name);
+	struct proc *p = proc_get(drv, a->name, inst);
 
 	if (p == NULL || !proc_alive(p)) {
 		if (p != NULL && !p->stopping)
@@ -524,12 +576,12 @@ process_stop(void *self, const struct app *a, int grace_ms, driver_cb cb,
 }
 
 static int
-process_inspect(void *self, const struct app *a, driver_cb cb, void *arg,
-    char *err, size_t errlen)
+process_inspect(void *self, const struct app *a, const char *inst,
+    driver_cb cb, void *arg, char *err, size_t errlen)
 {
 	struct process_driver *drv = self;
 	struct driver_result r = {.ok = true};
-	struct proc *p = proc_get(drv, a->name);
+	struct proc *p = proc_get(drv, a->name, inst);
 
 	(void)err;
 	(void)errlen;
@@ -551,6 +603,7 @@ process_open(uv_loop_t *loop, const struct config *cfg, driver_exit_cb on_exit,
 	drv->arg = arg;
 	snprintf(drv->run_dir, sizeof(drv->run_dir), "%s",
 	    cfg->autostart.run_dir);
+	host_name(cfg->autostart.host, drv->host, sizeof(drv->host));
 	if (mkdir(drv->run_dir, 0755) != 0 && errno != EEXIST) {
 		log_error("cannot create run_dir", "dir=%s err=\"%s\"",
 		    drv->run_dir, strerror(errno));

@@ -11,10 +11,12 @@
 #include "autostart.h"
 
 static void
-autostart_on_exit(const char *app, const char *why, void *arg)
+autostart_on_exit(const char *app, const char *inst, const char *why,
+    void *arg)
 {
 	struct autostart *as = arg;
 
+	(void)inst;
 	if (!as->closing)
 		wake_on_exit(as, app, why);
 }

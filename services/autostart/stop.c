@@ -141,7 +141,7 @@ stop_loaded(struct autostart *as, const struct app *a, const char *err,
 		return;
 	}
 	s->rec = *a;
-	if (driver_stop(as->drivers, &s->rec,
+	if (driver_stop(as->drivers, &s->rec, "1",
 	    as->svc->cfg.autostart.stop_grace_ms, stop_driver_done, s, derr,
 	    sizeof(derr)) != 0) {
 		log_error("app did not stop", "app=%s err=\"%s\"", s->app,

@@ -262,7 +262,7 @@ wake_start(struct wake *w)
 		wake_request(as, w->rec.group[i], NULL);
 	w->t_start_call = service_mono_ms();
 	w->pending++;
-	if (driver_start(as->drivers, &w->rec, wake_started, w, err,
+	if (driver_start(as->drivers, &w->rec, "1", wake_started, w, err,
 	    sizeof(err)) != 0) {
 		w->pending--;
 		wake_fail(w, err);
@@ -425,7 +425,7 @@ wake_fail(struct wake *w, const char *reason)
 		log_warn("app failed to start", "app=%s reason=\"%s\"", w->app,
 		    reason);
 		if ((name = strdup(w->app)) != NULL &&
-		    driver_stop(as->drivers, &w->rec,
+		    driver_stop(as->drivers, &w->rec, "1",
 		    as->svc->cfg.autostart.stop_grace_ms, wake_cleanup_done,
 		    name, err, sizeof(err)) != 0)
 			free(name);

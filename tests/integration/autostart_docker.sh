@@ -3,7 +3,7 @@
 # one, or a private one this test starts): cold request → the container
 # starts and answers through the proxy; idle past the TTL → the container
 # is stopped and the app is `stopped`; the next request wakes it again.
-# Both kinds of docker app: an image (the driver creates devcloud-NAME)
+# Both kinds of docker app: an image (the driver creates devcloud-NAME-ID)
 # and an existing container. Docker's errors (no such container, daemon
 # unreachable) → 503 naming the app and app.failed with Docker's message.
 . "$(dirname "$0")/lib.sh"
@@ -36,7 +36,7 @@ MISSING_APP=dkm$$
 DOWN_APP=dkd$$
 CT=devcloud-test-$$
 PAGE='devcloud docker test page'
-docker_track "devcloud-$IMG_APP" "devcloud-$DOWN_APP" "$CT"
+docker_track "devcloud-$IMG_APP-1" "devcloud-$DOWN_APP-1" "$CT"
 
 # get DOMAIN [PATH]: the body through the proxy, status in $T/status.
 get() {
@@ -57,34 +57,34 @@ event() {
 }
 pong() { ctl ping autostart | grep -q '^autostart '; }
 
-# --- an image app: the driver creates devcloud-NAME ---
+# --- an image app: the driver creates devcloud-NAME-ID ---
 check "app create (docker, image)" ctl app create "$IMG_APP" \
 	--domain "$IMG_APP.test" --driver docker --image "$TEST_IMAGE" \
 	--cport 8080 --ttl 2 --env "MSG=hello from $IMG_APP"
 check "a new docker app is stopped" app_state_is "$IMG_APP" stopped
 check "no container before the first request" \
-	bash -c "! docker inspect 'devcloud-$IMG_APP' >/dev/null 2>&1"
+	bash -c "! docker inspect 'devcloud-$IMG_APP-1' >/dev/null 2>&1"
 
 body=$(get "$IMG_APP.test")
 check "cold request → 200 with the container's page" served
 served || echo "# got $(cat "$T/status"): $body"
-check "the container devcloud-$IMG_APP runs" docker_running "devcloud-$IMG_APP"
+check "the container devcloud-$IMG_APP-1 runs" docker_running "devcloud-$IMG_APP-1"
 check "it carries the label devcloud.app" \
-	labelled "devcloud-$IMG_APP" "$IMG_APP"
+	labelled "devcloud-$IMG_APP-1" "$IMG_APP"
 get "$IMG_APP.test" /env.txt >/dev/null
 check "--env reached the container" grep -qF "hello from $IMG_APP" "$T/body"
 check "app is running" app_state_is "$IMG_APP" running
 check "app.ready published" wait_for 5 event app.ready "$IMG_APP" ""
 
 check "idle past the TTL → container stopped" \
-	wait_for 20 docker_not_running "devcloud-$IMG_APP"
+	wait_for 20 docker_not_running "devcloud-$IMG_APP-1"
 check "idle past the TTL → app stopped" wait_for 5 app_state_is "$IMG_APP" stopped
 check "app.stopped (idle) published" \
 	wait_for 5 event app.stopped "$IMG_APP" idle
 
 get "$IMG_APP.test" >/dev/null
 check "the next request wakes it again → 200" served
-check "the same container runs again" docker_running "devcloud-$IMG_APP"
+check "the same container runs again" docker_running "devcloud-$IMG_APP-1"
 check "still one container for the app" bash -c "[ \$(docker ps -aq \
 	--filter 'label=devcloud.app=$IMG_APP' | wc -l) -eq 1 ]"
 
