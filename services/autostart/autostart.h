@@ -8,6 +8,11 @@
  * number of autostart replicas (and proxies) may act at once: a wake
  * takes the app's lock and only the holder starts it; a stop happens
  * only if the deadline is still past at the moment of the transition.
+ *
+ * An app runs as one or more instances. The wake starts the first; the
+ * scaler (scale.c) keeps the live ones at the count asked for (the
+ * record's min_instances, or a `scale` command within min..max),
+ * starting or draining one at a time, and replaces one that died.
  */
 #ifndef DC_AUTOSTART_H
 #define DC_AUTOSTART_H
@@ -35,28 +40,45 @@ enum wake_phase {
 	WAKE_DONE,
 };
 
+struct starter;
+
 /* One wake in progress per app: every request for it waits here. */
 struct wake {
 	struct autostart *as;
 	char app[64];
+	char inst[64];			/* the instance it starts */
 	struct app rec;
 	enum wake_phase phase;
 	struct waiter *waiters;
-	uv_timer_t timer;		/* probe backoff, polls, deadline */
-	int probe_delay_ms;
-	int probes;			/* readiness checks so far */
+	uv_timer_t timer;		/* polls while another replica acts */
 	bool grouped;			/* woken as another app's group */
-	struct probe *probe;
+	struct starter *starter;	/* WAKE_STARTING, WAKE_PROBING */
+	char host[DRIVER_HOST_MAX];
 	int64_t t_request;		/* monotonic ms */
 	int64_t t_start_call;
 	int64_t t_started;
 	int64_t deadline;		/* monotonic ms: give up then */
-	int pending;			/* Redis/driver callbacks naming it */
+	int pending;			/* Redis callbacks naming it */
 	bool finished;			/* unlinked: free when pending is 0 */
 	struct wake *next;
 };
 
-/* One stop in progress per app. */
+/* The scaler of one app: at most one instance started or drained at a
+ * time per app and replica. */
+struct scaler {
+	struct autostart *as;
+	char app[64];
+	char inst[64];			/* the instance being started/drained */
+	struct app rec;
+	struct starter *starter;
+	uv_timer_t timer;		/* the drain */
+	bool again;			/* asked again while busy: look again */
+	int pending;			/* callbacks naming it */
+	bool finished;
+	struct scaler *next;
+};
+
+/* One stop in progress per app: every instance goes. */
 struct stop {
 	struct autostart *as;
 	char app[64];
@@ -64,6 +86,10 @@ struct stop {
 	struct app rec;
 	uv_timer_t timer;		/* the drain before the signal */
 	struct bus_request *req;	/* manual stop: who to answer */
+	char insts[APP_INSTANCES_MAX][64];
+	int ninsts;
+	int left;			/* driver stops still out */
+	char err[DRIVER_ERR_MAX];	/* the first that failed */
 	struct stop *next;
 };
 
@@ -73,6 +99,7 @@ struct autostart {
 	struct drivers *drivers;
 	struct wake *wakes;
 	struct stop *stops;
+	struct scaler *scalers;
 	uv_timer_t sweep;
 	uv_timer_t reconcile;
 	bool sweeping;
@@ -86,8 +113,57 @@ int main(int argc, char **argv);
 void wake_request(struct autostart *as, const char *app,
     struct bus_request *req);
 void wake_on_event(struct autostart *as, const struct msg *m);
-void wake_on_exit(struct autostart *as, const char *app, const char *why);
+/* Instance INST of APP ended on its own. */
+void wake_on_exit(struct autostart *as, const char *app, const char *inst,
+    const char *why);
 void wake_abort_all(struct autostart *as);
+
+/* start.c: starting one instance and waiting until it answers */
+struct starter {
+	struct autostart *as;
+	struct app rec;
+	char inst[64];
+	char addr[DRIVER_ADDR_MAX];
+	char host[DRIVER_HOST_MAX];
+	struct probe *probe;
+	uv_timer_t timer;		/* probe backoff */
+	int probes;
+	int probe_delay_ms;
+	int64_t deadline;		/* monotonic ms */
+	int64_t t_call, t_started;	/* monotonic ms */
+	bool started;			/* the driver's start came back ok */
+	bool cancelled;			/* CB will not run */
+	bool driver_out;		/* the driver's callback is pending */
+	void (*cb)(struct starter *st, const char *why, void *arg);
+	void *arg;
+};
+/*
+ * Starts instance INST of A and probes it until ready or A's start
+ * timeout: CB runs once, with WHY NULL when it answers (st->addr,
+ * st->host, the times) or the reason it does not. After a failure the
+ * caller stops what may run (starter_stop_failed). NULL with ERR if the
+ * driver refused at once. The starter frees itself after CB (or after
+ * starter_cancel).
+ */
+struct starter *starter_run(struct autostart *as, const struct app *a,
+    const char *inst, void (*cb)(struct starter *, const char *, void *),
+    void *arg, char *err, size_t errlen);
+/* CB will not run. */
+void starter_cancel(struct starter *st);
+/* Stops instance INST of A after a failed start (no answer expected). */
+void starter_stop_failed(struct autostart *as, const struct app *a,
+    const char *inst);
+
+/* scale.c: the count of live instances kept where it was asked */
+void scale_request(struct autostart *as, const struct msg *m,
+    struct bus_request *req);
+/* Looks at APP's instances now: start, drain or nothing. */
+void scale_apply(struct autostart *as, const char *app);
+/* Instance INST of APP died: true if it was one the scaler was starting
+ * (its start fails now, rather than at its probe's timeout). */
+bool scale_on_exit(struct autostart *as, const char *app, const char *inst,
+    const char *why);
+void scale_abort_all(struct autostart *as);
 
 /* stop.c: idle sweeps, manual stops, reconcile */
 void stop_sweep_start(struct autostart *as);
@@ -114,6 +190,10 @@ extern const char script_stop_now[];
 extern const char script_stopped[];
 extern const char script_exited[];
 extern const char script_takeover[];
+extern const char script_scale[];
+extern const char script_instance_reserve[];
+extern const char script_instance_ready[];
+extern const char script_instance_gone[];
 
 /* record.c: loading an app record, the keys its transitions touch */
 typedef void (*record_cb)(struct autostart *as, const struct app *a,
@@ -125,11 +205,19 @@ struct app_keys {
 	char lock[KEY_MAX];
 	char transit[KEY_MAX];
 	char deadlines[KEY_MAX];
+	char instances[KEY_MAX];
+	char hosts[KEY_MAX];
+	char inst_tpl[KEY_MAX];		/* key_instance(APP, "X") */
+	char host_tpl[KEY_MAX];		/* key_host("X") */
 };
 /* Fills K for APP; 0, or -1 if APP is not a valid name. */
 int record_keys(const char *app, struct app_keys *k);
 /* Publishes an app event with the fields most carry. */
 void record_publish(struct autostart *as, enum msg_type type,
     const char *app, const char *reason);
+/* Publishes an instance event (instance.ready: with ADDR and HOST). */
+void record_publish_instance(struct autostart *as, enum msg_type type,
+    const char *app, const char *inst, const char *addr, const char *host,
+    const char *reason);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * devcloud-autostart: the daemon's hooks on the shared service skeleton.
- * Commands: wake and stop. Events: app.* from other replicas, so that a
+ * Commands: wake, stop and scale. Events: app.* from other replicas, so that a
  * wake waiting on another replica's start or stop goes on at once. The
  * daemon's state is a struct autostart in s->priv.
  */
@@ -16,9 +16,8 @@ autostart_on_exit(const char *app, const char *inst, const char *why,
 {
 	struct autostart *as = arg;
 
-	(void)inst;
 	if (!as->closing)
-		wake_on_exit(as, app, why);
+		wake_on_exit(as, app, inst, why);
 }
 
 static int
@@ -71,6 +70,9 @@ autostart_on_command(struct service *s, struct bus_request *req,
 		stop_request(s->priv, m->app, m->reason[0] ? m->reason :
 		    "manual", req);
 		return true;
+	case MSG_SCALE:
+		scale_request(s->priv, m, req);
+		return true;
 	default:
 		return false;
 	}
@@ -83,6 +85,7 @@ autostart_shutdown(struct service *s)
 
 	wake_abort_all(as);
 	stop_abort_all(as);
+	scale_abort_all(as);
 	as->closing = true;
 	drivers_close(as->drivers);
 	as->drivers = NULL;

@@ -74,7 +74,11 @@ record_keys(const char *app, struct app_keys *k)
 	return key_app(k->app, sizeof(k->app), app) == NULL ||
 	    key_wake_lock(k->lock, sizeof(k->lock), app) == NULL ||
 	    key_transit(k->transit, sizeof(k->transit)) == NULL ||
-	    key_deadlines(k->deadlines, sizeof(k->deadlines)) == NULL ? -1 : 0;
+	    key_deadlines(k->deadlines, sizeof(k->deadlines)) == NULL ||
+	    key_instances(k->instances, sizeof(k->instances), app) == NULL ||
+	    key_hosts(k->hosts, sizeof(k->hosts)) == NULL ||
+	    key_instance(k->inst_tpl, sizeof(k->inst_tpl), app, "X") == NULL ||
+	    key_host(k->host_tpl, sizeof(k->host_tpl), "X") == NULL ? -1 : 0;
 }
 
 void
@@ -85,6 +89,25 @@ record_publish(struct autostart *as, enum msg_type type, const char *app,
 
 	msg_init(&m, type);
 	snprintf(m.app, sizeof(m.app), "%s", app);
+	if (reason != NULL)
+		snprintf(m.reason, sizeof(m.reason), "%s", reason);
+	bus_publish(as->svc->bus, &m);
+}
+
+void
+record_publish_instance(struct autostart *as, enum msg_type type,
+    const char *app, const char *inst, const char *addr, const char *host,
+    const char *reason)
+{
+	struct msg m;
+
+	msg_init(&m, type);
+	snprintf(m.app, sizeof(m.app), "%s", app);
+	snprintf(m.instance, sizeof(m.instance), "%s", inst);
+	if (addr != NULL)
+		snprintf(m.addr, sizeof(m.addr), "%s", addr);
+	if (host != NULL)
+		snprintf(m.host, sizeof(m.host), "%s", host);
 	if (reason != NULL)
 		snprintf(m.reason, sizeof(m.reason), "%s", reason);
 	bus_publish(as->svc->bus, &m);

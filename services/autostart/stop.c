@@ -95,6 +95,9 @@ stop_recorded(struct store *st, redisReply *r, void *arg)
 		stop_finish(s, "the stop lock expired");
 		return;
 	}
+	for (int i = 0; i < s->ninsts; i++)
+		record_publish_instance(s->as, MSG_INSTANCE_STOPPED, s->app,
+		    s->insts[i], NULL, NULL, s->reason);
 	record_publish(s->as, MSG_APP_STOPPED, s->app, s->reason);
 	log_info("app stopped", "app=%s reason=%s", s->app, s->reason);
 	/* What woke with the app stops with it. */
@@ -112,18 +115,64 @@ stop_driver_done(const struct driver_result *r, void *arg)
 	if (s->as->closing)
 		return;
 
-	if (!r->ok) {
+	if (!r->ok && s->err[0] == '\0')
+		snprintf(s->err, sizeof(s->err), "%s", r->err);
+	if (--s->left > 0)
+		return;
+	if (s->err[0] != '\0') {
 		/* Leave it "stopping": the lock expires, reconcile retries. */
 		log_error("app did not stop", "app=%s err=\"%s\"", s->app,
-		    r->err);
-		stop_finish(s, r->err);
+		    s->err);
+		stop_finish(s, s->err);
 		return;
 	}
 	if (record_keys(s->app, &k) != 0 ||
 	    store_command(s->as->svc->store, stop_recorded, s,
-	    "EVAL %s 3 %s %s %s %s %s %s", script_stopped, k.app, k.lock,
-	    k.transit, s->app, s->as->svc->source, s->reason) != 0)
+	    "EVAL %s 4 %s %s %s %s %s %s %s %s %s", script_stopped, k.app,
+	    k.lock, k.transit, k.instances, s->app, s->as->svc->source,
+	    s->reason, k.inst_tpl, k.host_tpl) != 0)
 		stop_finish(s, "redis unavailable");
+}
+
+/* Every instance of the app, stopped at once. */
+static void
+stop_instances(struct store *st, redisReply *r, void *arg)
+{
+	struct stop *s = arg;
+	struct autostart *as = s->as;
+	char derr[DRIVER_ERR_MAX];
+
+	(void)st;
+	if (as->closing)
+		return;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		stop_finish(s, "redis connection lost");
+		return;
+	}
+	for (size_t i = 0; i < r->elements && s->ninsts < APP_INSTANCES_MAX;
+	    i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    keys_name_valid(r->element[i]->str))
+			snprintf(s->insts[s->ninsts++], sizeof(s->insts[0]),
+			    "%s", r->element[i]->str);
+	/* an app started before it had instances runs as instance 1 */
+	if (s->ninsts == 0)
+		snprintf(s->insts[s->ninsts++], sizeof(s->insts[0]), "1");
+	s->left = s->ninsts + 1;	/* the loop's own count below */
+	for (int i = 0; i < s->ninsts; i++) {
+		if (driver_stop(as->drivers, &s->rec, s->insts[i],
+		    as->svc->cfg.autostart.stop_grace_ms, stop_driver_done, s,
+		    derr, sizeof(derr)) != 0) {
+			if (s->err[0] == '\0')
+				snprintf(s->err, sizeof(s->err), "%s", derr);
+			s->left--;
+		}
+	}
+	{
+		struct driver_result done = {.ok = true};
+
+		stop_driver_done(&done, s);	/* the loop's count */
+	}
 }
 
 static void
@@ -131,7 +180,7 @@ stop_loaded(struct autostart *as, const struct app *a, const char *err,
     void *arg)
 {
 	struct stop *s = arg;
-	char derr[DRIVER_ERR_MAX];
+	struct app_keys k;
 
 	if (s->as->closing)
 		return;
@@ -141,13 +190,10 @@ stop_loaded(struct autostart *as, const struct app *a, const char *err,
 		return;
 	}
 	s->rec = *a;
-	if (driver_stop(as->drivers, &s->rec, "1",
-	    as->svc->cfg.autostart.stop_grace_ms, stop_driver_done, s, derr,
-	    sizeof(derr)) != 0) {
-		log_error("app did not stop", "app=%s err=\"%s\"", s->app,
-		    derr);
-		stop_finish(s, derr);
-	}
+	if (record_keys(s->app, &k) != 0 ||
+	    store_command(as->svc->store, stop_instances, s, "SMEMBERS %s",
+	    k.instances) != 0)
+		stop_finish(s, "redis unavailable");
 }
 
 static void

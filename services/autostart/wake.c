@@ -7,6 +7,11 @@
  * Across replicas, script_wake hands the app's lock to exactly one of
  * them; the others poll until the app is running (or the starter fails),
  * waking early on app.ready / app.failed / app.stopped events.
+ *
+ * The wake starts the app's first instance (start.c); once it answers,
+ * the scaler brings the app up to the count it should have. An instance
+ * that dies is removed (wake_on_exit): the app stops with its last one,
+ * otherwise the scaler replaces it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +22,6 @@
 #include "autostart.h"
 
 #define WAKE_POLL_MS 100	/* while another replica starts or stops it */
-#define WAKE_PROBE_FAST 20	/* probes 1 ms apart before backing off */
-#define WAKE_PROBE_MAX_MS 100	/* readiness probes back off up to this */
 #define WAKE_LOCK_SLACK_MS 5000
 
 static void wake_try(struct wake *w);
@@ -54,8 +57,8 @@ wake_free(struct wake *w)
 			*pp = w->next;
 			break;
 		}
-	probe_cancel(w->probe);
-	w->probe = NULL;
+	starter_cancel(w->starter);
+	w->starter = NULL;
 	w->phase = WAKE_DONE;
 	w->finished = true;
 	if (w->pending == 0)
@@ -122,13 +125,16 @@ static void
 wake_ready_done(struct store *st, redisReply *r, void *arg)
 {
 	struct wake *w = arg;
+	struct autostart *as = w->as;
 	int64_t now = service_mono_ms();
+	char app[64];
 	struct msg m;
 
 	if (wake_back(w))
 		return;
-	if (w->as->closing)
+	if (as->closing)
 		return;
+	snprintf(app, sizeof(app), "%s", w->app);	/* W goes first */
 
 	(void)st;
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer != 1) {
@@ -143,17 +149,22 @@ wake_ready_done(struct store *st, redisReply *r, void *arg)
 	m.start_ms = w->t_started - w->t_start_call;
 	m.ready_ms = now - w->t_started;
 	bus_publish(w->as->svc->bus, &m);
+	record_publish_instance(w->as, MSG_INSTANCE_READY, w->app, w->inst,
+	    w->rec.addr, w->host, NULL);
 	log_info("app ready", "app=%s addr=%s queued_ms=%lld start_ms=%lld "
-	    "ready_ms=%lld", w->app, w->rec.addr, (long long)m.queued_ms,
-	    (long long)m.start_ms, (long long)m.ready_ms);
+	    "ready_ms=%lld instance=%s host=%s", w->app, w->rec.addr,
+	    (long long)m.queued_ms, (long long)m.start_ms,
+	    (long long)m.ready_ms, w->inst, w->host);
 	wake_answer(w, w->rec.addr, NULL);
+	/* more instances if the app keeps more than one */
+	scale_apply(as, app);
 }
 
 static void
 wake_ready(struct wake *w)
 {
 	struct app_keys k;
-	char deadline[32];
+	char deadline[32], now[32];
 
 	/*
 	 * A group member woken by its app has no deadline of its own: it
@@ -165,87 +176,34 @@ wake_ready(struct wake *w)
 		snprintf(deadline, sizeof(deadline), "%lld",
 		    (long long)(service_now_ms() +
 		    (int64_t)w->rec.ttl_s * 1000));
+	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
 	w->pending++;
 	if (record_keys(w->app, &k) != 0 ||
 	    store_command(w->as->svc->store, wake_ready_done, w,
-	    "EVAL %s 4 %s %s %s %s %s %s %s %s", script_ready, k.app, k.lock,
-	    k.transit, k.deadlines, w->app, w->as->svc->source, w->rec.addr,
-	    deadline) != 0) {
+	    "EVAL %s 6 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
+	    script_ready, k.app, k.lock, k.transit, k.deadlines, k.instances,
+	    k.hosts, w->app, w->as->svc->source, w->rec.addr, deadline,
+	    w->inst, w->host, now, k.inst_tpl, k.host_tpl) != 0) {
 		w->pending--;
 		wake_fail(w, "redis unavailable");
 	}
 }
 
-static void wake_probe(struct wake *w);
-
 static void
-wake_probe_timer(uv_timer_t *t)
-{
-	wake_probe(t->data);
-}
-
-static void
-wake_probed(bool ready, const char *why, void *arg)
-{
-	struct wake *w = arg;
-	char reason[300];
-
-	if (w->as->closing)
-		return;
-
-	w->probe = NULL;
-	if (ready) {
-		wake_ready(w);
-		return;
-	}
-	if (service_mono_ms() >= w->deadline) {
-		snprintf(reason, sizeof(reason), "not ready within %d ms "
-		    "(last check: %s)", w->rec.start_timeout_ms, why);
-		wake_fail(w, reason);
-		return;
-	}
-	/*
-	 * First check at once, then every millisecond for the first
-	 * WAKE_PROBE_FAST checks (most apps are up by then), then a
-	 * doubling backoff: ms, not seconds.
-	 */
-	if (++w->probes > WAKE_PROBE_FAST)
-		w->probe_delay_ms *= 2;
-	else
-		w->probe_delay_ms = 1;
-	if (w->probe_delay_ms > WAKE_PROBE_MAX_MS)
-		w->probe_delay_ms = WAKE_PROBE_MAX_MS;
-	uv_timer_start(&w->timer, wake_probe_timer,
-	    (uint64_t)w->probe_delay_ms, 0);
-}
-
-static void
-wake_probe(struct wake *w)
-{
-	w->probe = probe_start(w->as->svc->loop, w->rec.addr, w->rec.ready,
-	    wake_probed, w);
-	if (w->probe == NULL)
-		wake_fail(w, "out of memory");
-}
-
-static void
-wake_started(const struct driver_result *r, void *arg)
+wake_started(struct starter *st, const char *why, void *arg)
 {
 	struct wake *w = arg;
 
-	if (wake_back(w))
-		return;
-	if (w->as->closing)
-		return;
-
-	if (!r->ok) {
-		wake_fail(w, r->err);
+	w->starter = NULL;
+	if (why != NULL) {
+		wake_fail(w, why);
 		return;
 	}
-	w->t_started = service_mono_ms();
-	snprintf(w->rec.addr, sizeof(w->rec.addr), "%s", r->addr);
-	w->phase = WAKE_PROBING;
-	wake_probe(w);
+	w->t_started = st->t_started;
+	snprintf(w->rec.addr, sizeof(w->rec.addr), "%s", st->addr);
+	snprintf(w->host, sizeof(w->host), "%s", st->host);
+	w->phase = WAKE_PROBING;	/* answered: recorded next */
+	wake_ready(w);
 }
 
 static void
@@ -261,12 +219,9 @@ wake_start(struct wake *w)
 	for (int i = 0; i < w->rec.ngroup; i++)
 		wake_request(as, w->rec.group[i], NULL);
 	w->t_start_call = service_mono_ms();
-	w->pending++;
-	if (driver_start(as->drivers, &w->rec, "1", wake_started, w, err,
-	    sizeof(err)) != 0) {
-		w->pending--;
+	if ((w->starter = starter_run(as, &w->rec, w->inst, wake_started, w,
+	    err, sizeof(err))) == NULL)
 		wake_fail(w, err);
-	}
 }
 
 static void
@@ -296,7 +251,9 @@ wake_decided(struct store *st, redisReply *r, void *arg)
 		return;
 	}
 	what = r->element[0]->str;
-	if (strcmp(what, "start") == 0) {
+	if (strcmp(what, "start") == 0 && r->elements > 1 &&
+	    r->element[1]->type == REDIS_REPLY_STRING) {
+		snprintf(w->inst, sizeof(w->inst), "%s", r->element[1]->str);
 		wake_start(w);
 	} else if (strcmp(what, "running") == 0 && r->elements > 1) {
 		wake_answer(w, r->element[1]->str, NULL);
@@ -331,8 +288,9 @@ wake_try(struct wake *w)
 	w->pending++;
 	if (record_keys(w->app, &k) != 0 ||
 	    store_command(w->as->svc->store, wake_decided, w,
-	    "EVAL %s 3 %s %s %s %s %s %s %s", script_wake, k.app, k.lock,
-	    k.transit, w->app, w->as->svc->source, lock_ms, now) != 0) {
+	    "EVAL %s 4 %s %s %s %s %s %s %s %s %s", script_wake, k.app, k.lock,
+	    k.transit, k.instances, w->app, w->as->svc->source, lock_ms, now,
+	    k.inst_tpl) != 0) {
 		w->pending--;
 		wake_answer(w, NULL, "redis unavailable");
 	}
@@ -399,17 +357,6 @@ wake_request(struct autostart *as, const char *app, struct bus_request *req)
 		wake_answer(w, NULL, "redis unavailable");
 }
 
-static void
-wake_cleanup_done(const struct driver_result *r, void *arg)
-{
-	char *app = arg;
-
-	if (!r->ok)
-		log_warn("cannot stop a failed app", "app=%s err=\"%s\"", app,
-		    r->err);
-	free(app);
-}
-
 /*
  * The start failed. If we hold the lock: stop whatever was started,
  * record the failure (with its backoff) and tell the bus.
@@ -418,24 +365,23 @@ static void
 wake_fail(struct wake *w, const char *reason)
 {
 	struct autostart *as = w->as;
-	char err[DRIVER_ERR_MAX], now[32], *name;
+	char now[32];
 	struct app_keys k;
 
 	if (w->phase == WAKE_STARTING || w->phase == WAKE_PROBING) {
-		log_warn("app failed to start", "app=%s reason=\"%s\"", w->app,
-		    reason);
-		if ((name = strdup(w->app)) != NULL &&
-		    driver_stop(as->drivers, &w->rec, "1",
-		    as->svc->cfg.autostart.stop_grace_ms, wake_cleanup_done,
-		    name, err, sizeof(err)) != 0)
-			free(name);
+		log_warn("app failed to start", "app=%s reason=\"%s\" "
+		    "instance=%s", w->app, reason, w->inst);
+		starter_cancel(w->starter);
+		w->starter = NULL;
+		starter_stop_failed(as, &w->rec, w->inst);
 		snprintf(now, sizeof(now), "%lld",
 		    (long long)service_now_ms());
 		if (record_keys(w->app, &k) == 0)
 			store_command(as->svc->store, NULL, NULL,
-			    "EVAL %s 3 %s %s %s %s %s %s %s", script_failed,
-			    k.app, k.lock, k.transit, w->app, as->svc->source,
-			    reason, now);
+			    "EVAL %s 4 %s %s %s %s %s %s %s %s %s %s %s",
+			    script_failed, k.app, k.lock, k.transit,
+			    k.instances, w->app, as->svc->source, reason, now,
+			    w->inst, k.inst_tpl, k.host_tpl);
 		record_publish(as, MSG_APP_FAILED, w->app, reason);
 	}
 	wake_answer(w, NULL, reason);
@@ -456,6 +402,7 @@ wake_on_event(struct autostart *as, const struct msg *m)
 struct exited {
 	struct autostart *as;
 	char app[64];
+	char inst[64];
 	char reason[160];
 };
 
@@ -465,16 +412,31 @@ wake_exited_done(struct store *st, redisReply *r, void *arg)
 	struct exited *e = arg;
 
 	(void)st;
-	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
-		log_info("app ended on its own", "app=%s why=\"%s\"", e->app,
-		    e->reason);
-		record_publish(e->as, MSG_APP_STOPPED, e->app, e->reason);
+	if (e->as->closing) {
+		free(e);
+		return;
+	}
+	if (r != NULL && r->type == REDIS_REPLY_STRING &&
+	    strcmp(r->str, "none") != 0) {
+		log_info("instance ended on its own", "app=%s instance=%s "
+		    "why=\"%s\"", e->app, e->inst, e->reason);
+		record_publish_instance(e->as, MSG_INSTANCE_STOPPED, e->app,
+		    e->inst, NULL, NULL, e->reason);
+		if (strcmp(r->str, "app") == 0) {
+			log_info("app ended on its own", "app=%s why=\"%s\"",
+			    e->app, e->reason);
+			record_publish(e->as, MSG_APP_STOPPED, e->app,
+			    e->reason);
+		} else {
+			scale_apply(e->as, e->app);	/* a replacement */
+		}
 	}
 	free(e);
 }
 
 void
-wake_on_exit(struct autostart *as, const char *app, const char *why)
+wake_on_exit(struct autostart *as, const char *app, const char *inst,
+    const char *why)
 {
 	struct wake *w = wake_find(as, app);
 	struct app_keys k;
@@ -484,17 +446,23 @@ wake_on_exit(struct autostart *as, const char *app, const char *why)
 		return;
 	e->as = as;
 	snprintf(e->app, sizeof(e->app), "%s", app);
+	snprintf(e->inst, sizeof(e->inst), "%s", inst);
 	snprintf(e->reason, sizeof(e->reason), "exited: %s", why);
 	if (w != NULL && (w->phase == WAKE_PROBING ||
-	    w->phase == WAKE_STARTING)) {
+	    w->phase == WAKE_STARTING) && strcmp(w->inst, inst) == 0) {
 		wake_fail(w, e->reason);
+		free(e);
+		return;
+	}
+	if (scale_on_exit(as, app, inst, e->reason)) {
 		free(e);
 		return;
 	}
 	if (record_keys(app, &k) != 0 ||
 	    store_command(as->svc->store, wake_exited_done, e,
-	    "EVAL %s 2 %s %s %s %s", script_exited, k.app, k.deadlines, app,
-	    e->reason) != 0)
+	    "EVAL %s 3 %s %s %s %s %s %s %s %s", script_exited, k.app,
+	    k.deadlines, k.instances, app, e->reason, inst, k.inst_tpl,
+	    k.host_tpl) != 0)
 		free(e);
 }
 
@@ -508,8 +476,8 @@ wake_abort_all(struct autostart *as)
 {
 	for (struct wake *w = as->wakes; w != NULL; w = w->next) {
 		uv_timer_stop(&w->timer);
-		probe_cancel(w->probe);
-		w->probe = NULL;
+		starter_cancel(w->starter);
+		w->starter = NULL;
 		wake_reply_all(w, NULL, "autostart is shutting down");
 		w->phase = WAKE_DONE;
 	}

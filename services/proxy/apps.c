@@ -207,6 +207,100 @@ apps_routes_clear(struct proxy *px)
 	map_free(&px->routes);
 }
 
+/* The ready instances of an app, sorted by id: {id, addr, ...}.
+ * KEYS instances; ARGV inst_tpl (key_instance(APP, "X")). */
+static const char apps_instances_script[] =
+    "local ids = redis.call('SMEMBERS', KEYS[1])\n"
+    "table.sort(ids)\n"
+    "local out = {}\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local v = redis.call('HMGET', string.sub(ARGV[1], 1, -2) .. id,"
+    " 'state', 'addr')\n"
+    "  if v[1] == 'ready' and v[2] then\n"
+    "    out[#out + 1] = id\n"
+    "    out[#out + 1] = v[2]\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+static void
+apps_instances_clear(struct proxy_app *a)
+{
+	free(a->inst);
+	a->inst = NULL;
+	a->ninst = 0;
+}
+
+/* Adds or replaces instance ID of A; -1 on ENOMEM. */
+static int
+apps_instance_set(struct proxy_app *a, const char *id, const char *addr)
+{
+	struct proxy_instance *in;
+	size_t i;
+
+	for (i = 0; i < a->ninst && strcmp(a->inst[i].id, id) != 0; i++)
+		;
+	if (i == a->ninst) {
+		if ((in = realloc(a->inst, (a->ninst + 1) * sizeof(*in))) ==
+		    NULL)
+			return -1;
+		a->inst = in;
+		a->ninst++;
+	}
+	snprintf(a->inst[i].id, sizeof(a->inst[i].id), "%s", id);
+	snprintf(a->inst[i].addr, sizeof(a->inst[i].addr), "%s", addr);
+	return 0;
+}
+
+static void
+apps_instance_remove(struct proxy_app *a, const char *id)
+{
+	for (size_t i = 0; i < a->ninst; i++)
+		if (strcmp(a->inst[i].id, id) == 0) {
+			a->inst[i] = a->inst[--a->ninst];
+			return;
+		}
+}
+
+static void
+apps_instances_cb(struct store *st, redisReply *r, void *arg)
+{
+	struct apps_load *l = arg;
+	struct proxy_app *a = l->app;
+
+	(void)st;
+	free(l);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || !apps_running(a))
+		return;
+	apps_instances_clear(a);
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
+		    apps_instance_set(a, r->element[i]->str,
+		    r->element[i + 1]->str) < 0)
+			break;
+	apps_changed(a->px);
+}
+
+/* Reads A's ready instances again (they are what requests go to). */
+static void
+apps_instances_fetch(struct proxy *px, struct proxy_app *a)
+{
+	struct apps_load *l = calloc(1, sizeof(*l));
+	char key[KEY_MAX], tpl[KEY_MAX];
+
+	if (l == NULL || key_instances(key, sizeof(key), a->name) == NULL ||
+	    key_instance(tpl, sizeof(tpl), a->name, "X") == NULL) {
+		free(l);
+		return;
+	}
+	l->px = px;
+	l->app = a;
+	if (store_command(px->svc->store, apps_instances_cb, l,
+	    "EVAL %s 1 %s %s", apps_instances_script, key, tpl) < 0)
+		free(l);
+}
+
 /*
  * Applies an app record (HGETALL reply) to A. A malformed record is
  * logged, counted and dropped: A keeps what it knew.
@@ -228,10 +322,14 @@ apps_record(struct proxy *px, struct proxy_app *a, const redisReply *r)
 	snprintf(a->addr, sizeof(a->addr), "%s", sum.addr);
 	a->ttl_s = sum.ttl_s;
 	atomic_store(&a->wake_page, sum.wake_page);
-	if (!apps_running(a))
+	if (!apps_running(a)) {
 		a->addr[0] = '\0';
-	else if (!was)
-		apps_broadcast(px, a, 0, NULL);
+		apps_instances_clear(a);
+	} else {
+		apps_instances_fetch(px, a);
+		if (!was)
+			apps_broadcast(px, a, 0, NULL);
+	}
 	apps_changed(px);
 }
 
@@ -423,6 +521,29 @@ apps_on_event(struct proxy *px, const struct msg *m)
 		snprintf(a->addr, sizeof(a->addr), "%s", m->addr);
 		apps_changed(px);
 		apps_broadcast(px, a, 0, NULL);
+		apps_instances_fetch(px, a);
+		break;
+	case MSG_INSTANCE_READY:
+		/* at once: the next request may go to it */
+		if ((a = map_get(&px->apps, m->app, strlen(m->app))) == NULL ||
+		    !apps_running(a))
+			break;
+		/* the one known by its summary address alone stays too,
+		 * until the list read below names it */
+		if ((a->ninst > 0 || apps_instance_set(a, "", a->addr) == 0) &&
+		    apps_instance_set(a, m->instance, m->addr) == 0)
+			apps_changed(px);
+		apps_instances_fetch(px, a);
+		break;
+	case MSG_INSTANCE_DRAINING:
+	case MSG_INSTANCE_STOPPED:
+		/* at once: no new request goes to it; then the record, whose
+		 * summary address may have named it */
+		if ((a = map_get(&px->apps, m->app, strlen(m->app))) == NULL)
+			break;
+		apps_instance_remove(a, m->instance);
+		apps_changed(px);
+		apps_fetch(px, a);
 		break;
 	case MSG_APP_STOPPING:
 	case MSG_APP_STOPPED:
@@ -432,6 +553,7 @@ apps_on_event(struct proxy *px, const struct msg *m)
 		a->state = m->type == MSG_APP_STOPPING ? APP_STOPPING :
 		    m->type == MSG_APP_STOPPED ? APP_STOPPED : APP_FAILED;
 		a->addr[0] = '\0';
+		apps_instances_clear(a);
 		apps_changed(px);
 		if (m->type == MSG_APP_FAILED)
 			apps_broadcast(px, a, 503, m->reason);

@@ -81,7 +81,8 @@ proxy_shutdown(struct service *s)
 	apps_shutdown(px);
 }
 
-static const char *const proxy_topics[] = {"route.", "app.", NULL};
+static const char *const proxy_topics[] = {"route.", "app.", "instance.",
+    NULL};
 
 int
 main(int argc, char **argv)

@@ -262,12 +262,20 @@ struct map_slot *map_next(const struct map *m, size_t *i);
  * freed while the process runs, so workers may keep pointers to it; the
  * counters are atomics updated by workers and read by the main thread.
  */
+/* A ready instance of an app, as the main thread knows it. */
+struct proxy_instance {
+	char id[MSG_NAME_MAX];
+	char addr[MSG_ADDR_MAX];
+};
+
 struct proxy_app {
 	char name[MSG_NAME_MAX];
 	struct proxy *px;		/* its owner, for bus callbacks */
 	/* main thread only */
 	enum app_state state;
-	char addr[MSG_ADDR_MAX];
+	char addr[MSG_ADDR_MAX];	/* the record's summary address */
+	struct proxy_instance *inst;	/* ready instances, by id */
+	size_t ninst;
 	int ttl_s;
 	bool waking;			/* a wake command is in flight */
 	_Atomic bool wake_page;		/* browsers get the waiting page */

@@ -83,7 +83,15 @@ route_set_get(struct route_table *t, const char *target,
 			goto fail;
 		break;
 	case TARGET_APP:
-		if (apps_running(app) && route_set_add(set, "", app->addr) < 0)
+		if (!apps_running(app))
+			break;
+		/* its ready instances; the summary address until they are
+		 * known (right after a wake) */
+		for (size_t i = 0; i < app->ninst; i++)
+			if (route_set_add(set, app->inst[i].id,
+			    app->inst[i].addr) < 0)
+				goto fail;
+		if (app->ninst == 0 && route_set_add(set, "", app->addr) < 0)
 			goto fail;
 		break;
 	}
