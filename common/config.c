@@ -118,6 +118,17 @@ static const struct conf_setting settings[] = {
 	    APP_INSTANCES_MAX),
 
 	DAEMON(regulator, "tcp://127.0.0.1:7412", "127.0.0.1:7422"),
+	INT("regulator.scale_interval_ms", regulator.scale_interval_ms, 1000,
+	    50, 600000),
+	INT("regulator.scale_up_window_ms", regulator.scale_up_window_ms,
+	    10000, 0, 3600000),
+	INT("regulator.scale_down_window_ms", regulator.scale_down_window_ms,
+	    300000, 0, 86400000),
+	INT("regulator.panic_factor", regulator.panic_factor, 2, 0, 1000),
+	INT("regulator.scale_step", regulator.scale_step, 2, 1,
+	    APP_INSTANCES_MAX),
+	INT("regulator.apps_refresh_ms", regulator.apps_refresh_ms, 30000,
+	    100, 3600000),
 	DAEMON(idepool, "tcp://127.0.0.1:7413", "127.0.0.1:7423"),
 	DAEMON(deployer, "tcp://127.0.0.1:7414", "127.0.0.1:7424"),
 };

@@ -80,7 +80,17 @@ struct config {
 
 	struct {
 		struct config_daemon d;
-	} regulator, idepool, deployer;
+		int scale_interval_ms;		/* autoscaler: one tick */
+		int scale_up_window_ms;
+		int scale_down_window_ms;
+		int panic_factor;		/* 0: no panic */
+		int scale_step;			/* instances per decision */
+		int apps_refresh_ms;		/* full rescan of the apps */
+	} regulator;
+
+	struct {
+		struct config_daemon d;
+	} idepool, deployer;
 };
 
 /*

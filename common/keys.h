@@ -23,6 +23,7 @@
  *   PREFIX load:APP            hash  proxy "service/instance" -> "AVG PEAK
  *                                     MS": in-flight requests over the
  *                                     proxy's last flush interval
+ *                                     (format and expiry: load.h)
  *   PREFIX lock:scale:APP      string the autoscaler's decision for APP
  *                                     this interval (expires)
  *

@@ -20,6 +20,7 @@ bin:make                    make
 bin:redis-server            redis-server
 bin:redis-cli               redis-tools
 bin:curl                    curl
+bin:hey                     hey
 bin:python3                 python3
 bin:dockerd                 docker.io
 bin:busybox                 busybox-static

@@ -12,11 +12,19 @@
  * GT only ever pushes a deadline later, so replicas flushing at once
  * cannot shorten each other's. An app with a connection still open
  * counts as used at every flush, however long the connection lasts.
+ *
+ * It also measures what the autoscaler needs: each app's in-flight count
+ * is sampled on the main thread ten times per flush interval (at most
+ * every 100 ms), and each flush writes the mean and the peak of those
+ * samples to the app's load hash (common/load.h), under this proxy's
+ * name, for apps with load in this interval or the one before; idle
+ * apps cost no write.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "keys.h"
+#include "load.h"
 #include "log.h"
 #include "proxy.h"
 #include "service.h"
@@ -28,6 +36,100 @@ struct activity_use {
 	struct proxy_app *app;
 	uint64_t total;			/* requests_total as read */
 };
+
+/* Adds the in-flight count of every app now to its samples. */
+static void
+activity_sample(struct proxy *px)
+{
+	struct proxy_app *a;
+
+	pthread_mutex_lock(&px->apps_mu);
+	a = px->app_list;
+	pthread_mutex_unlock(&px->apps_mu);
+	for (; a != NULL; a = a->next) {
+		int64_t n = atomic_load_explicit(&a->inflight,
+		    memory_order_relaxed);
+
+		if (n < 0)
+			n = 0;
+		a->load_sum += n;
+		a->load_samples++;
+		if (n > a->load_peak)
+			a->load_peak = n;
+	}
+}
+
+static void
+activity_sample_cb(uv_timer_t *t)
+{
+	activity_sample(t->data);
+}
+
+void
+activity_init(struct proxy *px)
+{
+	uint64_t every = (uint64_t)px->cfg->proxy.flush_interval_ms / 10;
+
+	if (every > 100)
+		every = 100;
+	if (every < 1)
+		every = 1;
+	uv_timer_init(px->svc->loop, &px->sample);
+	px->sample.data = px;
+	uv_timer_start(&px->sample, activity_sample_cb, every, every);
+}
+
+void
+activity_shutdown(struct proxy *px)
+{
+	uv_close((uv_handle_t *)&px->sample, NULL);
+}
+
+/*
+ * Writes the load figure of each app of the list from HEAD that had load
+ * since the last flush, or whose last written figure was not 0, and
+ * starts the next interval. Commands go out in the same pipeline as the
+ * activity's (hiredis writes them in one go at the end of the turn).
+ */
+static void
+activity_load_flush(struct proxy *px, struct proxy_app *head, int64_t now)
+{
+	struct store *st = px->svc->store;
+	int interval = px->cfg->proxy.flush_interval_ms;
+	char key[KEY_MAX], val[LOAD_VALUE_MAX], ttl[24];
+	size_t n = 0;
+
+	snprintf(ttl, sizeof(ttl), "%lld",
+	    (long long)interval * LOAD_TTL_INTERVALS);
+	for (struct proxy_app *a = head; a != NULL; a = a->next) {
+		struct load_figure f;
+		bool busy;
+
+		if (a->load_samples == 0)
+			continue;
+		f.avg = (double)a->load_sum / a->load_samples;
+		f.peak = a->load_peak;
+		f.ms = now;
+		busy = a->load_sum > 0 || a->load_peak > 0;
+		if (busy || a->load_sent) {
+			if (key_load(key, sizeof(key), a->name) == NULL ||
+			    load_format(val, sizeof(val), &f) < 0)
+				continue;
+			if (store_command(st, NULL, NULL, "HSET %s %s %s", key,
+			    px->svc->source, val) < 0 ||
+			    store_command(st, NULL, NULL, "PEXPIRE %s %s", key,
+			    ttl) < 0)
+				continue;	/* kept for the next flush */
+			n++;
+		}
+		a->load_sent = busy;
+		a->load_sum = 0;
+		a->load_peak = 0;
+		a->load_samples = 0;
+	}
+	if (n > 0)
+		log_debug("load flushed", "apps=%zu", n);
+}
 
 void
 activity_flush(struct proxy *px)
@@ -47,7 +149,10 @@ activity_flush(struct proxy *px)
 	a = px->app_list;
 	pthread_mutex_unlock(&px->apps_mu);
 	/* The list only grows at its head, so walking it unlocked from a
-	 * snapshot of the head is safe. */
+	 * snapshot of the head is safe. The sample taken now closes the
+	 * interval, so it never has none. */
+	activity_sample(px);
+	activity_load_flush(px, a, now);
 	for (; a != NULL; a = a->next) {
 		uint64_t total = atomic_load(&a->requests_total);
 

@@ -50,6 +50,7 @@ proxy_init(struct service *s)
 	uv_timer_start(&px->flush, proxy_flush_cb,
 	    (uint64_t)s->cfg.proxy.flush_interval_ms,
 	    (uint64_t)s->cfg.proxy.flush_interval_ms);
+	activity_init(px);
 	if (worker_start_all(px, err, sizeof(err)) < 0) {
 		log_error("cannot start", "err=\"%s\"", err);
 		return -1;
@@ -78,6 +79,7 @@ proxy_shutdown(struct service *s)
 	worker_stop_all(px);
 	activity_flush(px);
 	uv_close((uv_handle_t *)&px->flush, NULL);
+	activity_shutdown(px);
 	apps_shutdown(px);
 }
 

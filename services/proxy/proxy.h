@@ -281,6 +281,11 @@ struct proxy_app {
 	_Atomic bool wake_page;		/* browsers get the waiting page */
 	struct proxy_app *next;		/* registry list */
 	uint64_t flushed;		/* requests_total at the last flush */
+	/* in-flight samples since the last flush (activity.c) */
+	int64_t load_sum;
+	int64_t load_peak;
+	uint32_t load_samples;
+	bool load_sent;			/* the last flushed figure was not 0 */
 	/* any thread */
 	_Atomic uint64_t requests_total;
 	_Atomic int64_t inflight;	/* open exchanges and tunnels */
@@ -955,6 +960,7 @@ struct proxy {
 	struct route_table *table;	/* current snapshot */
 	uv_timer_t refresh;
 	uv_timer_t flush;
+	uv_timer_t sample;		/* in-flight samples (activity.c) */
 	uv_idle_t publish;		/* rebuilds once per loop turn */
 	uint64_t load_gen;		/* the reload in flight */
 	bool loaded;
@@ -969,9 +975,13 @@ void apps_on_event(struct proxy *px, const struct msg *m);
 void apps_changed(struct proxy *px);
 
 /* ------------------------------------------------------------------ */
-/* activity.c: last access and deadlines, flushed in one pipeline */
+/* activity.c: last access and deadlines, flushed in one pipeline; the
+ * in-flight figures the autoscaler reads */
 
+/* Starts sampling every app's in-flight count on the main thread. */
+void activity_init(struct proxy *px);
 void activity_flush(struct proxy *px);
+void activity_shutdown(struct proxy *px);
 
 /* ------------------------------------------------------------------ */
 /* stats.c: /metrics */

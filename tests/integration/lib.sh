@@ -160,7 +160,7 @@ proxy = { control = "$CTL_proxy"; admin = "$ADMIN_proxy";
           listen = "$(hostport "$PROXY_HOST" "$PROXY_PORT")"; workers = 1; ${PROXY_EXTRA:-} };
 autostart = { control = "$CTL_autostart"; admin = "$ADMIN_autostart";
               run_dir = "$T/run"; ${AUTOSTART_EXTRA:-} };
-regulator = { control = "$CTL_regulator"; admin = "$ADMIN_regulator"; };
+regulator = { control = "$CTL_regulator"; admin = "$ADMIN_regulator"; ${REGULATOR_EXTRA:-} };
 idepool = { control = "$CTL_idepool"; admin = "$ADMIN_idepool"; };
 deployer = { control = "$CTL_deployer"; admin = "$ADMIN_deployer"; };
 CONF
