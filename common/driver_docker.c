@@ -1,11 +1,13 @@
 /*
- * The docker driver: an app is a container, started, stopped and
+ * The docker driver: an instance is a container, started, stopped and
  * inspected through the Docker Engine API on the daemon's unix socket
  * (autostart.docker_socket). The app names either an existing container
- * or an image; for an image the driver owns a container called
- * "devcloud-NAME", labelled devcloud.app=NAME, created on the first
- * start and kept (stopped) between wakes, so a wake is one
- * "docker start" and not a create.
+ * (its one instance) or an image; for an image the driver owns one
+ * container per instance, "devcloud-NAME-ID", labelled devcloud.app=NAME
+ * and devcloud.instance=ID, created on the first start and kept
+ * (stopped) between wakes, so a wake is one "docker start" and not a
+ * create. An instance's host is the Docker daemon's Name (GET /info),
+ * asked once and kept.
  *
  * libcurl blocks, so every call is a job on libuv's thread pool: the
  * worker talks to Docker and fills a driver_result, and the after-work
@@ -14,6 +16,13 @@
  * Docker's own error message ("No such container: x") becomes the
  * result's err; a daemon that is down or a missing socket becomes
  * "cannot reach SOCKET". Every request has a timeout.
+ *
+ * Deaths are known from Docker's event stream (docker_events.c), not at
+ * the next inspect: a container of ours that dies, and that we did not
+ * ask to stop, is reported to on_exit on the loop thread. Each container
+ * the driver has been asked about has a struct docker_ct saying which
+ * app and instance it is (a container devcloud did not create carries
+ * no label of ours) and which of its deaths are our own stops.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -27,10 +36,11 @@
 #include <json-c/json.h>
 
 #include "addr.h"
+#include "docker_events.h"
 #include "driver.h"
+#include "keys.h"
 #include "log.h"
 
-#define DOCKER_API "http://localhost/v1.41"	/* dockerd 20.10 and later */
 #define DOCKER_CONNECT_TIMEOUT_MS 2000
 #define DOCKER_INSPECT_TIMEOUT_MS 5000
 #define DOCKER_STOP_MARGIN_MS 10000	/* after the grace: kill and reap */
@@ -38,12 +48,40 @@
 #define DOCKER_MIN_TIMEOUT_MS 500	/* for the last call of a late start */
 #define DOCKER_RETRY_MS 20		/* a start racing another's create */
 #define DOCKER_BODY_MAX (4 << 20)	/* bounds what a reply may cost us */
+#define DOCKER_DIE_LINGER_MS 10000	/* a stop's death may come this late */
+#define DOCKER_OOM_STATUS 137		/* 128 + SIGKILL */
 
-enum docker_op { DOCKER_START, DOCKER_STOP, DOCKER_INSPECT };
+enum docker_op { DOCKER_START, DOCKER_STOP, DOCKER_INSPECT, DOCKER_INFO };
+
+/*
+ * A container the driver was asked about, for its events. Our stop of a
+ * running container causes one "die", which may reach us before or
+ * after the stop's own reply: while stops are in flight every death is
+ * theirs (EARLY counts those), and a stop that ended without its death
+ * seen leaves it OWED for a while.
+ */
+struct docker_ct {
+	char name[256];			/* as the app names it, or ours */
+	char app[64];
+	char inst[64];
+	bool owned;
+	int stops;			/* stop calls in flight */
+	int early;			/* deaths seen during them */
+	int owed;			/* deaths finished stops still cause */
+	long owed_until_ms;
+	bool oom;			/* an "oom" event since its last death */
+	struct docker_ct *next;
+};
 
 struct docker {
 	uv_loop_t *loop;
 	char socket[CONFIG_PATH_MAX];
+	char host[DRIVER_HOST_MAX];	/* the daemon's Name; "" until known */
+	bool info_queued;
+	driver_exit_cb on_exit;
+	void *arg;
+	struct docker_events *events;	/* NULL until the first use */
+	struct docker_ct *cts;
 	int njobs;			/* queued or running */
 	bool closing;			/* freed when the last job ends */
 };
@@ -61,10 +99,12 @@ struct docker_job {
 	uv_work_t work;
 	struct docker *dk;
 	enum docker_op op;
+	struct docker_ct *ct;		/* loop thread only; NULL for info */
 	char socket[CONFIG_PATH_MAX];
 	char app[64];
+	char inst[64];
 	char id[256];			/* container name or id */
-	bool owned;			/* "devcloud-NAME", made from image */
+	bool owned;			/* "devcloud-NAME-ID", from the image */
 	char image[256];
 	char env[APP_TEXT_MAX];
 	int cport;
@@ -78,6 +118,8 @@ struct docker_job {
 	struct docker_buf body;
 	long status;
 	long deadline_ms;
+	bool host_asked;		/* res.host is from GET /info */
+	bool stopped;			/* a stop that (may have) ended it */
 	struct driver_result res;
 };
 
@@ -210,6 +252,51 @@ docker_api_error(struct docker_job *j, const char *what)
 	json_object_put(o);
 }
 
+/* GET /info: the daemon's Name, made a host name, into res.host. */
+static int
+docker_info_now(struct docker_job *j)
+{
+	json_object *o = NULL, *v;
+	int ret = -1;
+
+	if (docker_request(j, "GET", "/info", NULL) < 0)
+		return -1;
+	if (j->status != 200) {
+		docker_api_error(j, "info");
+		return -1;
+	}
+	if ((o = json_tokener_parse(j->body.data)) == NULL ||
+	    !json_object_object_get_ex(o, "Name", &v) ||
+	    !json_object_is_type(v, json_type_string)) {
+		docker_fail(j, "docker: info: unexpected reply (no Name)");
+		goto done;
+	}
+	host_name(json_object_get_string(v), j->res.host,
+	    sizeof(j->res.host));
+	j->host_asked = true;
+	ret = 0;
+done:
+	json_object_put(o);
+	return ret;
+}
+
+/*
+ * The host of a running instance: the daemon's name if the driver knew
+ * it when the job was queued (it is in res.host), else asked now. If
+ * Docker will not say, this machine's name stands in, unremembered: the
+ * socket is a local one.
+ */
+static void
+docker_host(struct docker_job *j)
+{
+	if (j->res.host[0] != '\0' || docker_info_now(j) == 0)
+		return;
+	log_warn("docker daemon name unknown, using this machine's",
+	    "app=%s instance=%s err=\"%s\"", j->app, j->inst, j->res.err);
+	host_name(NULL, j->res.host, sizeof(j->res.host));
+	j->res.err[0] = '\0';
+}
+
 /* The body of POST /containers/create for an image app. */
 static char *
 docker_create_body(const struct docker_job *j)
@@ -235,8 +322,10 @@ docker_create_body(const struct docker_job *j)
 			json_object_array_add(env, json_object_new_string_len(
 			    line, (int)(nl - line)));
 	}
-	json_object_object_add(labels, "devcloud.app",
+	json_object_object_add(labels, DOCKER_LABEL_APP,
 	    json_object_new_string(j->app));
+	json_object_object_add(labels, DOCKER_LABEL_INSTANCE,
+	    json_object_new_string(j->inst));
 	snprintf(port, sizeof(port), "%d/tcp", j->cport);
 	json_object_object_add(ports, port, json_object_new_object());
 	json_object_object_add(o, "Image", json_object_new_string(j->image));
@@ -405,8 +494,11 @@ docker_stop_now(struct docker_job *j)
 
 	snprintf(path, sizeof(path), "/containers/%s/stop?t=%d", j->id,
 	    (j->grace_ms + 999) / 1000);
+	j->stopped = true;	/* unless Docker says it was not running */
 	if (docker_request(j, "POST", path, NULL) < 0)
 		return -1;
+	if (j->status == 304 || j->status == 404)
+		j->stopped = false;
 	/* An owned container that is gone is as stopped as it gets. */
 	if (j->status != 204 && j->status != 304 &&
 	    !(j->status == 404 && j->owned)) {
@@ -439,21 +531,50 @@ docker_work(uv_work_t *w)
 	case DOCKER_INSPECT:
 		ret = docker_inspect_now(j);
 		break;
+	case DOCKER_INFO:
+		ret = docker_info_now(j);
+		break;
 	}
+	if (ret == 0 && j->res.running)
+		docker_host(j);
 	curl_easy_cleanup(j->curl);
 	j->curl = NULL;
 	free(j->body.data);
 	j->body.data = NULL;
 	j->res.ok = ret == 0;
+	/* outputs only on success; a host only where something runs */
 	if (!j->res.ok)
-		j->res.addr[0] = '\0';	/* outputs only on success */
+		j->res.addr[0] = '\0';
+	if (!j->res.ok || (!j->res.running && j->op != DOCKER_INFO))
+		j->res.host[0] = '\0';
 }
 
 static void
 docker_free(struct docker *dk)
 {
+	struct docker_ct *ct, *next;
+
+	for (ct = dk->cts; ct != NULL; ct = next) {
+		next = ct->next;
+		free(ct);
+	}
 	free(dk);
 	curl_global_cleanup();
+}
+
+/* A stop of CT ended; STOPPED: it may have caused a death. */
+static void
+docker_ct_stopped(struct docker_ct *ct, bool stopped)
+{
+	ct->stops--;
+	if (stopped && ct->early > 0) {
+		ct->early--;
+	} else if (stopped) {
+		ct->owed++;
+		ct->owed_until_ms = docker_now_ms() + DOCKER_DIE_LINGER_MS;
+	}
+	if (ct->stops == 0)
+		ct->early = 0;
 }
 
 /* Back on the loop thread: the caller's callback, then the job goes. */
@@ -465,9 +586,25 @@ docker_done(uv_work_t *w, int status)
 
 	if (status == UV_ECANCELED) {
 		j->res.ok = false;
+		j->stopped = true;
 		docker_fail(j, "docker: %s: call cancelled", j->id);
 	}
-	j->cb(&j->res, j->arg);
+	if (j->res.ok && j->host_asked && dk->host[0] == '\0') {
+		snprintf(dk->host, sizeof(dk->host), "%s", j->res.host);
+		log_info("docker daemon named", "socket=%s host=%s",
+		    dk->socket, dk->host);
+	}
+	if (j->op == DOCKER_INFO) {
+		dk->info_queued = false;
+		if (!j->res.ok)
+			log_warn("cannot ask docker its name", "socket=%s "
+			    "err=\"%s\" (asked again at the next start)",
+			    dk->socket, j->res.err);
+	}
+	if (j->op == DOCKER_STOP && j->ct != NULL)
+		docker_ct_stopped(j->ct, j->stopped);
+	if (j->cb != NULL)
+		j->cb(&j->res, j->arg);
 	free(j);
 	if (--dk->njobs == 0 && dk->closing)
 		docker_free(dk);
@@ -488,6 +625,180 @@ docker_name_ok(const char *s)
 }
 
 /*
+ * Containers of ours, for their events. An owned container is found by
+ * its name; one the app names, by its name or by the id (or prefix of
+ * twelve or more characters) the app gave.
+ */
+static struct docker_ct *
+docker_ct_find(struct docker *dk, const char *name, const char *id)
+{
+	size_t n;
+
+	for (struct docker_ct *ct = dk->cts; ct != NULL; ct = ct->next) {
+		if (strcmp(ct->name, name) == 0)
+			return ct;
+		n = strlen(ct->name);
+		if (!ct->owned && id != NULL && n >= 12 &&
+		    strncmp(ct->name, id, n) == 0)
+			return ct;
+	}
+	return NULL;
+}
+
+/* CT for the container NAME of APP's instance INST; NULL if no memory. */
+static struct docker_ct *
+docker_ct_get(struct docker *dk, const char *name, const char *app,
+    const char *inst, bool owned)
+{
+	struct docker_ct *ct = docker_ct_find(dk, name, NULL);
+
+	if (ct == NULL) {
+		if ((ct = calloc(1, sizeof(*ct))) == NULL)
+			return NULL;
+		snprintf(ct->name, sizeof(ct->name), "%s", name);
+		ct->next = dk->cts;
+		dk->cts = ct;
+	}
+	/* the app may have been re-created to name another container */
+	snprintf(ct->app, sizeof(ct->app), "%s", app);
+	snprintf(ct->inst, sizeof(ct->inst), "%s", inst);
+	ct->owned = owned;
+	return ct;
+}
+
+/* A death from Docker's stream: ours, asked for, or to be reported. */
+static void
+docker_died(struct docker *dk, struct docker_ct *ct,
+    const struct docker_event *e)
+{
+	char why[64];
+	bool oom = ct->oom;
+
+	ct->oom = false;
+	if (ct->stops > 0 || (ct->owed > 0 &&
+	    docker_now_ms() < ct->owed_until_ms)) {
+		if (ct->stops > 0)
+			ct->early++;
+		else
+			ct->owed--;
+		log_debug("docker container stopped as asked", "app=%s "
+		    "instance=%s container=%s status=%d", ct->app, ct->inst,
+		    e->name, e->exit_code);
+		return;
+	}
+	ct->owed = 0;
+	if (oom && e->exit_code == DOCKER_OOM_STATUS)
+		snprintf(why, sizeof(why), "killed: out of memory");
+	else if (e->exit_code >= 0)
+		snprintf(why, sizeof(why), "exited with status %d",
+		    e->exit_code);
+	else
+		snprintf(why, sizeof(why), "exited (status unknown)");
+	log_info("instance exited", "app=%s instance=%s container=%s "
+	    "why=\"%s\"", ct->app, ct->inst, e->name, why);
+	if (dk->on_exit != NULL && !dk->closing)
+		dk->on_exit(ct->app, ct->inst, why, dk->arg);
+}
+
+/* On the loop thread, for every event of the stream. */
+static void
+docker_on_event(const struct docker_event *e, void *arg)
+{
+	struct docker *dk = arg;
+	struct docker_ct *ct;
+
+	if (e->kind == DOCKER_EVENT_CONNECTED) {
+		/* deaths owed from before the stream broke were missed */
+		for (ct = dk->cts; ct != NULL; ct = ct->next)
+			ct->owed = 0;
+		return;
+	}
+	if ((ct = docker_ct_find(dk, e->name, e->id)) == NULL) {
+		/* one we created before this daemon started, say */
+		if (!keys_name_valid(e->app) || !keys_name_valid(e->inst))
+			return;		/* not ours */
+		if ((ct = docker_ct_get(dk, e->name, e->app, e->inst,
+		    true)) == NULL) {
+			log_warn("docker event dropped", "container=%s "
+			    "err=\"out of memory\"", e->name);
+			return;
+		}
+	}
+	switch (e->kind) {
+	case DOCKER_EVENT_OOM:
+		log_info("docker container out of memory", "app=%s "
+		    "instance=%s container=%s", ct->app, ct->inst, e->name);
+		ct->oom = true;
+		break;
+	case DOCKER_EVENT_DIE:
+		docker_died(dk, ct, e);
+		break;
+	case DOCKER_EVENT_CONNECTED:
+		break;
+	}
+}
+
+static int
+docker_submit(struct docker *dk, struct docker_job *j, char *err,
+    size_t errlen)
+{
+	int rc;
+
+	if ((rc = uv_queue_work(dk->loop, &j->work, docker_work,
+	    docker_done)) != 0) {
+		snprintf(err, errlen, "cannot queue docker call: %s",
+		    uv_strerror(rc));
+		return -1;
+	}
+	dk->njobs++;
+	return 0;
+}
+
+/* Asks Docker its name on the thread pool, if nobody is asking yet. */
+static void
+docker_ask_name(struct docker *dk)
+{
+	struct docker_job *j;
+	char err[128];
+
+	if (dk->host[0] != '\0' || dk->info_queued ||
+	    (j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	j->work.data = j;
+	j->dk = dk;
+	j->op = DOCKER_INFO;
+	j->timeout_ms = DOCKER_INSPECT_TIMEOUT_MS;
+	snprintf(j->socket, sizeof(j->socket), "%s", dk->socket);
+	if (docker_submit(dk, j, err, sizeof(err)) < 0) {
+		log_warn("cannot ask docker its name", "socket=%s err=\"%s\"",
+		    dk->socket, err);
+		free(j);
+		return;
+	}
+	dk->info_queued = true;
+}
+
+/*
+ * Follows Docker's events from the first use of the daemon on (or from
+ * open, if its socket is there): a suite that runs no docker app never
+ * knocks on a socket that is not there.
+ */
+static void
+docker_watch(struct docker *dk)
+{
+	char err[128];
+
+	if (dk->events != NULL || dk->closing)
+		return;
+	if ((dk->events = docker_events_open(dk->loop, dk->socket,
+	    docker_on_event, dk, err, sizeof(err))) == NULL)
+		log_error("cannot follow docker events", "socket=%s "
+		    "err=\"%s\" (exits known at the next inspect only)",
+		    dk->socket, err);
+	docker_ask_name(dk);
+}
+
+/*
  * Copies what the job needs from A and queues it. 0, or -1 with ERR
  * (CB will not run).
  */
@@ -497,7 +808,6 @@ docker_queue(struct docker *dk, enum docker_op op, const struct app *a,
     char *err, size_t errlen)
 {
 	struct docker_job *j;
-	int rc;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		snprintf(err, errlen, "app %s: out of memory", a->name);
@@ -513,8 +823,10 @@ docker_queue(struct docker *dk, enum docker_op op, const struct app *a,
 	j->cport = a->cport;
 	snprintf(j->socket, sizeof(j->socket), "%s", dk->socket);
 	snprintf(j->app, sizeof(j->app), "%s", a->name);
+	snprintf(j->inst, sizeof(j->inst), "%s", inst);
 	snprintf(j->image, sizeof(j->image), "%s", a->image);
 	snprintf(j->env, sizeof(j->env), "%s", a->env);
+	snprintf(j->res.host, sizeof(j->res.host), "%s", dk->host);
 	j->owned = a->container[0] == '\0';
 	if (j->owned)
 		snprintf(j->id, sizeof(j->id), "devcloud-%s-%s", a->name, inst);
@@ -532,14 +844,15 @@ docker_queue(struct docker *dk, enum docker_op op, const struct app *a,
 		free(j);
 		return -1;
 	}
-	if ((rc = uv_queue_work(dk->loop, &j->work, docker_work,
-	    docker_done)) != 0) {
-		snprintf(err, errlen, "app %s: cannot queue docker call: %s",
-		    a->name, uv_strerror(rc));
+	docker_watch(dk);
+	/* Without it the container's events go unread: still started. */
+	j->ct = docker_ct_get(dk, j->id, a->name, inst, j->owned);
+	if (docker_submit(dk, j, err, errlen) < 0) {
 		free(j);
 		return -1;
 	}
-	dk->njobs++;
+	if (op == DOCKER_STOP && j->ct != NULL)
+		j->ct->stops++;
 	return 0;
 }
 
@@ -557,8 +870,12 @@ docker_open(uv_loop_t *loop, const struct config *cfg, driver_exit_cb on_exit,
 		return NULL;
 	}
 	dk->loop = loop;
+	dk->on_exit = on_exit;
+	dk->arg = arg;
 	snprintf(dk->socket, sizeof(dk->socket), "%s",
 	    cfg->autostart.docker_socket);
+	if (access(dk->socket, F_OK) == 0)
+		docker_watch(dk);
 	return dk;
 }
 
@@ -569,6 +886,8 @@ docker_close(void *self)
 	struct docker *dk = self;
 
 	dk->closing = true;
+	docker_events_close(dk->events);
+	dk->events = NULL;
 	if (dk->njobs == 0)
 		docker_free(dk);
 }

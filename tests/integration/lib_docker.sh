@@ -9,6 +9,11 @@
 #   docker_test_image  the tiny local image TEST_IMAGE, imported from the
 #                      host's busybox-static; never pulled.
 #   docker_track NAME  a container the trap removes.
+#   docker_restart     stops the private dockerd (by PID, as its own
+#                      shutdown would: containers stopped) and starts it
+#                      again with the same arguments; 1 if it does not
+#                      come back. Only for a private dockerd
+#                      (DOCKER_PRIVATE set).
 #
 # The test image serves /www on port 8080 with busybox httpd; at start
 # it writes $MSG to /www/env.txt, so a test can see an app's --env. Its
@@ -19,6 +24,7 @@ TEST_IMAGE_REV=4	# bump when docker_test_image changes
 DOCKER_CONTAINERS=()
 DOCKER_PRIVATE=""
 DOCKER_BRIDGE=""
+DOCKERD_ARGS=()
 
 docker_skip() { skip_all "docker unavailable: $1"; }
 
@@ -30,13 +36,7 @@ docker_cleanup() {
 		docker rm -f "${DOCKER_CONTAINERS[@]}" >/dev/null 2>&1
 	fi
 	if [ -n "$DOCKER_PRIVATE" ] && [ -n "${PID_dockerd:-}" ]; then
-		# dockerd stops its containers and containerd on SIGTERM;
-		# give it longer than lib.sh's five seconds.
-		kill "$PID_dockerd" 2>/dev/null
-		for _ in $(seq 200); do
-			kill -0 "$PID_dockerd" 2>/dev/null || break
-			sleep 0.1
-		done
+		docker_stop_private
 		# Whatever it left mounted under $T, before $T is removed.
 		grep -o " $T/[^ ]*" /proc/mounts | sort -r |
 			xargs -r -n1 umount -l 2>/dev/null
@@ -48,6 +48,37 @@ docker_cleanup() {
 trap docker_cleanup EXIT
 
 docker_track() { DOCKER_CONTAINERS+=("$@"); }
+
+# dockerd stops its containers and containerd on SIGTERM; give it longer
+# than lib.sh's five seconds. 1 if it is still running after 20 s.
+docker_stop_private() {
+	kill "$PID_dockerd" 2>/dev/null
+	for _ in $(seq 200); do
+		kill -0 "$PID_dockerd" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# The private dockerd, on its socket under $T: started by docker_up and
+# by docker_restart, always with DOCKERD_ARGS.
+docker_start_private() {
+	start dockerd dockerd "${DOCKERD_ARGS[@]}"
+}
+
+docker_restart() {
+	local old=$PID_dockerd p keep=()
+	[ -n "$DOCKER_PRIVATE" ] || return 1
+	docker_stop_private || return 1
+	# The old PID leaves the list the trap kills: it may be reused.
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "$old" ] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+	mv "$T/dockerd.log" "$T/dockerd.$old.log"
+	docker_start_private
+	wait_for 60 docker info
+}
 
 # A bridge of our own on a free 172.30.N.0/24: two private dockerds
 # running at once on the default docker0 would hand out the same IPs.
@@ -90,10 +121,11 @@ docker_up() {
 	mkdir -p "$T/docker"
 	local net=()
 	docker_bridge && net=(--bridge "$DOCKER_BRIDGE")
-	start dockerd dockerd --data-root "$T/docker/data" \
-		--exec-root "$T/docker/exec" --pidfile "$T/docker/dockerd.pid" \
-		-H "unix://$DOCKER_SOCK" --iptables=false --ip6tables=false \
-		--shutdown-timeout 2 "${net[@]}"
+	DOCKERD_ARGS=(--data-root "$T/docker/data"
+		--exec-root "$T/docker/exec" --pidfile "$T/docker/dockerd.pid"
+		-H "unix://$DOCKER_SOCK" --iptables=false --ip6tables=false
+		--shutdown-timeout 2 "${net[@]}")
+	docker_start_private
 	export DOCKER_HOST=unix://$DOCKER_SOCK
 	if ! wait_for 60 docker info; then
 		local why
