@@ -21,7 +21,7 @@ AUTOSTART_EXTRA="docker_socket = \"$DOCKER_SOCK\"; sweep_interval_ms = 200;
 write_config
 start bus "$BIN/devcloud-bus" -c "$CONF"
 check "bus ready" wait_for 10 healthz_is "$BUS_ADMIN" 200
-start events "$BIN/devcloudctl" -c "$CONF" events app.
+start events "$BIN/devcloudctl" -c "$CONF" events
 start autostart "$BIN/devcloud-autostart" -c "$CONF"
 start proxy "$BIN/devcloud-proxy" -c "$CONF"
 for d in autostart proxy; do
@@ -109,6 +109,40 @@ check "no app.stopped \"exited\" for the idle app" \
 	bash -c "! grep '\"$IDLE_APP\"' '$T/events.log' | grep -q exited"
 check "app stop was not reported as an exit (two kills, two exits)" \
 	exits_are "$KILL_APP" 2
+
+# --- an app of two instances: a killed container is replaced ---
+TWO_APP=de2$$
+docker_track "devcloud-$TWO_APP-1" "devcloud-$TWO_APP-2"
+check "app create $TWO_APP (docker, image)" ctl app create "$TWO_APP" \
+	--domain "$TWO_APP.test" --driver docker --image "$TEST_IMAGE" \
+	--cport 8080 --ttl 300
+check "min_instances 2, max_instances 2" rcli HSET "$(key app "$TWO_APP")" \
+	min_instances 2 max_instances 2
+get "$TWO_APP.test" >/dev/null
+check "cold request ($TWO_APP) → 200" served
+check "two containers run: devcloud-$TWO_APP-1 and -2" wait_for 20 \
+	docker_running "devcloud-$TWO_APP-2"
+check "each carries its instance label" \
+	label_is "devcloud-$TWO_APP-2" devcloud.instance 2
+check "instance.ready for instance 2 names the docker host ($name)" \
+	wait_for 10 event instance.ready "$TWO_APP" "\"host\":\"$name\""
+t0=$(docker inspect -f '{{.State.StartedAt}}' "devcloud-$TWO_APP-2")
+docker kill "devcloud-$TWO_APP-2" >/dev/null
+check "docker kill of instance 2 → instance.stopped \"exited: ...\"" \
+	wait_for 10 event instance.stopped "$TWO_APP" 'exited: exited with status 137'
+check "the app stays running" app_state_is "$TWO_APP" running
+check "requests are served meanwhile" bash -c \
+	"[ \"\$(curl -s -o /dev/null -w '%{http_code}' -m 10 -H 'Host: $TWO_APP.test' http://127.0.0.1:$PROXY_PORT/)\" = 200 ]"
+restarted() {
+	docker_running "devcloud-$TWO_APP-2" && [ "$(docker inspect -f \
+		'{{.State.StartedAt}}' "devcloud-$TWO_APP-2")" != "$t0" ]
+}
+check "instance 2 is replaced (its container runs again)" wait_for 20 restarted
+check "and ready again" wait_for 10 bash -c \
+	"[ \$(grep '\"instance.ready\"' '$T/events.log' | grep -c '\"$TWO_APP\"') -ge 3 ]"
+check "app stop $TWO_APP stops both" ctl app stop "$TWO_APP"
+check "both containers stopped" wait_for 20 bash -c \
+	"! docker inspect -f '{{.State.Running}}' devcloud-$TWO_APP-1 devcloud-$TWO_APP-2 | grep -q true"
 
 # --- an existing container (no label of ours) killed by the OOM killer ---
 # PID 1 serves the page until /tmp/oom appears, then becomes a memory hog.
