@@ -7,7 +7,10 @@ interleave), so a test can count how requests were spread. If the file
 DELAY.PORT exists, every answer waits that many milliseconds first: one
 instance can be made slow while the others are not.
 
-    instance_app.py HITS DELAY
+    instance_app.py HITS DELAY [serial]
+
+With "serial" it answers one request at a time (no threads): an
+instance that saturates, for the autoscaler's benchmark.
 
 Used by tests/integration/instances.sh and bench/scale; not part of
 devcloud.
@@ -15,10 +18,11 @@ devcloud.
 import os
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 PORT = int(os.environ["PORT"])
 HITS, DELAY = sys.argv[1], sys.argv[2]
+SERIAL = len(sys.argv) > 3 and sys.argv[3] == "serial"
 hits = os.open(HITS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 body = b"%d\n" % PORT
 
@@ -47,4 +51,11 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-Server(("127.0.0.1", PORT), Handler).serve_forever()
+class SerialServer(HTTPServer):
+    request_queue_size = 128
+
+
+if SERIAL:
+    # one connection at a time: kept alive, it would shut out the rest
+    Handler.protocol_version = "HTTP/1.0"
+(SerialServer if SERIAL else Server)(("127.0.0.1", PORT), Handler).serve_forever()
