@@ -344,7 +344,7 @@ app_write(struct ctl *c, redisContext *rc, const char *mode, int argc,
 		return ctl_usage_error("app %s: max_instances %d is above "
 		    "autostart.instances_max %d (%s); lower it with --max",
 		    a.name, a.max_instances, c->cfg.autostart.instances_max,
-		    c->cfg.path[0] ? c->cfg.path : "the default");
+		    c->cfg.path[0] ? c->cfg.path : "no configuration file");
 	if (app_save(c, rc, &a, mode) != 0)
 		return 1;
 	if (create)
