@@ -1,12 +1,15 @@
 /*
- * devcloudctl app create|update|rm|list|show|wake|stop.
+ * devcloudctl app create|update|rm|list|show|wake|stop|scale.
  *
  * Records are written by one Lua script each, so a record and the routes
  * of its domains change together or not at all, and a domain can never
  * route to two apps. Arguments are checked before anything is written:
- * a bad option changes nothing.
+ * a bad option changes nothing. wake, stop and scale are autostart's
+ * commands; this file only sends them and prints the answer.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +94,7 @@ static const char app_usage[] =
     "usage: devcloudctl app create NAME --domain D [--domain D2 ...] [OPTIONS]\n"
     "       devcloudctl app update NAME [OPTIONS]\n"
     "       devcloudctl app rm|show|wake|stop NAME\n"
+    "       devcloudctl app scale NAME N\n"
     "       devcloudctl app list\n"
     "options:\n"
     "  --domain D            a domain routed to the app (repeat for more;\n"
@@ -108,7 +112,12 @@ static const char app_usage[] =
     "  --ready tcp|http:/PATH   readiness check (default tcp)\n"
     "  --start-timeout MS    time it has to become ready\n"
     "  --wake-page on|off    browsers see a waiting page while it starts\n"
-    "  --group A,B           apps woken and stopped with it\n";
+    "  --group A,B           apps woken and stopped with it\n"
+    "  --min N               instances kept while it is awake (default 1)\n"
+    "  --max N               at most this many (default 1; 1 with --port or\n"
+    "                        --container; at most autostart.instances_max)\n"
+    "  --target-concurrency N   in-flight requests per instance the\n"
+    "                        autoscaler aims at (default 0: no autoscaling)\n";
 
 /* Appends ITEM to the list in BUF (room checked by the caller). */
 static void
@@ -138,6 +147,9 @@ app_parse_options(struct app *a, int argc, char **argv)
 		{"start-timeout", required_argument, NULL, 'T'},
 		{"wake-page", required_argument, NULL, 'W'},
 		{"group", required_argument, NULL, 'g'},
+		{"min", required_argument, NULL, 'm'},
+		{"max", required_argument, NULL, 'M'},
+		{"target-concurrency", required_argument, NULL, 'k'},
 		{NULL, 0, NULL, 0},
 	};
 	static const struct {
@@ -147,7 +159,8 @@ app_parse_options(struct app *a, int argc, char **argv)
 		{'D', "driver"}, {'c', "command"}, {'p', "port"}, {'w', "dir"},
 		{'C', "container"}, {'i', "image"}, {'P', "cport"},
 		{'t', "ttl"}, {'r', "ready"}, {'T', "start_timeout"},
-		{'W', "wake_page"}, {'g', "group"},
+		{'W', "wake_page"}, {'g', "group"}, {'m', "min_instances"},
+		{'M', "max_instances"}, {'k', "target_concurrency"},
 	};
 	char domains[APP_MAX_DOMAINS * 256] = "", env[APP_TEXT_MAX] = "";
 	char err[600];
@@ -254,7 +267,7 @@ app_read(struct ctl *c, redisContext *rc, const char *name, struct app *a,
 	else
 		rv = 0;
 	for (size_t i = 0; show && rv == 0 && i + 1 < r->elements; i += 2)
-		printf("%-14s %s\n", r->element[i]->str,
+		printf("%-*s %s\n", CTL_FIELD_WIDTH, r->element[i]->str,
 		    r->element[i + 1]->str);
 	freeReplyObject(r);
 	return rv;
@@ -322,6 +335,16 @@ app_write(struct ctl *c, redisContext *rc, const char *mode, int argc,
 		return 2;
 	if (app_validate(&a, err, sizeof(err)) != 0)
 		return ctl_usage_error("%s", err);
+	/*
+	 * The ceiling is this installation's, not the record's: app_validate
+	 * cannot know it. Checked on every write, so a record stored before
+	 * the ceiling was lowered is brought under it at its next update.
+	 */
+	if (a.max_instances > c->cfg.autostart.instances_max)
+		return ctl_usage_error("app %s: max_instances %d is above "
+		    "autostart.instances_max %d (%s); lower it with --max",
+		    a.name, a.max_instances, c->cfg.autostart.instances_max,
+		    c->cfg.path[0] ? c->cfg.path : "no configuration file");
 	if (app_save(c, rc, &a, mode) != 0)
 		return 1;
 	if (create)
@@ -370,8 +393,9 @@ app_rm(struct ctl *c, redisContext *rc, const char *name)
 static int
 app_list(redisContext *rc)
 {
-	char key[KEY_MAX];
+	char key[KEY_MAX], inst[32];
 	redisReply *names, *r;
+	int *ready = NULL, *total = NULL, rv = 1;
 
 	names = redisCommand(rc, "SORT %s ALPHA", key_apps(key, sizeof(key)));
 	if (names == NULL || names->type != REDIS_REPLY_ARRAY) {
@@ -380,54 +404,149 @@ app_list(redisContext *rc)
 		freeReplyObject(names);
 		return 1;
 	}
+	if ((ready = calloc(names->elements + 1, sizeof(int))) == NULL ||
+	    (total = calloc(names->elements + 1, sizeof(int))) == NULL) {
+		ctl_error("out of memory");
+		goto fail;
+	}
+	if (ctl_instances_count(rc, names, ready, total) != 0)
+		goto fail;
 	for (size_t i = 0; i < names->elements; i++)
 		redisAppendCommand(rc, "HMGET %s state driver addr domains",
 		    key_app(key, sizeof(key), names->element[i]->str));
-	printf("%-24s %-9s %-8s %-22s %s\n", "APP", "STATE", "DRIVER", "ADDR",
-	    "DOMAINS");
+	printf("%-24s %-9s %-8s %-22s %-5s %s\n", "APP", "STATE", "DRIVER",
+	    "ADDR", "INST", "DOMAINS");
 	for (size_t i = 0; i < names->elements; i++) {
 		if (redisGetReply(rc, (void **)&r) != REDIS_OK)
 			break;
+		/* ready/total: ready instances of those autostart lists */
+		snprintf(inst, sizeof(inst), "%d/%d", ready[i], total[i]);
 		if (r->type == REDIS_REPLY_ARRAY && r->elements == 4)
-			printf("%-24s %-9s %-8s %-22s %s\n",
+			printf("%-24s %-9s %-8s %-22s %-5s %s\n",
 			    names->element[i]->str,
 			    r->element[0]->str ? r->element[0]->str : "?",
 			    r->element[1]->str ? r->element[1]->str : "?",
 			    r->element[2]->str && r->element[2]->str[0] ?
-			    r->element[2]->str : "-",
+			    r->element[2]->str : "-", inst,
 			    r->element[3]->str ? r->element[3]->str : "");
 		freeReplyObject(r);
 	}
+	rv = 0;
+fail:
+	free(ready);
+	free(total);
 	freeReplyObject(names);
+	return rv;
+}
+
+/*
+ * wake, stop and scale go to autostart, which owns all three, each
+ * answered by its own type or by error.
+ */
+struct app_cmd {
+	const char *name;
+	enum msg_type type;
+	enum msg_type answer;
+};
+
+static const struct app_cmd app_cmds[] = {
+	{"wake", MSG_WAKE, MSG_WAKE_OK},
+	{"stop", MSG_STOP, MSG_STOP_OK},
+	{"scale", MSG_SCALE, MSG_SCALE_OK},
+};
+
+/*
+ * The N of `app scale NAME N`: digits only (no sign, no space), at most
+ * INT_MAX. Zero is sent as asked: the clamp to min_instances is
+ * autostart's, and its answer says so.
+ */
+static int
+app_scale_count(const char *s, int64_t *out)
+{
+	char *end;
+	long long n;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || n > INT_MAX)
+		return -1;
+	*out = n;
 	return 0;
 }
 
-/* wake and stop go to autostart, which owns both. */
+/* Prints the answer R to a scale of NAME to ASKED instances. */
+static void
+app_scale_print(const struct msg *r, int64_t asked)
+{
+	char why[MSG_TEXT_MAX + 32];
+
+	if (r->to == asked) {
+		printf("%s: %lld instances (was %lld)\n", r->app,
+		    (long long)r->to, (long long)r->from);
+		return;
+	}
+	/* autostart's reason names the bound; without one, the bound is
+	 * the count it set. */
+	if (r->reason[0] != '\0')
+		snprintf(why, sizeof(why), "%s", r->reason);
+	else
+		snprintf(why, sizeof(why), "%s %lld", r->to < asked ?
+		    "max_instances" : "min_instances", (long long)r->to);
+	printf("%s: %lld instances asked, %lld set (%s)\n", r->app,
+	    (long long)asked, (long long)r->to, why);
+}
+
 static int
-app_command(struct ctl *c, enum msg_type type, const char *name)
+app_command(struct ctl *c, const struct app_cmd *cmd, const char *name,
+    int64_t to)
 {
 	struct msg m, r;
 	char err[600];
 	int64_t t0 = service_mono_ms();
 
-	if (!keys_name_valid(name))
-		return ctl_usage_error("\"%s\" is not a valid app name", name);
-	msg_init(&m, type);
+	msg_init(&m, cmd->type);
 	snprintf(m.app, sizeof(m.app), "%s", name);
-	if (type == MSG_STOP)
+	if (cmd->type == MSG_STOP || cmd->type == MSG_SCALE)
 		snprintf(m.reason, sizeof(m.reason), "manual");
+	m.to = to;
 	if (bus_call_sync(c->cfg.autostart.d.control, c->source, &m,
 	    c->wait_ms >= 0 ? c->wait_ms : c->cfg.autostart.start_timeout_ms +
-	    c->cfg.autostart.stop_grace_ms + 5000, &r, err, sizeof(err)) != 0) {
-		return ctl_error("app %s: %s", type == MSG_WAKE ? "wake" :
-		    "stop", err);
-	}
-	if (type == MSG_WAKE)
+	    c->cfg.autostart.stop_grace_ms + 5000, &r, err, sizeof(err)) != 0)
+		return ctl_error("app %s: %s", cmd->name, err);
+	if (r.type != cmd->answer)
+		return ctl_error("app %s: autostart answered %s, not %s",
+		    cmd->name, msg_type_name(r.type),
+		    msg_type_name(cmd->answer));
+	if (cmd->type == MSG_WAKE)
 		printf("%s running at %s (%lld ms)\n", r.app, r.addr,
 		    (long long)(service_mono_ms() - t0));
-	else
+	else if (cmd->type == MSG_STOP)
 		printf("%s %s\n", r.app, r.state);
+	else
+		app_scale_print(&r, to);
 	return 0;
+}
+
+/* app wake|stop NAME, app scale NAME N: checked before anything is sent. */
+static int
+app_command_args(struct ctl *c, const struct app_cmd *cmd, int argc,
+    char **argv)
+{
+	bool scale = cmd->type == MSG_SCALE;
+	int64_t to = 0;
+
+	if (argc != (scale ? 3 : 2))
+		return ctl_usage_error("usage: app %s NAME%s", cmd->name,
+		    scale ? " N" : "");
+	if (!keys_name_valid(argv[1]))
+		return ctl_usage_error("\"%s\" is not a valid app name",
+		    argv[1]);
+	if (scale && app_scale_count(argv[2], &to) != 0)
+		return ctl_usage_error("app scale: N wants a number of "
+		    "instances (0 or more), got \"%s\"", argv[2]);
+	return app_command(c, cmd, argv[1], to);
 }
 
 int
@@ -438,12 +557,9 @@ ctl_app(struct ctl *c, int argc, char **argv)
 	struct app a;
 	int rv;
 
-	if (strcmp(sub, "wake") == 0 || strcmp(sub, "stop") == 0) {
-		if (argc != 2)
-			return ctl_usage_error("usage: app %s NAME", sub);
-		return app_command(c, sub[0] == 'w' ? MSG_WAKE : MSG_STOP,
-		    argv[1]);
-	}
+	for (size_t i = 0; i < sizeof(app_cmds) / sizeof(app_cmds[0]); i++)
+		if (strcmp(sub, app_cmds[i].name) == 0)
+			return app_command_args(c, &app_cmds[i], argc, argv);
 	if (strcmp(sub, "list") == 0 ? argc != 1 :
 	    strcmp(sub, "create") == 0 || strcmp(sub, "update") == 0 ?
 	    argc < 2 : strcmp(sub, "rm") == 0 || strcmp(sub, "show") == 0 ?
@@ -458,7 +574,8 @@ ctl_app(struct ctl *c, int argc, char **argv)
 	else if (strcmp(sub, "rm") == 0)
 		rv = app_rm(c, rc, argv[1]);
 	else if (strcmp(sub, "show") == 0)
-		rv = app_read(c, rc, argv[1], &a, true) == 0 ? 0 : 1;
+		rv = app_read(c, rc, argv[1], &a, true) == 0 ?
+		    ctl_instances_show(c, rc, argv[1]) : 1;
 	else
 		rv = app_list(rc);
 	redisFree(rc);

@@ -34,8 +34,22 @@ int ctl_publish_raw(struct ctl *c, int argc, char **argv);
 /* Publishes M on bus.in (fills source); 0 or -1 with a message. */
 int ctl_publish(struct ctl *c, struct msg *m);
 
-/* app.c: app create|update|rm|list|show|wake|stop */
+/* app show's "field value" lines: the widest name, target_concurrency */
+#define CTL_FIELD_WIDTH 18
+
+/* app.c: app create|update|rm|list|show|wake|stop|scale */
 int ctl_app(struct ctl *c, int argc, char **argv);
+
+/*
+ * instances.c: an app's instances, read (never written) in pipelines.
+ * ctl_instances_show prints APP's instance count, its in-flight
+ * requests and one row per instance; 0, or 1 with a message printed.
+ * ctl_instances_count fills READY[i] and TOTAL[i] (the caller's, one per
+ * element of NAMES, a reply of app names); 0, or -1 with a message.
+ */
+int ctl_instances_show(struct ctl *c, redisContext *rc, const char *app);
+int ctl_instances_count(redisContext *rc, const redisReply *names,
+    int *ready, int *total);
 
 /* route.c: route add|rm|list */
 int ctl_route(struct ctl *c, int argc, char **argv);

@@ -27,6 +27,8 @@ static const char usage[] =
     "  app create NAME --domain D [OPTIONS]  register an app (stopped until\n"
     "                            visited); app --help for the options\n"
     "  app update NAME [OPTIONS] | app rm|show|wake|stop NAME | app list\n"
+    "  app scale NAME N          ask autostart for N instances of NAME\n"
+    "                            (held within its --min and --max)\n"
     "  route add DOMAIN HOST:PORT  route DOMAIN (or *.DOMAIN) to an upstream\n"
     "  route rm DOMAIN           remove a route\n"
     "  route list                list the routes\n"
