@@ -373,7 +373,7 @@ conn_read_head(struct proxy_conn *c)
 		return;
 	}
 	c->served++;
-	exchange_start(c, &w->msg, (size_t)n);
+	dispatch_request(c, &w->msg, (size_t)n);
 }
 
 static void

@@ -86,7 +86,7 @@ hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
 		}
 		if (status == 0) {
 			hold_remove(c);
-			exchange_route(c);
+			dispatch_route(c);
 			continue;
 		}
 		snprintf(detail, sizeof(detail), "app %s could not be woken: %s",

@@ -310,7 +310,7 @@ struct backend {
 /* Where a target's requests go: every route with the same target shares
  * one set. Empty for an app with no ready instance. */
 struct backend_set {
-	char *key;			/* the target ("app:NAME", ...) */
+	char *key;			/* the route's target string */
 	size_t n;
 	struct backend *b;
 };
@@ -689,7 +689,7 @@ enum conn_state {
 /*
  * One request and its answer. Everything here belongs to the exchange
  * in progress and is cleared in one step when the next request's head
- * has been read (exchange_start); by then the previous exchange has let
+ * has been read (dispatch_request); by then the previous exchange has let
  * go of what it held (conn_detach).
  */
 struct exchange {
@@ -771,15 +771,19 @@ void conn_close(struct proxy_conn *c);
 void conn_close_all(struct proxy_worker *w);
 
 /* ------------------------------------------------------------------ */
-/* exchange.c: one HTTP exchange, from a parsed head to the last byte */
+/* dispatch.c: where a request goes, by its route's target kind */
 
-/* Routes the request M (HEAD_LEN bytes at the front of C's buffer) by
- * its target's kind and starts forwarding it. */
-void exchange_start(struct proxy_conn *c, const struct http_msg *m,
+/* Starts C's exchange for the request M (HEAD_LEN bytes at the front of
+ * C's buffer): routes it and forwards, holds or answers it. */
+void dispatch_request(struct proxy_conn *c, const struct http_msg *m,
     size_t head_len);
 /* Forwards C's request by its route in the current snapshot (after its
  * app woke). */
-void exchange_route(struct proxy_conn *c);
+void dispatch_route(struct proxy_conn *c);
+
+/* ------------------------------------------------------------------ */
+/* exchange.c: one HTTP exchange, from a parsed head to the last byte */
+
 /* Forwards C's request to a member of G. */
 void exchange_forward(struct proxy_conn *c, struct upstream_group *g);
 /* The upstream connection attempt for C finished (0 or a libuv error). */

@@ -24,9 +24,8 @@ sleep 0.3
 
 check "app create busy" ctl app create busy --domain busy.test --ttl 600 \
 	--command "exec python3 $ROOT/tests/apps/slowhttp.py"
-rcli hset "$(key app busy)" target_concurrency 4 min_instances 1 \
-	max_instances 3 >/dev/null
-ctl publish "app.changed {\"v\":1,\"ts\":$(date +%s%3N),\"source\":\"test/1\",\"app\":\"busy\"}" >/dev/null
+check "app update busy --min 1 --max 3 --target-concurrency 4" \
+	ctl app update busy --min 1 --max 3 --target-concurrency 4
 check "the regulator follows busy" wait_for 5 grep -q \
 	'msg="app autoscaled" app=busy target_concurrency=4 min=1 max=3' \
 	"$T/regulator.log"

@@ -116,8 +116,8 @@ docker_track "devcloud-$TWO_APP-1" "devcloud-$TWO_APP-2"
 check "app create $TWO_APP (docker, image)" ctl app create "$TWO_APP" \
 	--domain "$TWO_APP.test" --driver docker --image "$TEST_IMAGE" \
 	--cport 8080 --ttl 300
-check "min_instances 2, max_instances 2" rcli HSET "$(key app "$TWO_APP")" \
-	min_instances 2 max_instances 2
+check "app update $TWO_APP --min 2 --max 2" ctl app update "$TWO_APP" \
+	--min 2 --max 2
 get "$TWO_APP.test" >/dev/null
 check "cold request ($TWO_APP) → 200" served
 check "two containers run: devcloud-$TWO_APP-1 and -2" wait_for 20 \

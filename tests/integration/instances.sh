@@ -52,8 +52,7 @@ failures() {
 
 check "app create web" ctl app create web --domain web.test --ttl 8 \
 	--command "$APP"
-check "min_instances 3, max_instances 3" rcli HSET "$(key app web)" \
-	min_instances 3 max_instances 3
+check "app update web --min 3 --max 3" ctl app update web --min 3 --max 3
 check "a cold request is served" [ "$(px_status web.test / -m 20)" = 200 ]
 check "the scaler brings it to min_instances: 3 ready" wait_for 20 nready_is web 3
 check "three instance.ready events" wait_for 5 events_ge instance.ready web 3

@@ -1,4 +1,4 @@
-// links: services/proxy/conn.c services/proxy/exchange.c services/proxy/stream.c services/proxy/loop.c services/proxy/upstream.c services/proxy/balance.c services/proxy/tunnel.c services/proxy/hold.c services/proxy/worker.c services/proxy/buf.c services/proxy/map.c services/proxy/route.c services/proxy/http.c services/proxy/headers.c services/proxy/page.c services/proxy/wakepage.c services/proxy/stats.c
+// links: services/proxy/conn.c services/proxy/exchange.c services/proxy/dispatch.c services/proxy/stream.c services/proxy/loop.c services/proxy/upstream.c services/proxy/balance.c services/proxy/tunnel.c services/proxy/hold.c services/proxy/worker.c services/proxy/buf.c services/proxy/map.c services/proxy/route.c services/proxy/http.c services/proxy/headers.c services/proxy/page.c services/proxy/wakepage.c services/proxy/stats.c
 /*
  * The proxy's client connection (services/proxy/conn.c) as a state
  * machine, seen from the wire. One worker is built by hand (t_setup) and

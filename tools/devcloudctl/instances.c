@@ -16,13 +16,9 @@
 #include <string.h>
 
 #include "keys.h"
+#include "load.h"
 #include "service.h"
 #include "ctl.h"
-
-/* A proxy's figure counts while younger than this many flushes. */
-#define LOAD_FRESH_FLUSHES 3
-/* ... plus this much, for clocks a little apart between hosts. */
-#define LOAD_FRESH_SLACK_MS 1000
 
 struct inst {
 	char id[64];
@@ -119,53 +115,25 @@ struct load {
 	int stale;		/* too old, or unreadable */
 };
 
-/*
- * One proxy's figure, "AVG PEAK MS": the average and the peak of its
- * in-flight requests over its last flush, and when (ms since the epoch)
- * it wrote them. 0, or -1 if V is not that.
- */
-static int
-load_parse(const char *v, double *avg, double *peak, int64_t *ms)
-{
-	char *end;
-
-	errno = 0;
-	*avg = strtod(v, &end);
-	if (end == v || *end != ' ' || !isfinite(*avg) || *avg < 0)
-		return -1;
-	v = end + 1;
-	*peak = strtod(v, &end);
-	if (end == v || *end != ' ' || !isfinite(*peak) || *peak < 0)
-		return -1;
-	v = end + 1;
-	*ms = strtoll(v, &end, 10);
-	if (end == v || *end != '\0' || errno != 0)
-		return -1;
-	return 0;
-}
-
 /* Sums R, the HGETALL reply of PREFIX load:APP, into L. */
 static void
 load_sum(struct load *l, const redisReply *r, int64_t now, int flush_ms)
 {
-	int64_t max_age = (int64_t)flush_ms * LOAD_FRESH_FLUSHES +
-	    LOAD_FRESH_SLACK_MS;
+	int64_t max_age = load_fresh_ms(flush_ms);
 
 	memset(l, 0, sizeof(*l));
 	for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k + 1 < r->elements;
 	    k += 2) {
 		const redisReply *v = r->element[k + 1];
-		double avg, peak;
-		int64_t ms;
+		struct load_figure f;
 
 		if (v->type != REDIS_REPLY_STRING ||
-		    load_parse(v->str, &avg, &peak, &ms) != 0 ||
-		    now - ms > max_age) {
+		    load_parse(v->str, &f) != 0 || now - f.ms > max_age) {
 			l->stale++;
 			continue;
 		}
-		l->avg += avg;
-		l->peak += peak;
+		l->avg += f.avg;
+		l->peak += (double)f.peak;
 		l->fresh++;
 	}
 }
@@ -176,7 +144,7 @@ load_print(const struct load *l, int flush_ms)
 	printf("%-*s ", CTL_FIELD_WIDTH, "in_flight");
 	if (l->fresh == 0)
 		printf("- (no figure from a proxy in the last %d ms)",
-		    flush_ms * LOAD_FRESH_FLUSHES + LOAD_FRESH_SLACK_MS);
+		    (int)load_fresh_ms(flush_ms));
 	else
 		printf("%.1f avg, %.0f peak (%d prox%s)", l->avg, l->peak,
 		    l->fresh, l->fresh == 1 ? "y" : "ies");
