@@ -75,8 +75,45 @@ balance_rebuild(struct upstream_group *g, const struct backend_set *set,
 	return 0;
 }
 
+/* Remembers G as the group of SET in this table's slots. */
+static void
+balance_slot_set(struct proxy_worker *w, const struct backend_set *set,
+    struct upstream_group *g)
+{
+	size_t n = w->routes->nsets;
+
+	if (w->nset_groups < n) {
+		struct upstream_group **sg = realloc(w->set_groups,
+		    n * sizeof(*sg));
+
+		if (sg == NULL)
+			return;		/* found by key next time */
+		memset(sg + w->nset_groups, 0,
+		    (n - w->nset_groups) * sizeof(*sg));
+		w->set_groups = sg;
+		w->nset_groups = n;
+	}
+	w->set_groups[set->idx] = g;
+	g->slot = set->idx;
+}
+
+/* The warm path: SET's group by its index, no hash, no rebuild. */
+static struct upstream_group *
+balance_group_slow(struct proxy_worker *w, const struct backend_set *set);
+
 struct upstream_group *
 balance_group(struct proxy_worker *w, const struct backend_set *set)
+{
+	struct upstream_group *g;
+
+	if (set->idx < w->nset_groups &&
+	    (g = w->set_groups[set->idx]) != NULL)
+		return g;
+	return balance_group_slow(w, set);
+}
+
+static struct upstream_group *
+balance_group_slow(struct proxy_worker *w, const struct backend_set *set)
 {
 	struct upstream_group *g = map_get(&w->groups, set->key,
 	    strlen(set->key));
@@ -85,6 +122,7 @@ balance_group(struct proxy_worker *w, const struct backend_set *set)
 		if ((g = calloc(1, sizeof(*g))) == NULL)
 			return NULL;
 		g->w = w;
+		g->slot = SIZE_MAX;
 		LIST_INIT(&g->pools);
 		TAILQ_INIT(&g->queue);
 		if ((g->key = strdup(set->key)) == NULL ||
@@ -99,6 +137,7 @@ balance_group(struct proxy_worker *w, const struct backend_set *set)
 		balance_gc(g);
 		return NULL;
 	}
+	balance_slot_set(w, set, g);
 	return g;
 }
 
@@ -116,6 +155,8 @@ balance_gc(struct upstream_group *g)
 		p->member = false;
 		upstream_pool_gc(p);	/* unlinks it */
 	}
+	if (g->slot < g->w->nset_groups && g->w->set_groups[g->slot] == g)
+		g->w->set_groups[g->slot] = NULL;
 	map_del(&g->w->groups, g->key);
 	free(g->cur);
 	free(g->key);
@@ -133,6 +174,12 @@ balance_pick(struct upstream_group *g, const struct proxy_conn *c,
 	struct upstream_pool *best = NULL;
 	bool best_down = true;
 
+	/* one member (a static route, a one-instance app): no choice */
+	if (g->ncur == 1 && g->cur[0] != avoid) {
+		*ncand = 1;
+		return upstream_has_slot(g->cur[0], c->ex.retried) ?
+		    g->cur[0] : NULL;
+	}
 	*ncand = 0;
 	for (size_t i = 0; i < g->ncur; i++) {
 		struct upstream_pool *p = g->cur[(g->rr + i) % g->ncur];
@@ -259,16 +306,23 @@ balance_routes_changed(struct proxy_worker *w)
 	size_t i = 0;
 	struct map_slot *s;
 
+	/* the slots are the old table's: refilled as requests come */
+	if (w->nset_groups > 0)
+		memset(w->set_groups, 0, w->nset_groups * sizeof(*w->set_groups));
 	/* Rebuilding may free pools but never a group (an empty one is
 	 * collected when its last connection closes), so the walk over
 	 * the map is safe. */
 	while ((s = map_next(&w->groups, &i)) != NULL) {
 		struct upstream_group *g = s->val;
+		const struct backend_set *set = route_table_set(w->routes,
+		    g->key);
 
-		if (balance_rebuild(g, route_table_set(w->routes, g->key),
-		    w->routes->gen) < 0)
+		g->slot = SIZE_MAX;
+		if (balance_rebuild(g, set, w->routes->gen) < 0)
 			log_warn("balancing group not rebuilt",
 			    "target=%s err=\"out of memory\"", g->key);
+		else if (set != NULL)
+			balance_slot_set(w, set, g);
 		if (!TAILQ_EMPTY(&g->queue))
 			balance_slot_freed(g);
 	}

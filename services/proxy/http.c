@@ -447,15 +447,15 @@ http_parse_request(const char *p, size_t len, const struct http_limits *lim,
 	pos++;
 	m->target.off = (uint32_t)pos;
 	while (pos < len && (unsigned char)p[pos] > 0x20 &&
-	    (unsigned char)p[pos] < 0x7f)
+	    (unsigned char)p[pos] < 0x7f && p[pos] != '#')
 		pos++;
 	m->target.len = (uint32_t)(pos - m->target.off);
-	if (m->target.len == 0 || pos >= len || p[pos] != ' ')
-		return http_fail(err, 400, "bad request target");
 	/* RFC 9112 3.2: a fragment is the client's alone; routing on one
 	 * path while the app sees another is how filters are bypassed */
-	if (memchr(p + m->target.off, '#', m->target.len) != NULL)
+	if (pos < len && p[pos] == '#')
 		return http_fail(err, 400, "fragment in request target");
+	if (m->target.len == 0 || pos >= len || p[pos] != ' ')
+		return http_fail(err, 400, "bad request target");
 	pos++;
 	if (len - pos < 10)
 		return http_fail(err, 400, "bad HTTP version");

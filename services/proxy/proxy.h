@@ -311,6 +311,7 @@ struct backend {
  * one set. Empty for an app with no ready instance. */
 struct backend_set {
 	char *key;			/* the route's target string */
+	size_t idx;			/* 0..nsets-1 in its table */
 	size_t n;
 	struct backend *b;
 };
@@ -329,6 +330,7 @@ struct route_table {
 	struct map exact;		/* domain -> struct route */
 	struct map wild;		/* suffix after "*." -> struct route */
 	struct map sets;		/* target -> struct backend_set */
+	size_t nsets;
 	size_t nroutes;
 	struct route *routes;
 };
@@ -568,6 +570,7 @@ struct upstream_group {
 	struct upstream_pool **cur;	/* the current members, in order */
 	size_t ncur;
 	uint64_t gen;			/* route table cur was built from */
+	size_t slot;			/* in w->set_groups, or SIZE_MAX */
 	unsigned rr;			/* round robin among equals */
 	struct conn_queue queue;	/* waiting for a slot */
 	struct loop_task dispatch;	/* queued: a slot went free */
@@ -922,6 +925,8 @@ struct proxy_worker {
 	struct route_table *routes;	/* this worker's reference */
 	struct buf_pool bufs;
 	struct map groups;		/* set key -> struct upstream_group */
+	struct upstream_group **set_groups;	/* by set idx, this table */
+	size_t nset_groups;
 	struct conn_list conns;		/* every client connection */
 	struct conn_list held;		/* held ones */
 	char *scratch;			/* one head or page being built */

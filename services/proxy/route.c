@@ -138,6 +138,12 @@ route_table_add(struct route_table *t, const char *domain, const char *target,
 int
 route_table_seal(struct route_table *t)
 {
+	struct map_slot *ms;
+	size_t j = 0;
+
+	/* workers find their side of a set by its index, without a hash */
+	while ((ms = map_next(&t->sets, &j)) != NULL)
+		((struct backend_set *)ms->val)->idx = t->nsets++;
 	for (size_t i = 0; i < t->nroutes; i++) {
 		struct route *r = &t->routes[i];
 		int rc;

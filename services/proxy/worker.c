@@ -279,6 +279,7 @@ worker_main(void *arg)
 	w->routes = NULL;
 	buf_pool_drain(&w->bufs);
 	map_free(&w->groups);
+	free(w->set_groups);
 	loop_free(&w->loop);
 	return NULL;
 }
