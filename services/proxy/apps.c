@@ -542,6 +542,8 @@ apps_on_event(struct proxy *px, const struct msg *m)
 		if ((a = map_get(&px->apps, m->app, strlen(m->app))) == NULL)
 			break;
 		apps_instance_remove(a, m->instance);
+		log_info("instance out of service", "app=%s instance=%s "
+		    "why=%s", a->name, m->instance, msg_type_name(m->type));
 		apps_changed(px);
 		apps_fetch(px, a);
 		break;

@@ -94,8 +94,14 @@ victim=$(awk -v id="$victim_id" '$4 == id { print $1 }' "$T/run/web.pid")
 hey -z 4s -c 20 -host web.test "http://127.0.0.1:$PROXY_PORT/" >"$T/hey3" 2>&1 &
 hey_pid=$!
 sleep 1.5
+t_kill=$(date +%s%3N)
 check "kill -9 instance $victim_id under load" kill -9 "$victim"
 wait "$hey_pid"
+# when the proxy took it out of service (its log's timestamp, in ms)
+t_out=$(grep -m1 "msg=\"instance out of service\" app=web instance=$victim_id " \
+	"$T/proxy.log" | sed 's/^ts=\([^ ]*\) .*/\1/')
+[ -n "$t_out" ] && echo "# the proxy stopped sending to the killed instance" \
+	"$(($(date -d "$t_out" +%s%3N) - t_kill)) ms after kill -9"
 failed=$(failures "$T/hey3")
 echo "# requests failed when an instance was killed under load: $failed" \
 	"(of $(awk '/^ *\[200\]/ { print $2 }' "$T/hey3") answered 200; 20 in flight at most)"
