@@ -99,9 +99,10 @@ exchange_upstream_wfail(struct proxy_conn *c, int err)
 }
 
 /*
- * C's member refused its connection or did not connect in time: it goes
- * into backoff and, if the group has another member this request has
- * not failed on, the request goes there. Nothing of it was sent yet.
+ * C's member refused its connection, did not connect in time, or did
+ * not answer an idempotent request in time: it goes into backoff and,
+ * if the group has another member this request has not failed on, the
+ * request goes there (it was not sent, or may be sent twice).
  * RELEASE: give the connection back here (else upstream.c closes it).
  * Returns true when C was sent on.
  */
@@ -173,9 +174,11 @@ exchange_upstream_ready(struct proxy_conn *c, int status)
 		exchange_upstream_wfail(c, rc);
 		return;
 	}
-	/* Keep the head only while a stale pooled connection may make us
-	 * send it again on a fresh one. */
-	if (!(ex->rq_retryable && ex->up->uses > 1 && !ex->retried))
+	/* Keep the head only while it may be sent again: on a fresh
+	 * connection if this pooled one turns out stale, or to another
+	 * member if this one does not answer in time. */
+	if (!(ex->rq_retryable && ((ex->up->uses > 1 && !ex->retried) ||
+	    ex->up->pool->g->ncur > 1)))
 		exchange_drop_head(c);
 	if (!ex->rq_done && (c->s.flags & STREAM_EOF) && stream_avail(&c->s)
 	    == 0) {
@@ -544,6 +547,10 @@ exchange_timeout(struct proxy_conn *c)
 		conn_close(c);		/* mid-body: all we can do */
 		return;
 	}
+	/* nothing of the answer yet, and the request may go twice */
+	if (!ex->rs_started && ex->rqhead != NULL &&
+	    exchange_try_other(c, "answer", "timed out", true))
+		return;
 	exchange_upstream_error(c, 504, ex->up->pool->addr, "upstream timeout",
 	    " did not answer in time");
 }

@@ -8,7 +8,8 @@
 
 command -v hey >/dev/null || { not_ok "hey is installed"; finish; }
 AUTOSTART_EXTRA='sweep_interval_ms = 100; stop_grace_ms = 2000; drain_ms = 300;'
-PROXY_EXTRA='flush_interval_ms = 200; hold_timeout_ms = 20000;'
+PROXY_EXTRA='flush_interval_ms = 200; hold_timeout_ms = 20000;
+	upstream_timeout_ms = 1500;'
 start_redis || { not_ok "redis-server starts"; finish; }
 write_config
 start_daemons autostart proxy || not_ok "daemons ready"
@@ -86,6 +87,22 @@ echo "# spread with port $slow slow:" $(cat "$T/spread2")
 check "the slow instance took under half the others' average" awk -v s="$slow" \
 	'$1 == s { sc = $2; next } { o += $2; n++ } END { exit !(n == 2 && sc < o / n / 2) }' \
 	"$T/spread2"
+
+# An instance that stops answering: after proxy.upstream_timeout_ms an
+# idempotent request goes to another instance instead of failing, and
+# the silent one is skipped for a while.
+hung=$(ready_ports web | tail -1)
+echo 60000 >"$T/delay.$hung"
+: >"$T/hits"
+for _ in $(seq 12); do px_status web.test / -m 10; echo; done >"$T/codes"
+rm -f "$T/delay.$hung"
+echo "# 12 GETs while port $hung did not answer:" $(sort "$T/codes" | uniq -c)
+check "every GET answered 200 by another instance" \
+	[ "$(grep -c '^200$' "$T/codes")" -eq 12 ]
+check "the proxy logged the retry elsewhere" grep -q \
+	'msg="upstream instance failed, trying another" .*why="answer: timed out"' \
+	"$T/proxy.log"
+check "the silent instance answered none of them" bash -c "! grep -qx '$hung' '$T/hits'"
 
 # kill -9 of one of 3 instances under load: it is dropped, the requests
 # it had in flight fail at most, the app keeps serving, it is replaced.
