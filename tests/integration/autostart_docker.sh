@@ -9,25 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_docker.sh"
 
-docker_up
-if ! docker_test_image; then
-	not_ok "test image $TEST_IMAGE builds from busybox-static"
-	finish
-fi
-
-start_redis || { not_ok "redis-server starts"; finish; }
-AUTOSTART_EXTRA="docker_socket = \"$DOCKER_SOCK\"; sweep_interval_ms = 200;
-	stop_grace_ms = 2000;"
-write_config
-start bus "$BIN/devcloud-bus" -c "$CONF"
-check "bus ready" wait_for 10 healthz_is "$BUS_ADMIN" 200
-start events "$BIN/devcloudctl" -c "$CONF" events app.
-start autostart "$BIN/devcloud-autostart" -c "$CONF"
-start proxy "$BIN/devcloud-proxy" -c "$CONF"
-for d in autostart proxy; do
-	v="ADMIN_$d"
-	check "$d ready" wait_for 10 healthz_is "${!v}" 200
-done
+docker_suite app.
 
 # Names unique to this run: the dockerd may be shared.
 IMG_APP=dki$$

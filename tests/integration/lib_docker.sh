@@ -170,3 +170,29 @@ docker_running() {
 docker_not_running() {
 	[ "$(docker inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = false ]
 }
+
+# docker_suite [EVENTS_PREFIX]: the test's dockerd and image, redis, the
+# config (autostart on that dockerd's socket), the bus, autostart and the
+# proxy, and $T/events.log of the bus events (those under EVENTS_PREFIX,
+# or all). A step that fails is reported and ends the test.
+docker_suite() {
+	local d v
+	docker_up
+	if ! docker_test_image; then
+		not_ok "test image $TEST_IMAGE builds from busybox-static"
+		finish
+	fi
+	start_redis || { not_ok "redis-server starts"; finish; }
+	AUTOSTART_EXTRA="docker_socket = \"$DOCKER_SOCK\"; sweep_interval_ms = 200;
+		stop_grace_ms = 2000;"
+	write_config
+	start bus "$BIN/devcloud-bus" -c "$CONF"
+	check "bus ready" wait_for 10 healthz_is "$BUS_ADMIN" 200
+	start events "$BIN/devcloudctl" -c "$CONF" events ${1:-}
+	start autostart "$BIN/devcloud-autostart" -c "$CONF"
+	start proxy "$BIN/devcloud-proxy" -c "$CONF"
+	for d in autostart proxy; do
+		v="ADMIN_$d"
+		check "$d ready" wait_for 10 healthz_is "${!v}" 200
+	done
+}
