@@ -1,6 +1,7 @@
 /*
  * Stopping apps: the idle sweeper, manual stops, and the reconciler that
- * repairs transitions a dead replica left half done.
+ * repairs transitions a dead replica left half done (and says, in the
+ * hosts set, that this machine is still seen).
  *
  * The sweeper asks Redis only for the apps that are due (a range of the
  * deadlines sorted set), so a sweep costs O(apps due), not O(apps). Each
@@ -432,11 +433,16 @@ stop_transit_reply(struct store *st, redisReply *r, void *arg)
 void
 stop_reconcile(struct autostart *as)
 {
-	char transit[KEY_MAX];
+	char transit[KEY_MAX], hosts[KEY_MAX], host[DRIVER_HOST_MAX];
 
 	if (key_transit(transit, sizeof(transit)) != NULL)
 		store_command(as->svc->store, stop_transit_reply, as,
 		    "SMEMBERS %s", transit);
+	/* this machine is seen: its process instances run here */
+	host_name(as->svc->cfg.autostart.host, host, sizeof(host));
+	if (key_hosts(hosts, sizeof(hosts)) != NULL)
+		store_command(as->svc->store, NULL, NULL, "ZADD %s %lld %s",
+		    hosts, (long long)service_now_ms(), host);
 }
 
 static void

@@ -14,7 +14,9 @@
  * the worker's own: no lock and no shared counter on the warm path.
  *
  * A group follows the snapshot: when the worker gets a new route table,
- * each group rebuilds its member list from its set (by key). A member
+ * each group rebuilds its member list from its set (by key). On the warm
+ * path a request finds its group by its set's index in the table, an
+ * array slot the worker fills as requests come: no hash per request. A member
  * that left (draining, stopped) is no longer picked; its busy
  * connections finish, its idle ones are closed, and its pool goes when
  * the last one has.
@@ -97,10 +99,10 @@ balance_slot_set(struct proxy_worker *w, const struct backend_set *set,
 	g->slot = set->idx;
 }
 
-/* The warm path: SET's group by its index, no hash, no rebuild. */
 static struct upstream_group *
 balance_group_slow(struct proxy_worker *w, const struct backend_set *set);
 
+/* The warm path: SET's group by its index, no hash, no rebuild. */
 struct upstream_group *
 balance_group(struct proxy_worker *w, const struct backend_set *set)
 {
@@ -112,6 +114,8 @@ balance_group(struct proxy_worker *w, const struct backend_set *set)
 	return balance_group_slow(w, set);
 }
 
+/* The first request for SET in this table: its group by key (made if
+ * need be), brought up to date, and given its slot. */
 static struct upstream_group *
 balance_group_slow(struct proxy_worker *w, const struct backend_set *set)
 {

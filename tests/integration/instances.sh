@@ -64,6 +64,7 @@ check "the host lists the app's instances" \
 	[ "$(rcli SMEMBERS "$(key host "$host")" | grep -c '^web/')" -eq 3 ]
 check "the host is registered with when it was seen" \
 	[ -n "$(rcli ZSCORE "$(key hosts)" "$host")" ]
+seen1=$(rcli ZSCORE "$(key hosts)" "$host")
 check "the proxy sends to all three" wait_for 10 all_seen
 
 # 3 instances share 3,000 requests within 20% of a third each.
@@ -145,5 +146,7 @@ check "3 ready after the wake" wait_for 20 nready_is web 3
 check "the woken app reuses instance ids 1..3" \
 	[ "$(rcli SMEMBERS "$(key instances web)" | sort | tr '\n' ' ')" = '1 2 3 ' ]
 
+check "the host is seen again while autostart runs" \
+	[ "$(rcli ZSCORE "$(key hosts)" "$host")" -gt "$seen1" ]
 check "autostart logged no crash" bash -c "! grep -qi 'sanitizer\|segv' '$T/autostart.log'"
 finish

@@ -206,6 +206,7 @@ t_teardown(struct tenv *t)
 	route_table_unref(w->routes);
 	buf_pool_drain(&w->bufs);
 	map_free(&w->groups);
+	free(w->set_groups);
 	loop_free(&w->loop);
 	free(w->scratch);
 	for (int i = 0; i < t->npeers; i++)
