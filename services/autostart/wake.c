@@ -129,6 +129,7 @@ wake_ready_done(struct store *st, redisReply *r, void *arg)
 	int64_t now = service_mono_ms();
 	char app[64];
 	struct msg m;
+	bool more;
 
 	if (wake_back(w))
 		return;
@@ -155,9 +156,12 @@ wake_ready_done(struct store *st, redisReply *r, void *arg)
 	    "ready_ms=%lld instance=%s host=%s", w->app, w->rec.addr,
 	    (long long)m.queued_ms, (long long)m.start_ms,
 	    (long long)m.ready_ms, w->inst, w->host);
+	more = w->rec.max_instances > 1;
 	wake_answer(w, w->rec.addr, NULL);
-	/* more instances if the app keeps more than one */
-	scale_apply(as, app);
+	/* more instances if the app may have more than one (not on the
+	 * first request's way: it was answered above) */
+	if (more)
+		scale_apply(as, app);
 }
 
 static void

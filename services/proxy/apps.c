@@ -521,15 +521,20 @@ apps_on_event(struct proxy *px, const struct msg *m)
 		snprintf(a->addr, sizeof(a->addr), "%s", m->addr);
 		apps_changed(px);
 		apps_broadcast(px, a, 0, NULL);
-		apps_instances_fetch(px, a);
 		break;
 	case MSG_INSTANCE_READY:
 		/* at once: the next request may go to it */
 		if ((a = map_get(&px->apps, m->app, strlen(m->app))) == NULL ||
 		    !apps_running(a))
 			break;
-		/* the one known by its summary address alone stays too,
-		 * until the list read below names it */
+		/* the app's first instance, known so far by the summary
+		 * address alone, gets its id; any other joins it, and the
+		 * list is read again in case one was missed */
+		if (a->ninst == 0 && strcmp(a->addr, m->addr) == 0) {
+			/* the same address: the snapshot need not change */
+			apps_instance_set(a, m->instance, m->addr);
+			break;
+		}
 		if ((a->ninst > 0 || apps_instance_set(a, "", a->addr) == 0) &&
 		    apps_instance_set(a, m->instance, m->addr) == 0)
 			apps_changed(px);
