@@ -455,6 +455,21 @@ t_no_accept(struct tenv *t)
 #define GET(path, host) "GET " path " HTTP/1.1\r\nHost: " host "\r\n\r\n"
 
 /*
+ * A new client sends RAW; the upstream connection the proxy opens for it
+ * is accepted and has received UNTIL. The two peers in *CP and *UPP;
+ * false (the case fails) if any step does not happen.
+ */
+static bool
+t_forward(struct tenv *t, const char *raw, const char *until,
+    struct peer **cp, struct peer **upp)
+{
+	if ((*cp = t_client(t)) == NULL)
+		return false;
+	peer_send(*cp, raw);
+	return (*upp = t_accept(t)) != NULL && t_wait_str(t, *upp, until);
+}
+
+/*
  * One GET through a fresh client connection: the upstream connection it
  * went out on (accepted now, or UP if already open), answered with OK_ONE.
  */
@@ -513,10 +528,7 @@ T_CASE(test_keepalive_reuse)
 {
 	struct peer *c, *up;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, GET("/one", "a.test"));
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "\r\n\r\n"));
+	REQUIRE(t_forward(t, GET("/one", "a.test"), "\r\n\r\n", &c, &up));
 	CHECK(strncmp(up->buf, "GET /one HTTP/1.1\r\n", 19) == 0);
 	CHECK_CONTAINS(up->buf, "\r\nHost: a.test\r\n");
 	CHECK_CONTAINS(up->buf, "\r\nX-Forwarded-For: 127.0.0.1\r\n");
@@ -547,10 +559,8 @@ T_CASE(test_pipelined)
 	struct peer *c, *up;
 	const char *one, *two;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, GET("/one", "a.test") GET("/two", "a.test"));
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "\r\n\r\n"));
+	REQUIRE(t_forward(t, GET("/one", "a.test") GET("/two", "a.test"),
+	    "\r\n\r\n", &c, &up));
 	t_settle(t, 10);
 	peer_fill(up);
 	CHECK(strncmp(up->buf, "GET /one HTTP/1.1\r\n", 19) == 0);
@@ -574,11 +584,9 @@ T_CASE(test_request_body)
 {
 	struct peer *c, *up;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, "POST /p HTTP/1.1\r\nHost: a.test\r\n"
-	    "Content-Length: 11\r\n\r\nhello");
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "\r\n\r\nhello"));
+	REQUIRE(t_forward(t, "POST /p HTTP/1.1\r\nHost: a.test\r\n"
+	    "Content-Length: 11\r\n\r\nhello",
+	    "\r\n\r\nhello", &c, &up));
 	peer_send(c, " world");
 	REQUIRE(t_wait_str(t, up, "hello world"));
 	CHECK_STREQ(peer_body(up), "hello world");
@@ -594,11 +602,9 @@ T_CASE(test_client_connection_close)
 {
 	struct peer *c, *c2, *up;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, "GET /one HTTP/1.1\r\nHost: a.test\r\n"
-	    "Connection: close\r\n\r\n");
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "\r\n\r\n"));
+	REQUIRE(t_forward(t, "GET /one HTTP/1.1\r\nHost: a.test\r\n"
+	    "Connection: close\r\n\r\n",
+	    "\r\n\r\n", &c, &up));
 	/* Connection is hop by hop */
 	CHECK(strstr(up->buf, "Connection: close") == NULL);
 	peer_clear(up);
@@ -711,10 +717,7 @@ T_CASE(test_chunked_response)
 	};
 	struct peer *c, *up;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, GET("/one", "a.test"));
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "\r\n\r\n"));
+	REQUIRE(t_forward(t, GET("/one", "a.test"), "\r\n\r\n", &c, &up));
 	peer_clear(up);
 	for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
 		peer_send(up, pieces[i]);
@@ -738,11 +741,9 @@ T_CASE(test_early_answer)
 {
 	struct peer *c, *up;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, "POST /up HTTP/1.1\r\nHost: a.test\r\n"
-	    "Content-Length: 100000\r\n\r\n0123456789");
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "0123456789"));
+	REQUIRE(t_forward(t, "POST /up HTTP/1.1\r\nHost: a.test\r\n"
+	    "Content-Length: 100000\r\n\r\n0123456789",
+	    "0123456789", &c, &up));
 	peer_send(up, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8"
 	    "\r\n\r\ntoo-big!");
 	REQUIRE(t_wait_str(t, c, "too-big!"));
@@ -763,11 +764,9 @@ T_CASE(test_early_answer_then_close)
 {
 	struct peer *c, *up;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, "POST /up HTTP/1.1\r\nHost: a.test\r\n"
-	    "Content-Length: 100000\r\n\r\n0123456789");
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "0123456789"));
+	REQUIRE(t_forward(t, "POST /up HTTP/1.1\r\nHost: a.test\r\n"
+	    "Content-Length: 100000\r\n\r\n0123456789",
+	    "0123456789", &c, &up));
 	peer_send(up, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8"
 	    "\r\nConnection: close\r\n\r\ntoo-big!");
 	peer_close(up);
@@ -791,10 +790,7 @@ t_broken_mid_body(struct tenv *t, bool reset)
 {
 	struct peer *c, *up;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, GET("/one", "a.test"));
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "\r\n\r\n"));
+	REQUIRE(t_forward(t, GET("/one", "a.test"), "\r\n\r\n", &c, &up));
 	peer_send(up, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
 	REQUIRE(t_wait_str(t, c, "partial"));
 	if (reset)
@@ -824,10 +820,7 @@ T_CASE(test_upstream_close_no_answer_502)
 {
 	struct peer *c, *up;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, GET("/one", "a.test"));
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "\r\n\r\n"));
+	REQUIRE(t_forward(t, GET("/one", "a.test"), "\r\n\r\n", &c, &up));
 	peer_close(up);
 	REQUIRE(t_wait_str(t, c, "</html>\n"));
 	CHECK(strncmp(c->buf, "HTTP/1.1 502 ", 13) == 0);
@@ -861,10 +854,7 @@ T_CASE(test_unasked_101_502)
 {
 	struct peer *c, *up;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, GET("/", "a.test"));
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "\r\n\r\n"));
+	REQUIRE(t_forward(t, GET("/", "a.test"), "\r\n\r\n", &c, &up));
 	peer_send(up, "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
 	REQUIRE(t_wait_str(t, c, "</html>\n"));
@@ -1056,11 +1046,9 @@ T_CASE(test_client_gone_mid_body)
 {
 	struct peer *c, *up;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, "POST /up HTTP/1.1\r\nHost: a.test\r\n"
-	    "Content-Length: 100\r\n\r\n0123456789");
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "0123456789"));
+	REQUIRE(t_forward(t, "POST /up HTTP/1.1\r\nHost: a.test\r\n"
+	    "Content-Length: 100\r\n\r\n0123456789",
+	    "0123456789", &c, &up));
 	shutdown(c->fd, SHUT_WR);
 	CHECK(t_wait_closed(t, c));
 	CHECK_INTEQ(c->len, 0);
@@ -1077,11 +1065,9 @@ T_CASE(test_upgrade_tunnel)
 {
 	struct peer *c, *up;
 
-	REQUIRE((c = t_client(t)) != NULL);
-	peer_send(c, "GET /ws HTTP/1.1\r\nHost: a.test\r\n"
-	    "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
-	REQUIRE((up = t_accept(t)) != NULL);
-	REQUIRE(t_wait_str(t, up, "\r\n\r\n"));
+	REQUIRE(t_forward(t, "GET /ws HTTP/1.1\r\nHost: a.test\r\n"
+	    "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+	    "\r\n\r\n", &c, &up));
 	CHECK_CONTAINS(up->buf, "\r\nUpgrade: websocket\r\n");
 	CHECK_CONTAINS(up->buf, "\r\nConnection: upgrade\r\n");
 	peer_clear(up);
