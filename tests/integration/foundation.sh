@@ -95,8 +95,12 @@ wait "$PID_bus" 2>/dev/null
 check "healthz not ready without the broker" wait_for 10 \
 	healthz_is "$ADMIN_deployer" 503
 start bus "$BIN/devcloud-bus" -c "$CONF"
-check "healthz ready again with the broker back" wait_for 10 \
-	healthz_is "$ADMIN_deployer" 200
+# every daemon, not one: service.down below is lost by one still redialing
+for d in $DAEMONS; do
+	v="ADMIN_$d"
+	check "$d healthz ready again with the broker back" wait_for 10 \
+		healthz_is "${!v}" 200
+done
 
 # Bad configs: exit 1 naming file:line and the setting, touching nothing.
 printf 'redis = {\n  address = "127.0.0.1:1";\n  retry_max_ms = 5;\n};\n' >"$T/bad1.conf"

@@ -46,7 +46,13 @@ ctl_ping(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
-/* Opens a sub0 socket on bus.out subscribed to PREFIX; 0 or -1. */
+/*
+ * Opens a sub0 socket on bus.out subscribed to PREFIX; 0 or -1. The
+ * socket is never closed: the process's exit ends it. nng 1.5.2's
+ * nng_close() can block for good on a connected sub0 socket (seen under
+ * load; fixed upstream after 1.5.2), and a command that has its answer
+ * must not hang on the way out.
+ */
 static int
 ctl_subscribe(struct ctl *c, nng_socket *s, const char *prefix)
 {
@@ -172,7 +178,7 @@ ctl_status(struct ctl *c, int argc, char **argv)
 		}
 		nng_free(buf, len);
 	}
-	nng_close(s);
+	/* no nng_close(s): see ctl_subscribe */
 	status_from_redis(c, rows, &n);
 	qsort(rows, (size_t)n, sizeof(rows[0]), status_cmp);
 	printf("%-10s %-32s %-8s %9s  %s\n", "SERVICE", "INSTANCE", "VERSION",
@@ -259,7 +265,7 @@ ctl_events(struct ctl *c, int argc, char **argv)
 		}
 		nng_free(buf, len);
 	}
-	nng_close(s);
+	/* no nng_close(s): see ctl_subscribe */
 	return 0;
 }
 
