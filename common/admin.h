@@ -4,11 +4,19 @@
  * reason; GET /metrics answers the Prometheus text of metrics.h.
  * Served by nng's HTTP server on its own threads: the readiness callback
  * must only read atomics.
+ *
+ * A daemon may add routes of its own (the regulator's webhooks). Their
+ * handler runs on the daemon's loop thread, not nng's: the request is
+ * handed over through a uv_async, the handler fills in the answer before
+ * it returns, and the answer goes back from there. No handler ever holds
+ * a request past its return, so stopping the port answers what is still
+ * queued with 503 and frees everything.
  */
 #ifndef DC_ADMIN_H
 #define DC_ADMIN_H
 
 #include <stddef.h>
+#include <uv.h>
 
 struct admin;
 
@@ -19,5 +27,44 @@ typedef int (*admin_ready_fn)(char *why, size_t len, void *arg);
 struct admin *admin_start(const char *addr, admin_ready_fn ready, void *arg,
     char *err, size_t errlen);
 void admin_stop(struct admin *a);
+
+/* One request to a daemon's route, valid during the handler only. */
+struct admin_req {
+	const char *method;
+	const char *path;		/* without the query */
+	const char *query;		/* after '?', "" if none */
+	const char *body;		/* not NUL-terminated */
+	size_t len;
+	void *nreq;			/* nng's request, for admin_req_header */
+};
+
+/* The value of header NAME of R, or NULL. */
+const char *admin_req_header(const struct admin_req *r, const char *name);
+
+/* The handler's answer: a status and a short text body. */
+#define ADMIN_ANSWER_MAX 1024
+struct admin_answer {
+	int status;
+	char body[ADMIN_ANSWER_MAX];
+};
+
+typedef void (*admin_route_fn)(const struct admin_req *r,
+    struct admin_answer *a, void *arg);
+
+struct admin_route {
+	const char *method;		/* "POST" */
+	const char *path;		/* exact */
+	size_t max_body;		/* nng refuses a larger one */
+	admin_route_fn fn;
+	void *arg;
+};
+
+/*
+ * Adds ROUTES (N of them; the array must outlive A) to A, their handlers
+ * to run on LOOP. Call from LOOP's thread before it runs. 0, or -1 with
+ * ERR set.
+ */
+int admin_add_routes(struct admin *a, uv_loop_t *loop,
+    const struct admin_route *routes, size_t n, char *err, size_t errlen);
 
 #endif

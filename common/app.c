@@ -128,10 +128,11 @@ app_set_ttl(int *out, const char *v, char *err, size_t errlen)
 }
 
 static int
-app_set_wake_page(bool *out, const char *v, char *err, size_t errlen)
+app_set_onoff(bool *out, const char *f, const char *v, char *err,
+    size_t errlen)
 {
 	if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
-		snprintf(err, errlen, "wake_page: want on or off, got \"%s\"",
+		snprintf(err, errlen, "%s: want on or off, got \"%s\"", f,
 		    v);
 		return -1;
 	}
@@ -254,8 +255,9 @@ app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
 		return app_set_str(a->ready, sizeof(a->ready), f, v, err,
 		    errlen);
 	}
-	if (strcmp(f, "wake_page") == 0)
-		return app_set_wake_page(&a->wake_page, v, err, errlen);
+	if (strcmp(f, "wake_page") == 0 || strcmp(f, "protect") == 0)
+		return app_set_onoff(f[0] == 'w' ? &a->wake_page :
+		    &a->protect, f, v, err, errlen);
 	if (strcmp(f, "state") == 0)
 		return app_set_state(&a->state, v, err, errlen);
 	if (strcmp(f, "addr") == 0)
@@ -320,7 +322,7 @@ app_summary_set(void *arg, const char *f, const char *v, char *err,
 	if (strcmp(f, "ttl") == 0)
 		return app_set_ttl(&s->ttl_s, v, err, errlen);
 	if (strcmp(f, "wake_page") == 0)
-		return app_set_wake_page(&s->wake_page, v, err, errlen);
+		return app_set_onoff(&s->wake_page, f, v, err, errlen);
 	return 0;	/* a field the summary does not carry */
 }
 
@@ -462,6 +464,7 @@ app_fields(const struct app *a, const char **argv, size_t *argvlen,
 	PAIR("max_instances", "%d", a->max_instances);
 	PAIR("target_concurrency", "%d", a->target_concurrency);
 	PAIR("wake_page", "%s", a->wake_page ? "on" : "off");
+	PAIR("protect", "%s", a->protect ? "on" : "off");
 	PAIR("group", "%s", group);
 	PAIR("state", "%s", app_state_name(a->state));
 	PAIR("addr", "%s", a->addr);

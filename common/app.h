@@ -25,6 +25,7 @@
  *                  port or an existing container)
  *   target_concurrency  in-flight requests per instance the autoscaler
  *                  aims at; 0: no autoscaling
+ *   protect        "on": never stopped to relieve an overloaded host
  *   state          stopped|starting|running|stopping|failed
  *   addr           HOST:PORT while running
  *   reason         why it failed or stopped last
@@ -70,6 +71,7 @@ struct app {
 	int min_instances;
 	int max_instances;
 	int target_concurrency;
+	bool protect;
 
 	enum app_state state;
 	char addr[256];

@@ -49,6 +49,16 @@ struct conf_setting {
 #define DAEMON(sec, ctl, adm) \
 	STR(#sec ".control", sec.d.control, ctl, CHECK_URL, NULL), \
 	STR(#sec ".admin", sec.d.admin, adm, CHECK_HOSTPORT, NULL)
+/* A PSI trigger's three settings: stall per window (the kernel takes
+ * windows of 500 ms to 10 s; without CAP_SYS_RESOURCE, multiples of
+ * 2 s), and the share of the last step below which it has recovered. */
+#define PSI(res, stall, window, recover) \
+	INT("regulator.psi_" #res "_stall_us", \
+	    regulator.psi_##res.stall_us, stall, 0, 10000000), \
+	INT("regulator.psi_" #res "_window_us", \
+	    regulator.psi_##res.window_us, window, 500000, 10000000), \
+	INT("regulator.psi_" #res "_recover_pct", \
+	    regulator.psi_##res.recover_pct, recover, 0, 100)
 
 static const struct conf_setting settings[] = {
 	STR("log.level", log_level, "info", CHECK_LEVEL, NULL),
@@ -116,6 +126,8 @@ static const struct conf_setting settings[] = {
 	INT("autostart.drain_ms", autostart.drain_ms, 1000, 0, 600000),
 	INT("autostart.instances_max", autostart.instances_max, 16, 1,
 	    APP_INSTANCES_MAX),
+	INT("autostart.max_concurrent_starts",
+	    autostart.max_concurrent_starts, 4, 1, 100000),
 
 	DAEMON(regulator, "tcp://127.0.0.1:7412", "127.0.0.1:7422"),
 	INT("regulator.scale_interval_ms", regulator.scale_interval_ms, 1000,
@@ -129,6 +141,24 @@ static const struct conf_setting settings[] = {
 	    APP_INSTANCES_MAX),
 	INT("regulator.apps_refresh_ms", regulator.apps_refresh_ms, 30000,
 	    100, 3600000),
+	INT("regulator.stop_batch", regulator.stop_batch, 1, 1, 1000),
+	INT("regulator.step_interval_ms", regulator.step_interval_ms, 1000,
+	    10, 600000),
+	INT("regulator.max_stops_per_episode",
+	    regulator.max_stops_per_episode, 50, 1, 1000000),
+	INT("regulator.stop_leased_ides", regulator.stop_leased_ides, 0, 0, 1),
+	STR("regulator.token", regulator.token, "", CHECK_NONE, NULL),
+	STR("regulator.host_label", regulator.host_label, "instance",
+	    CHECK_NONEMPTY, NULL),
+	INT("regulator.watch_local", regulator.watch_local, 1, 0, 1),
+	STR("regulator.host", regulator.host, "", CHECK_NONE, NULL),
+	PSI(memory, 200000, 2000000, 5),
+	PSI(cpu, 0, 2000000, 20),
+	PSI(io, 0, 2000000, 10),
+	INT("regulator.mem_available_min_mb", regulator.mem_available_min_mb,
+	    0, 0, 100000000),
+	INT("regulator.mem_available_recover_mb",
+	    regulator.mem_available_recover_mb, 0, 0, 100000000),
 	DAEMON(idepool, "tcp://127.0.0.1:7413", "127.0.0.1:7423"),
 	DAEMON(deployer, "tcp://127.0.0.1:7414", "127.0.0.1:7424"),
 };

@@ -76,6 +76,7 @@ struct config {
 		char host[64];		/* "": the host name */
 		int drain_ms;
 		int instances_max;
+		int max_concurrent_starts;	/* on an overloaded host */
 	} autostart;
 
 	struct {
@@ -86,6 +87,23 @@ struct config {
 		int panic_factor;		/* 0: no panic */
 		int scale_step;			/* instances per decision */
 		int apps_refresh_ms;		/* full rescan of the apps */
+		/* host relief (relief.c) */
+		int stop_batch;			/* apps stopped per step */
+		int step_interval_ms;
+		int max_stops_per_episode;
+		int stop_leased_ides;		/* 0/1 */
+		char token[128];		/* the webhooks' bearer token */
+		char host_label[64];		/* Alertmanager's host label */
+		/* the local source (local.c): PSI triggers, MemAvailable */
+		int watch_local;		/* 0/1 */
+		char host[64];			/* "": the host name */
+		struct config_psi {
+			int stall_us;		/* 0: not watched */
+			int window_us;
+			int recover_pct;	/* below: recovered */
+		} psi_memory, psi_cpu, psi_io;
+		int mem_available_min_mb;	/* 0: not watched */
+		int mem_available_recover_mb;
 	} regulator;
 
 	struct {

@@ -146,6 +146,30 @@ key_host(char *buf, size_t len, const char *host)
 }
 
 const char *
+key_hoststate(char *buf, size_t len, const char *host)
+{
+	if (!keys_name_valid(host))
+		return NULL;
+	return key_fmt(buf, len, "%shoststate:%s", prefix, host);
+}
+
+const char *
+key_relief(char *buf, size_t len, const char *host)
+{
+	if (!keys_name_valid(host))
+		return NULL;
+	return key_fmt(buf, len, "%srelief:%s", prefix, host);
+}
+
+const char *
+key_relief_lock(char *buf, size_t len, const char *host)
+{
+	if (!keys_name_valid(host))
+		return NULL;
+	return key_fmt(buf, len, "%slock:relief:%s", prefix, host);
+}
+
+const char *
 key_load(char *buf, size_t len, const char *app)
 {
 	if (!keys_name_valid(app))

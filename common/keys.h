@@ -20,6 +20,16 @@
  *                                     host, release, started (ms)
  *   PREFIX hosts               zset  host -> ms it was last seen
  *   PREFIX host:HOST           set   "APP/ID" of the instances on HOST
+ *   PREFIX hoststate:HOST      hash  the regulator's view of HOST:
+ *                                     overloaded (0/1), origin, metric,
+ *                                     value, since (ms), stops, action,
+ *                                     action_ms, and the latest figure
+ *                                     (figure, figure_ms)
+ *   PREFIX relief:HOST         set   apps stopped in HOST's current
+ *                                     overload episode (each once)
+ *   PREFIX lock:relief:HOST    string held by the regulator replica
+ *                                     taking HOST's next relief step
+ *                                     (expires)
  *   PREFIX load:APP            hash  proxy "service/instance" -> "AVG PEAK
  *                                     MS": in-flight requests over the
  *                                     proxy's last flush interval
@@ -66,6 +76,9 @@ const char *key_hosts(char *buf, size_t len);
 /* HOST: a host name as keys_name_valid takes it (host_name() in
  * driver.h makes one of the machine's). */
 const char *key_host(char *buf, size_t len, const char *host);
+const char *key_hoststate(char *buf, size_t len, const char *host);
+const char *key_relief(char *buf, size_t len, const char *host);
+const char *key_relief_lock(char *buf, size_t len, const char *host);
 const char *key_load(char *buf, size_t len, const char *app);
 const char *key_scale_lock(char *buf, size_t len, const char *app);
 

@@ -14,10 +14,11 @@ load_format(char *buf, size_t len, const struct load_figure *f)
 {
 	int n;
 
-	if (!isfinite(f->avg) || f->avg < 0 || f->peak < 0 || f->ms < 0)
+	if (!isfinite(f->avg) || f->avg < 0 || f->peak < 0 || f->ms < 0 ||
+	    f->tunnels < 0)
 		return -1;
-	n = snprintf(buf, len, "%.2f %lld %lld", f->avg, (long long)f->peak,
-	    (long long)f->ms);
+	n = snprintf(buf, len, "%.2f %lld %lld %lld", f->avg,
+	    (long long)f->peak, (long long)f->ms, (long long)f->tunnels);
 	return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
@@ -65,7 +66,12 @@ load_parse(const char *s, struct load_figure *f)
 	if (load_int(&p, &g.peak) < 0 || *p != ' ')
 		return -1;
 	p++;
-	if (load_int(&p, &g.ms) < 0 || *p != '\0')
+	if (load_int(&p, &g.ms) < 0)
+		return -1;
+	g.tunnels = 0;			/* a proxy older than the field */
+	if (*p == ' ' && (p++, load_int(&p, &g.tunnels) < 0))
+		return -1;
+	if (*p != '\0')
 		return -1;
 	*f = g;
 	return 0;

@@ -4,12 +4,14 @@
  * regulator's autoscaler.
  *
  *   field   "proxy/INSTANCE" (the proxy's source)
- *   value   "AVG PEAK MS"
+ *   value   "AVG PEAK MS TUNNELS"
  *
  * AVG is the mean of the app's in-flight requests (open exchanges and
  * tunnels) sampled over the proxy's last flush interval, with two
  * decimals; PEAK the most sampled at once in it; MS when it was written
- * (ms since the epoch). A proxy writes a figure only for an app that had
+ * (ms since the epoch); TUNNELS the long-lived connections (WebSocket
+ * and other upgrades) open when it was written, which the regulator
+ * stops last. A value without TUNNELS (three fields) reads as 0. A proxy writes a figure only for an app that had
  * load in the interval, or had load in the one before (so the drop to 0
  * is written once), and sets the key to expire after LOAD_TTL_INTERVALS
  * flush intervals: a proxy that stops takes its figures with it.
@@ -33,6 +35,7 @@ struct load_figure {
 	double avg;
 	int64_t peak;
 	int64_t ms;
+	int64_t tunnels;
 };
 
 /* Writes F as a hash value into BUF; its length, or -1 if it does not fit. */

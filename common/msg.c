@@ -4,6 +4,7 @@
  * schema version, which fields are required and which optional).
  */
 #include <json-c/json.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,13 +14,13 @@
 
 #include "msg.h"
 
-enum field_kind { F_STR, F_INT };
+enum field_kind { F_STR, F_INT, F_NUM };
 
 enum field_id {
 	F_SERVICE, F_INSTANCE, F_VERSION, F_CONTROL, F_APP, F_DOMAIN,
 	F_TARGET, F_ADDR, F_STATE, F_REASON, F_UPTIME_MS, F_QUEUED_MS,
 	F_START_MS, F_READY_MS, F_PID, F_HOST, F_RELEASE, F_FROM, F_TO,
-	F_COUNT
+	F_ORIGIN, F_METRIC, F_VALUE, F_COUNT
 };
 
 #define BIT(f) (1u << (f))
@@ -34,6 +35,7 @@ struct field {
 #define FSTR(n, m) { n, F_STR, offsetof(struct msg, m), \
 	sizeof(((struct msg *)0)->m) }
 #define FINT(n, m) { n, F_INT, offsetof(struct msg, m), 0 }
+#define FNUM(n, m) { n, F_NUM, offsetof(struct msg, m), 0 }
 
 static const struct field fields[F_COUNT] = {
 	[F_SERVICE] = FSTR("service", service),
@@ -55,6 +57,9 @@ static const struct field fields[F_COUNT] = {
 	[F_RELEASE] = FSTR("release", release),
 	[F_FROM] = FINT("from", from),
 	[F_TO] = FINT("to", to),
+	[F_ORIGIN] = FSTR("origin", origin),
+	[F_METRIC] = FSTR("metric", metric),
+	[F_VALUE] = FNUM("value", value),
 };
 
 struct msg_def {
@@ -90,6 +95,10 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	    BIT(F_APP) | BIT(F_INSTANCE), BIT(F_HOST) | BIT(F_REASON)},
 	[MSG_INSTANCE_STOPPED] = {"instance.stopped", 1,
 	    BIT(F_APP) | BIT(F_INSTANCE), BIT(F_HOST) | BIT(F_REASON)},
+	[MSG_HOST_OVERLOADED] = {"host.overloaded", 1,
+	    BIT(F_HOST) | BIT(F_ORIGIN) | BIT(F_METRIC) | BIT(F_VALUE), 0},
+	[MSG_HOST_RECOVERED] = {"host.recovered", 1,
+	    BIT(F_HOST) | BIT(F_ORIGIN) | BIT(F_METRIC) | BIT(F_VALUE), 0},
 	[MSG_PING] = {"ping", 1, 0, 0},
 	[MSG_PING_OK] = {"ping.ok", 1, SVC | BIT(F_VERSION) | BIT(F_UPTIME_MS),
 	    BIT(F_PID)},
@@ -157,6 +166,26 @@ field_int(const struct msg *m, enum field_id f)
 	    fields[f].offset);
 }
 
+static double
+field_num(const struct msg *m, enum field_id f)
+{
+	return *(const double *)(const void *)((const char *)m +
+	    fields[f].offset);
+}
+
+/* A number as people write it ("24.1", not json-c's "24.100000000000001");
+ * JSON has no NaN or infinity, so those go out as 0. */
+static json_object *
+num_object(double d)
+{
+	char s[32];
+
+	if (!isfinite(d))
+		d = 0;
+	snprintf(s, sizeof(s), "%.6g", d);
+	return json_object_new_double_s(d, s);
+}
+
 /* Builds the JSON object of M, or NULL if a required field is empty. */
 static json_object *
 msg_object(const struct msg *m)
@@ -188,9 +217,12 @@ msg_object(const struct msg *m)
 			if (field_str(m, f)[0] != '\0' || (d->required & BIT(f)))
 				json_object_object_add(o, fields[f].name,
 				    json_object_new_string(field_str(m, f)));
-		} else {
+		} else if (fields[f].kind == F_INT) {
 			json_object_object_add(o, fields[f].name,
 			    json_object_new_int64(field_int(m, f)));
+		} else {
+			json_object_object_add(o, fields[f].name,
+			    num_object(field_num(m, f)));
 		}
 	}
 	return o;
@@ -281,6 +313,24 @@ decode_field(struct msg *m, json_object *o, enum field_id f, bool required,
 			return -1;
 		}
 		memcpy((char *)m + fd->offset, s, n + 1);
+		return 0;
+	}
+	if (fd->kind == F_NUM) {
+		double d;
+
+		if (!json_object_is_type(v, json_type_int) &&
+		    !json_object_is_type(v, json_type_double)) {
+			snprintf(err, errlen, "field \"%s\" must be a number",
+			    fd->name);
+			return -1;
+		}
+		d = json_object_get_double(v);
+		if (!isfinite(d)) {
+			snprintf(err, errlen, "field \"%s\" out of range",
+			    fd->name);
+			return -1;
+		}
+		*(double *)(void *)((char *)m + fd->offset) = d;
 		return 0;
 	}
 	if (!json_object_is_type(v, json_type_int)) {

@@ -35,6 +35,8 @@ enum msg_type {
 	MSG_INSTANCE_READY,
 	MSG_INSTANCE_DRAINING,
 	MSG_INSTANCE_STOPPED,
+	MSG_HOST_OVERLOADED,
+	MSG_HOST_RECOVERED,
 	/* commands (req/rep) and their answers */
 	MSG_PING,
 	MSG_PING_OK,
@@ -79,6 +81,9 @@ struct msg {
 	int64_t pid;
 	int64_t from;			/* instances before a scale */
 	int64_t to;			/* instances asked for, or after */
+	char origin[MSG_NAME_MAX];	/* where a host figure came from */
+	char metric[MSG_NAME_MAX * 2];	/* what crossed its threshold */
+	double value;			/* the metric's figure */
 };
 
 /* "app.ready" for MSG_APP_READY; NULL for an unknown type. */

@@ -374,6 +374,11 @@ service_main(struct service *s, int argc, char **argv)
 		log_error("cannot start admin port", "err=\"%s\"", err);
 		return 1;
 	}
+	if (s->nroutes > 0 && admin_add_routes(rt.admin, s->loop, s->routes,
+	    s->nroutes, err, sizeof(err)) != 0) {
+		log_error("cannot start admin port", "err=\"%s\"", err);
+		return 1;
+	}
 	uv_timer_init(s->loop, &rt.heartbeat);
 	uv_timer_init(s->loop, &rt.linger);
 	rt.heartbeat.data = rt.linger.data = &rt;

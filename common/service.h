@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "admin.h"
 #include "bus.h"
 #include "config.h"
 #include "store.h"
@@ -38,6 +39,9 @@ struct service {
 	bool (*on_command)(struct service *s, struct bus_request *req,
 	    const struct msg *m);
 	void (*shutdown)(struct service *s);	/* before sockets close */
+	/* HTTP routes of its own on the admin port (admin.h), or none */
+	const struct admin_route *routes;
+	size_t nroutes;
 	void *priv;
 
 	/* filled by service_main */

@@ -33,6 +33,7 @@ struct waiter {
 };
 
 enum wake_phase {
+	WAKE_QUEUED,		/* held back: the host is overloaded */
 	WAKE_LOADING,		/* reading the record, taking the lock */
 	WAKE_STARTING,		/* driver start call in flight */
 	WAKE_PROBING,		/* started, waiting for readiness */
@@ -60,6 +61,7 @@ struct wake {
 	int64_t deadline;		/* monotonic ms: give up then */
 	int pending;			/* Redis callbacks naming it */
 	bool finished;			/* unlinked: free when pending is 0 */
+	bool admitted;			/* counted in as->admitted */
 	struct wake *next;
 };
 
@@ -104,6 +106,11 @@ struct autostart {
 	uv_timer_t reconcile;
 	bool sweeping;
 	bool closing;		/* shutting down: callbacks do nothing */
+	/* admission (wake.c): while this host is overloaded, at most
+	 * autostart.max_concurrent_starts wakes start at once */
+	bool overloaded;
+	int admitted;		/* wakes past the gate, not yet over */
+	char host[DRIVER_HOST_MAX];	/* this machine as a host */
 };
 
 /* main.c: the hooks on the service skeleton */
@@ -117,6 +124,9 @@ void wake_on_event(struct autostart *as, const struct msg *m);
 void wake_on_exit(struct autostart *as, const char *app, const char *inst,
     const char *why);
 void wake_abort_all(struct autostart *as);
+/* host.overloaded / host.recovered, or what Redis says of this host. */
+void wake_host_state(struct autostart *as, const char *host,
+    bool overloaded);
 
 /* start.c: starting one instance and waiting until it answers */
 struct starter {

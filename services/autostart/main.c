@@ -1,7 +1,8 @@
 /*
  * devcloud-autostart: the daemon's hooks on the shared service skeleton.
  * Commands: wake, stop and scale. Events: app.* from other replicas, so that a
- * wake waiting on another replica's start or stop goes on at once. The
+ * wake waiting on another replica's start or stop goes on at once, and
+ * host.overloaded / host.recovered, which limit starts on this host. The
  * daemon's state is a struct autostart in s->priv.
  */
 #include <stdio.h>
@@ -26,6 +27,7 @@ autostart_init(struct service *s)
 	struct autostart *as = s->priv;
 
 	as->svc = s;
+	host_name(s->cfg.autostart.host, as->host, sizeof(as->host));
 	if ((as->drivers = drivers_open(s->loop, &s->cfg, autostart_on_exit,
 	    as)) == NULL) {
 		log_error("cannot start the drivers", "run_dir=%s",
@@ -51,6 +53,11 @@ autostart_on_event(struct service *s, const struct msg *m)
 	case MSG_APP_FAILED:
 	case MSG_APP_STOPPED:
 		wake_on_event(s->priv, m);
+		break;
+	case MSG_HOST_OVERLOADED:
+	case MSG_HOST_RECOVERED:
+		wake_host_state(s->priv, m->host,
+		    m->type == MSG_HOST_OVERLOADED);
 		break;
 	default:
 		service_event_ignored(s, m);
@@ -94,7 +101,7 @@ autostart_shutdown(struct service *s)
 int
 main(int argc, char **argv)
 {
-	static const char *const topics[] = {"app.", NULL};
+	static const char *const topics[] = {"app.", "host.", NULL};
 	/* static: what it still holds at exit stays reachable (no leak) */
 	static struct autostart as;
 	static struct service s = {

@@ -430,19 +430,35 @@ stop_transit_reply(struct store *st, redisReply *r, void *arg)
 	}
 }
 
+/* What the regulator last said of this host: a lost event is repaired. */
+static void
+stop_hoststate_reply(struct store *st, redisReply *r, void *arg)
+{
+	struct autostart *as = arg;
+
+	(void)st;
+	if (as->closing || r == NULL || (r->type != REDIS_REPLY_STRING &&
+	    r->type != REDIS_REPLY_NIL))
+		return;
+	wake_host_state(as, as->host, r->type == REDIS_REPLY_STRING &&
+	    strcmp(r->str, "1") == 0);
+}
+
 void
 stop_reconcile(struct autostart *as)
 {
-	char transit[KEY_MAX], hosts[KEY_MAX], host[DRIVER_HOST_MAX];
+	char transit[KEY_MAX], hosts[KEY_MAX], state[KEY_MAX];
 
 	if (key_transit(transit, sizeof(transit)) != NULL)
 		store_command(as->svc->store, stop_transit_reply, as,
 		    "SMEMBERS %s", transit);
 	/* this machine is seen: its process instances run here */
-	host_name(as->svc->cfg.autostart.host, host, sizeof(host));
 	if (key_hosts(hosts, sizeof(hosts)) != NULL)
 		store_command(as->svc->store, NULL, NULL, "ZADD %s %lld %s",
-		    hosts, (long long)service_now_ms(), host);
+		    hosts, (long long)service_now_ms(), as->host);
+	if (key_hoststate(state, sizeof(state), as->host) != NULL)
+		store_command(as->svc->store, stop_hoststate_reply, as,
+		    "HGET %s overloaded", state);
 }
 
 static void

@@ -12,6 +12,13 @@
  * the scaler brings the app up to the count it should have. An instance
  * that dies is removed (wake_on_exit): the app stops with its last one,
  * otherwise the scaler replaces it.
+ *
+ * Admission: while this host is overloaded (the regulator's
+ * host.overloaded, or hoststate in Redis at reconcile), at most
+ * autostart.max_concurrent_starts wakes go past the gate at once; the
+ * others wait in WAKE_QUEUED, their requests still held by the proxy,
+ * and go on in the order they came as earlier ones finish or the host
+ * recovers. The wake storm that overloaded a host cannot feed itself.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +33,7 @@
 
 static void wake_try(struct wake *w);
 static void wake_fail(struct wake *w, const char *reason);
+static void wake_admit(struct autostart *as);
 
 static struct wake *
 wake_find(struct autostart *as, const char *app)
@@ -61,8 +69,13 @@ wake_free(struct wake *w)
 	w->starter = NULL;
 	w->phase = WAKE_DONE;
 	w->finished = true;
+	if (w->admitted) {
+		w->admitted = false;
+		as->admitted--;
+	}
 	if (w->pending == 0)
 		uv_close((uv_handle_t *)&w->timer, wake_free_cb);
+	wake_admit(as);
 }
 
 /*
@@ -315,9 +328,65 @@ wake_loaded(struct autostart *as, const struct app *a, const char *err,
 		return;
 	}
 	w->rec = *a;
-	w->deadline = w->t_request + a->start_timeout_ms +
-	    as->svc->cfg.autostart.stop_grace_ms + WAKE_LOCK_SLACK_MS;
-	wake_try(w);
+	w->phase = WAKE_QUEUED;
+	wake_admit(as);
+}
+
+static int
+wake_queued(const struct autostart *as)
+{
+	int n = 0;
+
+	for (const struct wake *w = as->wakes; w != NULL; w = w->next)
+		n += w->phase == WAKE_QUEUED;
+	return n;
+}
+
+static bool
+wake_gate_open(const struct autostart *as)
+{
+	return !as->overloaded ||
+	    as->admitted < as->svc->cfg.autostart.max_concurrent_starts;
+}
+
+/* Lets queued wakes through the gate, oldest first, while it is open. */
+static void
+wake_admit(struct autostart *as)
+{
+	struct wake *oldest;
+
+	while (!as->closing && wake_gate_open(as)) {
+		oldest = NULL;
+		for (struct wake *w = as->wakes; w != NULL; w = w->next)
+			if (w->phase == WAKE_QUEUED && (oldest == NULL ||
+			    w->t_request < oldest->t_request))
+				oldest = w;
+		if (oldest == NULL)
+			return;
+		oldest->admitted = true;
+		as->admitted++;
+		oldest->deadline = service_mono_ms() +
+		    oldest->rec.start_timeout_ms +
+		    as->svc->cfg.autostart.stop_grace_ms + WAKE_LOCK_SLACK_MS;
+		if (service_mono_ms() - oldest->t_request > 10)
+			log_info("wake admitted", "app=%s queued_ms=%lld",
+			    oldest->app, (long long)(service_mono_ms() -
+			    oldest->t_request));
+		wake_try(oldest);
+	}
+}
+
+void
+wake_host_state(struct autostart *as, const char *host, bool overloaded)
+{
+	if (strcmp(host, as->host) != 0 || as->overloaded == overloaded)
+		return;
+	as->overloaded = overloaded;
+	log_info(overloaded ? "host overloaded: starts limited" :
+	    "host recovered: starts unlimited", "host=%s max=%d queued=%d",
+	    host, as->svc->cfg.autostart.max_concurrent_starts,
+	    wake_queued(as));
+	wake_admit(as);
 }
 
 void

@@ -110,6 +110,10 @@ activity_load_flush(struct proxy *px, struct proxy_app *head, int64_t now)
 		f.avg = (double)a->load_sum / a->load_samples;
 		f.peak = a->load_peak;
 		f.ms = now;
+		f.tunnels = atomic_load_explicit(&a->tunnels,
+		    memory_order_relaxed);
+		if (f.tunnels < 0)
+			f.tunnels = 0;
 		busy = a->load_sum > 0 || a->load_peak > 0;
 		if (busy || a->load_sent) {
 			if (key_load(key, sizeof(key), a->name) == NULL ||

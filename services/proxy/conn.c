@@ -96,6 +96,9 @@ conn_detach(struct proxy_conn *c)
 	if (ex->app != NULL) {
 		atomic_fetch_sub_explicit(&ex->app->inflight, 1,
 		    memory_order_relaxed);
+		if (c->state == CONN_TUNNEL)
+			atomic_fetch_sub_explicit(&ex->app->tunnels, 1,
+			    memory_order_relaxed);
 		ex->app = NULL;
 	}
 	buf_put(&c->s.w->bufs, ex->rqhead);

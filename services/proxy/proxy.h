@@ -289,6 +289,7 @@ struct proxy_app {
 	/* any thread */
 	_Atomic uint64_t requests_total;
 	_Atomic int64_t inflight;	/* open exchanges and tunnels */
+	_Atomic int64_t tunnels;	/* of which tunnels (upgrades) */
 	_Atomic int64_t held;
 	_Atomic int64_t held_bytes;
 };

@@ -51,6 +51,9 @@ tunnel_start(struct proxy_conn *c)
 	c->state = CONN_TUNNEL;
 	c->deadline = 0;		/* no timeout: it lives as long as used */
 	stat_add(&c->s.w->stats.upgrades, 1);
+	if (c->ex.app != NULL)		/* conn_detach takes it back */
+		atomic_fetch_add_explicit(&c->ex.app->tunnels, 1,
+		    memory_order_relaxed);
 	/* a long-lived tunnel must not starve the app's requests */
 	upstream_uncount(c->ex.up);
 	tunnel_pump(c, 0);

@@ -1,9 +1,11 @@
 /*
  * devcloud-regulator: the daemon's hooks on the shared service skeleton.
  * Events: app.changed (an app's record, so its autoscaling, may have
- * changed) and app.scaled (the count autostart now aims at); the other
- * app.* events go to service_event_ignored. No command of its own yet.
- * Its state is a struct regulator in s->priv.
+ * changed), app.scaled (the count autostart now aims at), and
+ * host.overloaded / host.recovered (another replica's relief episode);
+ * the other app.* events go to service_event_ignored. No command of its
+ * own; the webhooks are routes on its admin port (alerts.c). Its state
+ * is a struct regulator in s->priv.
  */
 #include "regulator.h"
 #include "service.h"
@@ -15,14 +17,17 @@ regulator_init(struct service *s)
 
 	rg->svc = s;
 	autoscale_init(rg);
-	return 0;
+	relief_init(rg);
+	return local_init(rg);
 }
 
 static void
 regulator_on_store(struct service *s, bool up)
 {
-	if (up)
+	if (up) {
 		autoscale_refresh(s->priv);
+		relief_refresh(s->priv);
+	}
 }
 
 static void
@@ -35,6 +40,10 @@ regulator_on_event(struct service *s, const struct msg *m)
 	case MSG_APP_SCALED:
 		autoscale_app_scaled(s->priv, m);
 		break;
+	case MSG_HOST_OVERLOADED:
+	case MSG_HOST_RECOVERED:
+		relief_on_event(s->priv, m);
+		break;
 	default:
 		service_event_ignored(s, m);
 		break;
@@ -44,14 +53,19 @@ regulator_on_event(struct service *s, const struct msg *m)
 static void
 regulator_shutdown(struct service *s)
 {
-	autoscale_shutdown(s->priv);
+	struct regulator *rg = s->priv;
+
+	rg->closing = true;
+	autoscale_shutdown(rg);
+	relief_shutdown(rg);
+	local_shutdown(rg);
 }
 
 int
 main(int argc, char **argv)
 {
 	static const char *const topics[] = {"app.changed", "app.scaled",
-	    NULL};
+	    "host.", NULL};
 	/* static: what it still holds at exit stays reachable (no leak) */
 	static struct regulator rg;
 	static struct service s = {

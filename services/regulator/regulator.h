@@ -115,6 +115,49 @@ void autoscale_app_scaled(struct regulator *rg, const struct msg *m);
 void autoscale_shutdown(struct regulator *rg);
 
 /* ------------------------------------------------------------------ */
+/* relief.c: an overloaded host loses its least recently used apps */
+
+/* The known hosts are read again this often (autostart registers its
+ * host every 5 s). */
+#define RELIEF_HOSTS_MS 5000
+
+struct relief_host {
+	struct regulator *rg;
+	char name[MSG_NAME_MAX];
+	bool registered;		/* in the hosts zset: webhooks may name it */
+	bool overloaded;		/* this replica takes part in an episode */
+	bool stepping;			/* a pick script is out */
+	bool told_empty, told_limit;	/* logged once per episode */
+	char metric[MSG_NAME_MAX * 2];	/* the episode's figure, for reasons */
+	double value;
+	uv_timer_t step;
+	struct relief_host *next;
+};
+
+void relief_init(struct regulator *rg);
+/*
+ * HOST crossed its threshold (FIRING) or fell below the lower one, as
+ * ORIGIN ("psi", "alertmanager", "open-falcon") saw METRIC at VALUE.
+ * 0, or -1 if HOST is not a valid name or Redis is away.
+ */
+int relief_signal(struct regulator *rg, const char *host, const char *origin,
+    const char *metric, double value, bool firing);
+/* host.overloaded / host.recovered from any replica. */
+void relief_on_event(struct regulator *rg, const struct msg *m);
+/* Reads the registered hosts again. */
+void relief_refresh(struct regulator *rg);
+/* HOST is registered (autostart has run instances there). */
+bool relief_host_known(struct regulator *rg, const char *host);
+void relief_shutdown(struct regulator *rg);
+
+/* ------------------------------------------------------------------ */
+/* local.c: the local source (PSI triggers, MemAvailable) */
+
+/* Arms the triggers when regulator.watch_local is on; 0 or -1. */
+int local_init(struct regulator *rg);
+void local_shutdown(struct regulator *rg);
+
+/* ------------------------------------------------------------------ */
 /* main.c: the hooks on the service skeleton */
 
 /* The daemon's state, held in s->priv. */
@@ -125,6 +168,9 @@ struct regulator {
 	uv_timer_t refresh;
 	uint64_t refresh_gen;
 	int refresh_pending;		/* replies of the full refresh */
+	struct relief_host *hosts;	/* hosts known or signalled */
+	uv_timer_t hosts_timer;
+	struct local *local;		/* the local source, or NULL */
 	bool closing;			/* shutting down: callbacks do nothing */
 };
 

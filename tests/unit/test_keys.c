@@ -35,6 +35,12 @@ test_default_prefix(void)
 	    "dc:instance:blog:3");
 	CHECK_STREQ(key_hosts(buf, sizeof(buf)), "dc:hosts");
 	CHECK_STREQ(key_host(buf, sizeof(buf), "web1"), "dc:host:web1");
+	CHECK_STREQ(key_hoststate(buf, sizeof(buf), "web1"),
+	    "dc:hoststate:web1");
+	CHECK_STREQ(key_relief(buf, sizeof(buf), "web1"), "dc:relief:web1");
+	CHECK_STREQ(key_relief_lock(buf, sizeof(buf), "web1"),
+	    "dc:lock:relief:web1");
+	CHECK(key_relief(buf, sizeof(buf), "a b") == NULL);
 	CHECK_STREQ(key_load(buf, sizeof(buf), "blog"), "dc:load:blog");
 	CHECK_STREQ(key_scale_lock(buf, sizeof(buf), "blog"),
 	    "dc:lock:scale:blog");

@@ -30,6 +30,7 @@ static const struct field fields[] = {
 	FS(service), FS(instance), FS(version), FS(control), FS(app),
 	FS(domain), FS(target), FS(addr), FS(state), FS(reason),
 	FI(uptime_ms), FI(queued_ms), FI(start_ms), FI(ready_ms), FI(pid),
+	FS(host), FS(release), FI(from), FI(to), FS(origin), FS(metric),
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -61,6 +62,8 @@ static const struct spec specs[] = {
 	    "host reason"},
 	{MSG_INSTANCE_STOPPED, "instance.stopped", "app instance",
 	    "host reason"},
+	{MSG_HOST_OVERLOADED, "host.overloaded", "host origin metric value", ""},
+	{MSG_HOST_RECOVERED, "host.recovered", "host origin metric value", ""},
 	{MSG_PING, "ping", "", ""},
 	{MSG_PING_OK, "ping.ok", "service instance version uptime_ms", "pid"},
 	{MSG_WAKE, "wake", "app", ""},
@@ -999,8 +1002,41 @@ test_docs_examples_decode(void)
 	free(doc);
 }
 
+/* "value" is the one number that is not an integer: 24.1 stays 24.1. */
+static void
+test_number_field(void)
+{
+	struct msg in, out;
+	char err[256], *buf;
+	size_t len;
+
+	msg_init(&in, MSG_HOST_OVERLOADED);
+	snprintf(in.host, sizeof(in.host), "web-1");
+	snprintf(in.origin, sizeof(in.origin), "psi");
+	snprintf(in.metric, sizeof(in.metric), "memory some");
+	in.value = 24.1;
+	REQUIRE((buf = msg_encode(&in, &len)) != NULL);
+	CHECK(strstr(buf, "\"value\":24.1") != NULL);
+	CHECK_INTEQ(msg_decode(&out, buf, len, err, sizeof(err)), 0);
+	CHECK(out.value == 24.1);
+	free(buf);
+	CHECK_INTEQ(decode(&out, "host.recovered {\"v\":1,\"ts\":1,"
+	    "\"source\":\"r/1\",\"host\":\"h\",\"origin\":\"psi\","
+	    "\"metric\":\"m\",\"value\":3}", err, sizeof(err)), 0);
+	CHECK(out.value == 3.0);
+	CHECK_INTEQ(decode(&out, "host.recovered {\"v\":1,\"ts\":1,"
+	    "\"source\":\"r/1\",\"host\":\"h\",\"origin\":\"psi\","
+	    "\"metric\":\"m\",\"value\":\"3\"}", err, sizeof(err)), -1);
+	CHECK(strstr(err, "\"value\" must be a number") != NULL);
+	CHECK_INTEQ(decode(&out, "host.recovered {\"v\":1,\"ts\":1,"
+	    "\"source\":\"r/1\",\"host\":\"h\",\"origin\":\"psi\","
+	    "\"metric\":\"m\"}", err, sizeof(err)), -1);
+	CHECK(strstr(err, "missing field \"value\"") != NULL);
+}
+
 UNIT_TESTS = {
 	{"type names", test_type_names},
+	{"a number field", test_number_field},
 	{"round trip every type", test_roundtrip_every_type},
 	{"round trip required only", test_roundtrip_required_only},
 	{"encode keeps ts", test_encode_keeps_ts},

@@ -117,7 +117,8 @@ static const char app_usage[] =
     "  --max N               at most this many (default 1; 1 with --port or\n"
     "                        --container; at most autostart.instances_max)\n"
     "  --target-concurrency N   in-flight requests per instance the\n"
-    "                        autoscaler aims at (default 0: no autoscaling)\n";
+    "                        autoscaler aims at (default 0: no autoscaling)\n"
+    "  --protect on|off      never stopped to relieve an overloaded host\n";
 
 /* Appends ITEM to the list in BUF (room checked by the caller). */
 static void
@@ -150,6 +151,7 @@ app_parse_options(struct app *a, int argc, char **argv)
 		{"min", required_argument, NULL, 'm'},
 		{"max", required_argument, NULL, 'M'},
 		{"target-concurrency", required_argument, NULL, 'k'},
+		{"protect", required_argument, NULL, 'x'},
 		{NULL, 0, NULL, 0},
 	};
 	static const struct {
@@ -161,6 +163,7 @@ app_parse_options(struct app *a, int argc, char **argv)
 		{'t', "ttl"}, {'r', "ready"}, {'T', "start_timeout"},
 		{'W', "wake_page"}, {'g', "group"}, {'m', "min_instances"},
 		{'M', "max_instances"}, {'k', "target_concurrency"},
+		{'x', "protect"},
 	};
 	char domains[APP_MAX_DOMAINS * 256] = "", env[APP_TEXT_MAX] = "";
 	char err[600];
