@@ -18,6 +18,7 @@ regulator_init(struct service *s)
 	rg->svc = s;
 	autoscale_init(rg);
 	relief_init(rg);
+	alerts_routes(rg, s);
 	return local_init(rg);
 }
 

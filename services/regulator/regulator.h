@@ -151,6 +151,12 @@ bool relief_host_known(struct regulator *rg, const char *host);
 void relief_shutdown(struct regulator *rg);
 
 /* ------------------------------------------------------------------ */
+/* alerts.c: the webhooks (Alertmanager, Open-Falcon) on the admin port */
+
+/* Gives S the routes; from init, before the admin port starts. */
+void alerts_routes(struct regulator *rg, struct service *s);
+
+/* ------------------------------------------------------------------ */
 /* local.c: the local source (PSI triggers, MemAvailable) */
 
 /* Arms the triggers when regulator.watch_local is on; 0 or -1. */

@@ -52,6 +52,11 @@ static struct metric m_overloaded = METRIC_GAUGE(
     "local function key(tpl, id) return string.sub(tpl, 1, -2) .. id end\n"
 
 /*
+ * An episode belongs to the condition that started it: its origin and
+ * metric ("alertmanager" and an alertname, "psi" and "memory some %").
+ * Only that condition's figures update it and only its recovery ends it,
+ * so a resolved alert for another metric leaves the host overloaded.
+ *
  * KEYS hoststate, relief; ARGV origin, metric, value, now. Returns 1
  * when this call started the episode, 0 when one was on already.
  */
@@ -59,8 +64,9 @@ static const char script_enter[] =
     "redis.call('HSET', KEYS[1], 'figure', ARGV[2] .. ' ' .. ARGV[3],\n"
     "  'figure_ms', ARGV[4])\n"
     "if redis.call('HGET', KEYS[1], 'overloaded') == '1' then\n"
-    "  if redis.call('HGET', KEYS[1], 'origin') == ARGV[1] then\n"
-    "    redis.call('HSET', KEYS[1], 'metric', ARGV[2], 'value', ARGV[3])\n"
+    "  if redis.call('HGET', KEYS[1], 'origin') == ARGV[1] and\n"
+    "      redis.call('HGET', KEYS[1], 'metric') == ARGV[2] then\n"
+    "    redis.call('HSET', KEYS[1], 'value', ARGV[3])\n"
     "  end\n"
     "  return 0\n"
     "end\n"
@@ -72,7 +78,7 @@ static const char script_enter[] =
 /*
  * KEYS hoststate, relief; ARGV origin, metric, value, now. Returns 1
  * when this call ended the episode, 0 when there was none, -1 when it
- * belongs to another origin (which alone may end it).
+ * belongs to another condition (which alone may end it).
  */
 static const char script_leave[] =
     "if redis.call('HGET', KEYS[1], 'overloaded') ~= '1' then\n"
@@ -80,11 +86,14 @@ static const char script_leave[] =
     "    'figure_ms', ARGV[4])\n"
     "  return 0\n"
     "end\n"
-    "if redis.call('HGET', KEYS[1], 'origin') ~= ARGV[1] then return -1 end\n"
+    "if redis.call('HGET', KEYS[1], 'origin') ~= ARGV[1] or\n"
+    "    redis.call('HGET', KEYS[1], 'metric') ~= ARGV[2] then\n"
+    "  return -1\n"
+    "end\n"
     "redis.call('DEL', KEYS[2])\n"
-    "redis.call('HSET', KEYS[1], 'overloaded', '0', 'metric', ARGV[2],\n"
-    "  'value', ARGV[3], 'recovered', ARGV[4],\n"
-    "  'figure', ARGV[2] .. ' ' .. ARGV[3], 'figure_ms', ARGV[4])\n"
+    "redis.call('HSET', KEYS[1], 'overloaded', '0', 'value', ARGV[3],\n"
+    "  'recovered', ARGV[4], 'figure', ARGV[2] .. ' ' .. ARGV[3],\n"
+    "  'figure_ms', ARGV[4])\n"
     "return 1\n";
 
 /*
@@ -496,6 +505,10 @@ hosts_timer_cb(uv_timer_t *t)
 void
 relief_init(struct regulator *rg)
 {
+	metrics_register(&m_episodes);
+	metrics_register(&m_stops);
+	metrics_register(&m_stop_failures);
+	metrics_register(&m_overloaded);
 	uv_timer_init(rg->svc->loop, &rg->hosts_timer);
 	rg->hosts_timer.data = rg;
 	uv_timer_start(&rg->hosts_timer, hosts_timer_cb, RELIEF_HOSTS_MS,

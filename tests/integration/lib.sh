@@ -160,7 +160,8 @@ proxy = { control = "$CTL_proxy"; admin = "$ADMIN_proxy";
           listen = "$(hostport "$PROXY_HOST" "$PROXY_PORT")"; workers = 1; ${PROXY_EXTRA:-} };
 autostart = { control = "$CTL_autostart"; admin = "$ADMIN_autostart";
               run_dir = "$T/run"; ${AUTOSTART_EXTRA:-} };
-regulator = { control = "$CTL_regulator"; admin = "$ADMIN_regulator"; ${REGULATOR_EXTRA:-} };
+regulator = { control = "$CTL_regulator"; admin = "$ADMIN_regulator";
+              watch_local = ${REGULATOR_WATCH_LOCAL:-0}; ${REGULATOR_EXTRA:-} };
 idepool = { control = "$CTL_idepool"; admin = "$ADMIN_idepool"; };
 deployer = { control = "$CTL_deployer"; admin = "$ADMIN_deployer"; };
 CONF
@@ -248,10 +249,12 @@ key() {
 	routes:1 | apps:1 | deadlines:1 | lastaccess:1 | transit:1 | services:1 | \
 	hosts:1)
 		echo "$REDIS_PREFIX$1" ;;
-	app:2 | instances:2 | host:2 | load:2) echo "${REDIS_PREFIX}$1:$2" ;;
+	app:2 | instances:2 | host:2 | load:2 | hoststate:2 | relief:2)
+		echo "${REDIS_PREFIX}$1:$2" ;;
 	instance:3) echo "${REDIS_PREFIX}instance:$2:$3" ;;
 	wake_lock:2) echo "${REDIS_PREFIX}lock:wake:$2" ;;
 	scale_lock:2) echo "${REDIS_PREFIX}lock:scale:$2" ;;
+	relief_lock:2) echo "${REDIS_PREFIX}lock:relief:$2" ;;
 	service:3) echo "${REDIS_PREFIX}service:$2/$3" ;;
 	*)
 		echo "key: no key \"$*\" in common/keys.h" >&2

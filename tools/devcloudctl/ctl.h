@@ -51,6 +51,9 @@ int ctl_instances_show(struct ctl *c, redisContext *rc, const char *app);
 int ctl_instances_count(redisContext *rc, const redisReply *names,
     int *ready, int *total);
 
+/* hosts.c: the registered hosts and the regulator's view of each */
+int ctl_hosts(struct ctl *c, int argc, char **argv);
+
 /* route.c: route add|rm|list */
 int ctl_route(struct ctl *c, int argc, char **argv);
 

@@ -32,6 +32,8 @@ static const char usage[] =
     "  route add DOMAIN HOST:PORT  route DOMAIN (or *.DOMAIN) to an upstream\n"
     "  route rm DOMAIN           remove a route\n"
     "  route list                list the routes\n"
+    "  hosts                     hosts, overloaded or not, and what the\n"
+    "                            regulator last did on each\n"
     "  publish FRAME             send FRAME (\"TOPIC JSON\") verbatim on the\n"
     "                            bus, unchecked: for integrators and tests\n"
     "\n"
@@ -82,6 +84,7 @@ static const struct {
 	{"events", ctl_events},
 	{"route", ctl_route},
 	{"app", ctl_app},
+	{"hosts", ctl_hosts},
 	{"publish", ctl_publish_raw},
 };
 
