@@ -164,6 +164,11 @@ int local_init(struct regulator *rg);
 void local_shutdown(struct regulator *rg);
 
 /* ------------------------------------------------------------------ */
+/* webhook.c: Alertmanager's and Open-Falcon's alert payloads read into
+ * host signals. Its prototypes are in webhook.h, which needs nothing
+ * else, so its unit test and fuzz target link webhook.c alone. */
+
+/* ------------------------------------------------------------------ */
 /* main.c: the hooks on the service skeleton */
 
 /* The daemon's state, held in s->priv. */
