@@ -132,17 +132,38 @@ alerts_bad(const struct admin_req *r, struct admin_answer *a,
 	    r->path, why);
 }
 
+/*
+ * Monitoring names hosts as it likes ("web-1.example.com"); devcloud's
+ * host names are cut at the first dot (host_name() in driver.h). A name
+ * not known whole is tried cut. True if S's host is (now) a known one.
+ */
+static bool
+alerts_host(struct regulator *rg, struct webhook_signal *s)
+{
+	char *dot;
+
+	if (relief_host_known(rg, s->host))
+		return true;
+	if ((dot = strchr(s->host, '.')) == NULL || dot == s->host)
+		return false;
+	*dot = '\0';
+	if (relief_host_known(rg, s->host))
+		return true;
+	*dot = '.';
+	return false;
+}
+
 /* Checks every host of SIGS first, then signals each: all or nothing. */
 static void
 alerts_act(struct regulator *rg, const struct admin_req *r,
     struct admin_answer *a, const char *origin,
-    const struct webhook_signal *sigs, int n)
+    struct webhook_signal *sigs, int n)
 {
 	char why[256];
 	int sent = 0;
 
 	for (int i = 0; i < n; i++)
-		if (!relief_host_known(rg, sigs[i].host)) {
+		if (!alerts_host(rg, &sigs[i])) {
 			snprintf(why, sizeof(why), "unknown host \"%s\" (no "
 			    "devcloud instance has run there)", sigs[i].host);
 			alerts_bad(r, a, &m_unknown_host, why);

@@ -35,8 +35,9 @@ cleanup() {
 	# named by the pid files in the test's run_dir.
 	for f in "$T"/run/*.pid; do
 		[ -f "$f" ] || continue
-		read -r p _ <"$f"
-		[ -n "$p" ] && kill -KILL -- "-$p" 2>/dev/null
+		while read -r p _; do	# one line per instance
+			[ -n "$p" ] && kill -KILL -- "-$p" 2>/dev/null
+		done <"$f"
 	done
 	# A sanitizer build reports to the daemons' logs and goes on (or
 	# exits after the test has looked): each report is a failure.

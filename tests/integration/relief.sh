@@ -143,7 +143,7 @@ check "devcloudctl hosts shows the host, recovered, with its stops" bash -c \
 	"'$BIN/devcloudctl' -c '$CONF' hosts | grep -qE '^$HOST +[0-9.]+s +[0-9]+ +ok .* +$n +stopped '"
 
 # ---- Open-Falcon: PROBLEM (GET, token in the query) -> stops; OK -> end
-OF="endpoint=$HOST&metric=mem.memfree.percent&status=PROBLEM&step=1&priority=0&time=2026-11-30+05%3A00%3A00&tpl_id=1&exp_id=0&stra_id=2&tags=&left_value=3.5"
+OF="endpoint=$HOST.example.com&metric=mem.memfree.percent&status=PROBLEM&step=1&priority=0&time=2026-11-30+05%3A00%3A00&tpl_id=1&exp_id=0&stra_id=2&tags=&left_value=3.5"
 for a in $APPS; do px_status "$a.test" / >/dev/null; sleep 0.3; done
 check "apps running again" wait_for 10 bash -c \
 	"for a in $APPS; do [ \"\$('$BIN/devcloudctl' -c '$CONF' app show \$a | awk '\$1==\"state\"{print \$2}')\" = running ] || exit 1; done"
