@@ -127,6 +127,7 @@ struct relief_host {
 	bool registered;		/* in the hosts zset: webhooks may name it */
 	bool overloaded;		/* this replica takes part in an episode */
 	bool stepping;			/* a pick script is out */
+	uint64_t step_ns;		/* when it went out (uv_hrtime) */
 	bool told_empty, told_limit;	/* logged once per episode */
 	char metric[MSG_NAME_MAX * 2];	/* the episode's figure, for reasons */
 	double value;

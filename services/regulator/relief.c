@@ -326,6 +326,11 @@ step_done(struct store *st, redisReply *r, void *arg)
 	h->stepping = false;
 	if (h->rg->closing)
 		return;
+	log_debug("relief step", "host=%s ms=%.3f reply=%s", h->name,
+	    (double)(uv_hrtime() - h->step_ns) / 1e6,
+	    r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_STRING ?
+	    r->element[0]->str : "?");
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
 	    r->element[0]->type != REDIS_REPLY_STRING) {
 		log_warn("relief step failed", "host=%s err=\"%s\"", h->name,
@@ -381,6 +386,7 @@ relief_step(struct relief_host *h)
 	    cfg->regulator.step_interval_ms * 9 / 10 + 1);
 	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
 	h->stepping = true;
+	h->step_ns = uv_hrtime();
 	if (store_command(rg->svc->store, step_done, h,
 	    "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s %s %s", script_pick,
 	    k.state, k.relief, k.lock, k.host, k.lastaccess, k.app_tpl,

@@ -1,6 +1,6 @@
 #!/bin/bash
 # What the autoscaler reads: the proxy's in-flight figures per app in
-# load:APP ("AVG PEAK MS" under the proxy's name), written while the app
+# load:APP ("AVG PEAK MS TUNNELS" under the proxy's name), written while the app
 # has load and once after, expiring when the proxy stops writing, never
 # written for an idle app; and the regulator turning sustained load into
 # a scale decision for autostart. The real proxy, autostart, regulator,
@@ -33,7 +33,7 @@ check "idle wakes" [ "$(px_status idle.test / -m 30)" = 200 ]
 # its value.
 field_of() { rcli hkeys "$(key load "$1")" | grep '^proxy/'; }
 value_of() { rcli hget "$(key load "$1")" "$(field_of "$1")"; }
-FIGURE='^[0-9]+\.[0-9]{2} [0-9]+ [0-9]{13}$'
+FIGURE='^[0-9]+\.[0-9]{2} [0-9]+ [0-9]{13} [0-9]+$'
 
 hey -z 4s -c 10 -host busy.test "http://127.0.0.1:$PROXY_PORT/" >"$T/hey.out" 2>&1 &
 HEY=$!
@@ -42,7 +42,7 @@ check "under load, the figure of busy shows it (10 in flight)" wait_for 5 loaded
 inst=$(sed -n 's/.*msg="started" version=[^ ]* instance=\([^ ]*\) .*/\1/p' "$T/proxy.log")
 check "the field is the proxy's name, proxy/INSTANCE" \
 	[ "$(rcli hkeys "$(key load busy)")" = "proxy/$inst" ]
-check "the value is AVG PEAK MS" grep -Eq "$FIGURE" <<<"$(value_of busy)"
+check "the value is AVG PEAK MS TUNNELS" grep -Eq "$FIGURE" <<<"$(value_of busy)"
 ttl=$(rcli pttl "$(key load busy)")
 check "the key expires within a few flush intervals" \
 	[ "${ttl:-0}" -gt 0 -a "${ttl:-0}" -le 2000 ]

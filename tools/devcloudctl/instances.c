@@ -4,7 +4,7 @@
  *
  * Autostart writes the instances (PREFIX instances:APP, a set of ids;
  * PREFIX instance:APP:ID, one hash each) and the proxies the load
- * (PREFIX load:APP, proxy -> "AVG PEAK MS"); this file only reads them,
+ * (PREFIX load:APP, proxy -> "AVG PEAK MS TUNNELS"); this file only reads them,
  * in pipelines, so a command costs the same few round trips whatever
  * the number of instances. What it reads is someone else's writing: a
  * field it cannot read is shown as "?", never trusted.
