@@ -57,8 +57,9 @@ static struct metric m_overloaded = METRIC_GAUGE(
  * Only that condition's figures update it and only its recovery ends it,
  * so a resolved alert for another metric leaves the host overloaded.
  *
- * KEYS hoststate, relief; ARGV origin, metric, value, now. Returns 1
- * when this call started the episode, 0 when one was on already.
+ * KEYS hoststate, relief, lock; ARGV origin, metric, value, now. Returns
+ * 1 when this call started the episode (the last one's step lock goes,
+ * so its first step is taken at once), 0 when one was on already.
  */
 static const char script_enter[] =
     "redis.call('HSET', KEYS[1], 'figure', ARGV[2] .. ' ' .. ARGV[3],\n"
@@ -70,14 +71,14 @@ static const char script_enter[] =
     "  end\n"
     "  return 0\n"
     "end\n"
-    "redis.call('DEL', KEYS[2])\n"
+    "redis.call('DEL', KEYS[2], KEYS[3])\n"
     "redis.call('HSET', KEYS[1], 'overloaded', '1', 'origin', ARGV[1],\n"
     "  'metric', ARGV[2], 'value', ARGV[3], 'since', ARGV[4], 'stops', '0')\n"
     "return 1\n";
 
 /*
- * KEYS hoststate, relief; ARGV origin, metric, value, now. Returns 1
- * when this call ended the episode, 0 when there was none, -1 when it
+ * KEYS hoststate, relief, lock; ARGV origin, metric, value, now.
+ * Returns 1 when this call ended the episode, 0 when there was none, -1 when it
  * belongs to another condition (which alone may end it).
  */
 static const char script_leave[] =
@@ -90,7 +91,7 @@ static const char script_leave[] =
     "    redis.call('HGET', KEYS[1], 'metric') ~= ARGV[2] then\n"
     "  return -1\n"
     "end\n"
-    "redis.call('DEL', KEYS[2])\n"
+    "redis.call('DEL', KEYS[2], KEYS[3])\n"
     "redis.call('HSET', KEYS[1], 'overloaded', '0', 'value', ARGV[3],\n"
     "  'recovered', ARGV[4], 'figure', ARGV[2] .. ' ' .. ARGV[3],\n"
     "  'figure_ms', ARGV[4])\n"
@@ -101,6 +102,11 @@ static const char script_leave[] =
  * load_tpl, batch, max_stops, lock_ms, owner, now. Returns
  * {"recovered"} | {"limit"} | {"locked"} | {"stop", APP, LASTACCESS,
  * TUNNELS, ...} (no APP: nothing left to stop).
+ *
+ * The host's apps are sorted by last access (one ZMSCORE), then looked
+ * at in that order only until the batch is full: apps with a tunnel are
+ * set aside and taken last. A step costs a sort of the host's apps and a
+ * few calls per app looked at, not per app on the host.
  */
 static const char script_pick[] =
     LUA_KEY
@@ -112,42 +118,58 @@ static const char script_pick[] =
     "if not redis.call('SET', KEYS[3], ARGV[6], 'NX', 'PX', ARGV[5]) then\n"
     "  return {'locked'}\n"
     "end\n"
-    "local seen, cands = {}, {}\n"
+    "local want = math.min(tonumber(ARGV[3]), tonumber(ARGV[4]) - stops)\n"
+    "local seen, apps = {}, {}\n"
     "for _, m in ipairs(redis.call('SMEMBERS', KEYS[4])) do\n"
     "  local app = string.match(m, '^(.+)/[^/]+$')\n"
     "  if app and not seen[app] then\n"
     "    seen[app] = true\n"
-    "    local r = redis.call('HMGET', key(ARGV[1], app), 'state',\n"
-    "      'protect', 'deploying')\n"
-    "    if r[1] == 'running' and r[2] ~= 'on' and\n"
-    "        (not r[3] or r[3] == '') and\n"
-    "        redis.call('SISMEMBER', KEYS[2], app) == 0 then\n"
-    "      local tunnels = 0\n"
-    "      for _, v in ipairs(redis.call('HVALS', key(ARGV[2], app))) do\n"
-    "        local t = string.match(v, '^%S+ %S+ %S+ (%d+)$')\n"
-    "        if t then tunnels = tunnels + tonumber(t) end\n"
-    "      end\n"
-    "      local la = tonumber(redis.call('ZSCORE', KEYS[5], app) or '0')\n"
-    "      cands[#cands + 1] = {app, tunnels > 0 and 1 or 0, la, tunnels}\n"
+    "    apps[#apps + 1] = app\n"
+    "  end\n"
+    "end\n"
+    "local la = {}\n"
+    "for i = 1, #apps, 1000 do\n"	/* unpack() has a stack limit */
+    "  local j = math.min(i + 999, #apps)\n"
+    "  local s = redis.call('ZMSCORE', KEYS[5], unpack(apps, i, j))\n"
+    "  for k = i, j do la[apps[k]] = tonumber(s[k - i + 1] or '0') end\n"
+    "end\n"
+    "table.sort(apps, function(a, b)\n"
+    "  if la[a] ~= la[b] then return la[a] < la[b] end\n"
+    "  return a < b\n"
+    "end)\n"
+    "local picked, later = {}, {}\n"
+    "for _, app in ipairs(apps) do\n"
+    "  if #picked >= want then break end\n"
+    "  local r = redis.call('HMGET', key(ARGV[1], app), 'state',\n"
+    "    'protect', 'deploying')\n"
+    "  if r[1] == 'running' and r[2] ~= 'on' and\n"
+    "      (not r[3] or r[3] == '') and\n"
+    "      redis.call('SISMEMBER', KEYS[2], app) == 0 then\n"
+    "    local tunnels = 0\n"
+    "    for _, v in ipairs(redis.call('HVALS', key(ARGV[2], app))) do\n"
+    "      local t = string.match(v, '^%S+ %S+ %S+ (%d+)$')\n"
+    "      if t then tunnels = tunnels + tonumber(t) end\n"
+    "    end\n"
+    "    if tunnels > 0 then\n"
+    "      later[#later + 1] = {app, tunnels}\n"
+    "    else\n"
+    "      picked[#picked + 1] = {app, 0}\n"
     "    end\n"
     "  end\n"
     "end\n"
-    "table.sort(cands, function(a, b)\n"
-    "  if a[2] ~= b[2] then return a[2] < b[2] end\n"
-    "  if a[3] ~= b[3] then return a[3] < b[3] end\n"
-    "  return a[1] < b[1]\n"
-    "end)\n"
-    "local n = math.min(tonumber(ARGV[3]), tonumber(ARGV[4]) - stops,\n"
-    "  #cands)\n"
-    "local out = {'stop'}\n"
-    "for i = 1, n do\n"
-    "  redis.call('SADD', KEYS[2], cands[i][1])\n"
-    "  out[#out + 1] = cands[i][1]\n"
-    "  out[#out + 1] = string.format('%d', cands[i][3])\n"
-    "  out[#out + 1] = tostring(cands[i][4])\n"
+    "for _, p in ipairs(later) do\n"
+    "  if #picked >= want then break end\n"
+    "  picked[#picked + 1] = p\n"
     "end\n"
-    "if n > 0 then\n"
-    "  redis.call('HINCRBY', KEYS[1], 'stops', n)\n"
+    "local out = {'stop'}\n"
+    "for _, p in ipairs(picked) do\n"
+    "  redis.call('SADD', KEYS[2], p[1])\n"
+    "  out[#out + 1] = p[1]\n"
+    "  out[#out + 1] = string.format('%d', la[p[1]])\n"
+    "  out[#out + 1] = tostring(p[2])\n"
+    "end\n"
+    "if #picked > 0 then\n"
+    "  redis.call('HINCRBY', KEYS[1], 'stops', #picked)\n"
     "  redis.call('HSET', KEYS[1], 'action', 'stopped ' .. out[2],\n"
     "    'action_ms', ARGV[7])\n"
     "end\n"
@@ -228,18 +250,32 @@ overloaded_count(struct regulator *rg)
 	metric_set(&m_overloaded, n);
 }
 
+/* Tells the bus (and the log) that C started or ended H's episode. */
 static void
-host_publish(struct relief_host *h, enum msg_type type, const char *origin,
-    const char *metric, double value)
+host_publish(struct relief_host *h, const struct relief_call *c)
 {
 	struct msg m;
 
-	msg_init(&m, type);
+	msg_init(&m, c->firing ? MSG_HOST_OVERLOADED : MSG_HOST_RECOVERED);
 	snprintf(m.host, sizeof(m.host), "%s", h->name);
-	snprintf(m.origin, sizeof(m.origin), "%s", origin);
-	snprintf(m.metric, sizeof(m.metric), "%s", metric);
-	m.value = value;
+	snprintf(m.origin, sizeof(m.origin), "%s", c->origin);
+	snprintf(m.metric, sizeof(m.metric), "%s", c->metric);
+	m.value = c->value;
+	if (c->firing)
+		log_warn("host overloaded", "host=%s origin=%s metric=\"%s\" "
+		    "value=%.1f", h->name, c->origin, c->metric, c->value);
+	else
+		log_info("host recovered", "host=%s origin=%s metric=\"%s\" "
+		    "value=%.1f", h->name, c->origin, c->metric, c->value);
 	bus_publish(h->rg->svc->bus, &m);
+}
+
+/* Why the script reply R is not one: for logs. */
+static const char *
+reply_error(const redisReply *r)
+{
+	return r == NULL ? "redis connection lost" :
+	    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply";
 }
 
 static void relief_step(struct relief_host *h);
@@ -334,9 +370,7 @@ step_done(struct store *st, redisReply *r, void *arg)
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
 	    r->element[0]->type != REDIS_REPLY_STRING) {
 		log_warn("relief step failed", "host=%s err=\"%s\"", h->name,
-		    r == NULL ? "redis connection lost" :
-		    r->type == REDIS_REPLY_ERROR ? r->str :
-		    "unexpected reply");
+		    reply_error(r));
 		step_next(h);
 		return;
 	}
@@ -407,31 +441,18 @@ signal_done(struct store *st, redisReply *r, void *arg)
 		goto done;
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
 		log_warn("host signal not recorded", "host=%s err=\"%s\"",
-		    h->name, r == NULL ? "redis connection lost" :
-		    r->type == REDIS_REPLY_ERROR ? r->str :
-		    "unexpected reply");
+		    h->name, reply_error(r));
 		goto done;
+	}
+	if (r->integer == 1) {		/* this call started or ended it */
+		metric_add(&m_episodes, c->firing);
+		host_publish(h, c);
 	}
 	if (c->firing) {
 		snprintf(h->metric, sizeof(h->metric), "%s", c->metric);
 		h->value = c->value;
-		if (r->integer == 1) {
-			metric_add(&m_episodes, 1);
-			log_warn("host overloaded", "host=%s origin=%s "
-			    "metric=\"%s\" value=%.1f", h->name, c->origin,
-			    c->metric, c->value);
-			host_publish(h, MSG_HOST_OVERLOADED, c->origin,
-			    c->metric, c->value);
-		}
 		host_set_overloaded(h, true);
 	} else if (r->integer >= 0) {
-		if (r->integer == 1) {
-			log_info("host recovered", "host=%s origin=%s "
-			    "metric=\"%s\" value=%.1f", h->name, c->origin,
-			    c->metric, c->value);
-			host_publish(h, MSG_HOST_RECOVERED, c->origin,
-			    c->metric, c->value);
-		}
 		host_set_overloaded(h, false);
 	}
 done:
@@ -459,8 +480,9 @@ relief_signal(struct regulator *rg, const char *host, const char *origin,
 	snprintf(val, sizeof(val), "%.1f", value);
 	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
 	if (store_command(rg->svc->store, signal_done, c,
-	    "EVAL %s 2 %s %s %s %s %s %s", firing ? script_enter :
-	    script_leave, k.state, k.relief, origin, metric, val, now) != 0) {
+	    "EVAL %s 3 %s %s %s %s %s %s %s", firing ? script_enter :
+	    script_leave, k.state, k.relief, k.lock, origin, metric, val,
+	    now) != 0) {
 		free(c);
 		return -1;
 	}
