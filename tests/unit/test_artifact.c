@@ -3,10 +3,11 @@
  * The deployer's artifact checker (services/deployer/artifact.c). Every
  * artifact is built at run time, in a temporary directory, with
  * libarchive's write API (which writes whatever names, types and modes
- * it is given) or, for a real-world one, with tar(1). A bad artifact
- * must be refused with a reason naming the entry and the rule, leave no
- * DEST and no temporary directory behind, and write nothing outside;
- * a good one must come out whole: contents, modes, links.
+ * it is given), with GNU tar for a real-world one, or with Python's
+ * tarfile for what libarchive will not write. A bad artifact must be
+ * refused with a reason naming the entry and the rule, leave no DEST
+ * and no temporary directory behind, and write nothing outside; a good
+ * one must come out whole: contents, modes, links.
  */
 #include <archive.h>
 #include <archive_entry.h>
