@@ -2,7 +2,7 @@
 # tests, `make up` / `make down` run the suite locally.
 
 CC ?= cc
-PKGS := libuv hiredis json-c libconfig libcurl
+PKGS := libuv hiredis json-c libconfig libcurl libarchive
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 
 CFLAGS ?= -O2 -g

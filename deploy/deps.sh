@@ -11,6 +11,7 @@ pkg:hiredis                 libhiredis-dev
 pkg:json-c                  libjson-c-dev
 pkg:libconfig               libconfig-dev
 pkg:libcurl                 libcurl4-openssl-dev
+pkg:libarchive              libarchive-dev
 hdr:nng/nng.h               libnng-dev
 bin:pkg-config              pkg-config
 bin:cc                      gcc
