@@ -4,7 +4,8 @@
  * new version is unhealthy.
  *
  * Today the daemon runs on the shared service skeleton (ping, heartbeats,
- * health, metrics); deployment is its own issue.
+ * health, metrics) and has its artifact checker; the deploy itself is
+ * still to come.
  */
 #ifndef DC_DEPLOYER_H
 #define DC_DEPLOYER_H
@@ -15,6 +16,10 @@
 struct deployer {
 	struct service *svc;
 };
+
+/* artifact.c: an artifact checked (checksum, sizes) and unpacked safely
+ * into a release directory; its prototypes are in artifact.h, which
+ * needs nothing else, so its unit test and fuzz target link it alone */
 
 /* main.c: the hooks on the service skeleton (no topics yet: on_event's
  * switch has only its default, which logs and counts) */
