@@ -7,8 +7,14 @@
  * autostart finds the instances it started before: none is orphaned or
  * started twice. The start time (from /proc) guards against a recycled
  * PID. Its exits are known from SIGCHLD (libuv's exit callback).
+ *
+ * A simple command (words and $PORT, nothing the shell would interpret)
+ * is run directly, without /bin/sh: a shell's start is most of what a
+ * small app's cold start costs here (decisions.md, "The cold path").
+ * Anything else goes through /bin/sh -c as written.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -23,6 +29,7 @@
 #include "log.h"
 
 #define PROC_POLL_MS 10		/* how often a stopping app is checked */
+#define PROC_ARGS_MAX 64	/* words of a command run without a shell */
 #define PROC_KILL_WAIT_MS 2000	/* after SIGKILL, before giving up */
 
 extern char **environ;
@@ -450,6 +457,79 @@ proc_result_running(const struct proc *p, struct driver_result *r)
 	snprintf(r->host, sizeof(r->host), "%s", p->drv->host);
 }
 
+/* NAME is a program the shell would run from a file: a path to an
+ * executable, or one found in $PATH (not a builtin such as "exit"). */
+static bool
+proc_is_program(const char *name)
+{
+	const char *path = getenv("PATH"), *p, *end;
+	char full[PATH_MAX];
+
+	if (strchr(name, '/') != NULL)
+		return access(name, X_OK) == 0;
+	for (p = path != NULL ? path : "/usr/bin:/bin"; *p != '\0'; p = end) {
+		int n;
+
+		end = p + strcspn(p, ":");
+		n = snprintf(full, sizeof(full), "%.*s/%s", (int)(end - p), p,
+		    name);
+		if (end > p && n > 0 && (size_t)n < sizeof(full) &&
+		    access(full, X_OK) == 0)
+			return true;
+		if (*end == ':')
+			end++;
+	}
+	return false;
+}
+
+/*
+ * Splits CMD into ARGV (words in BUF) when the shell would do nothing
+ * but split it and run a program: words of characters no shell treats
+ * specially, "$PORT" or "${PORT}" alone as a word (replaced by PORT), a
+ * leading "exec", and a first word that is a program, not a builtin.
+ * Returns the word count, or 0 when CMD needs /bin/sh.
+ */
+static int
+proc_simple_argv(const char *cmd, int port, char *buf, size_t len,
+    char **argv, int max)
+{
+	static const char special[] = "\\'\"`$;&|<>()*?[]{}~#=%!\n";
+	size_t used = 0;
+	int n = 0;
+
+	while (*cmd != '\0') {
+		size_t w;
+		int k;
+
+		while (*cmd == ' ' || *cmd == '\t')
+			cmd++;
+		if (*cmd == '\0')
+			break;
+		w = strcspn(cmd, " \t");
+		if (n + 1 >= max)
+			return 0;
+		if ((w == 5 && strncmp(cmd, "$PORT", 5) == 0) ||
+		    (w == 7 && strncmp(cmd, "${PORT}", 7) == 0))
+			k = snprintf(buf + used, len - used, "%d", port);
+		else if (strcspn(cmd, special) < w)
+			return 0;
+		else
+			k = snprintf(buf + used, len - used, "%.*s", (int)w,
+			    cmd);
+		if (k < 0 || (size_t)k >= len - used)
+			return 0;
+		argv[n++] = buf + used;
+		used += (size_t)k + 1;
+		cmd += w;
+	}
+	if (n > 0 && strcmp(argv[0], "exec") == 0) {
+		memmove(argv, argv + 1, (size_t)n * sizeof(*argv));
+		n--;
+	}
+	argv[n] = NULL;
+	return n > 0 && proc_is_program(argv[0]) ? n : 0;
+}
+
 static int
 process_start(void *self, const struct app *a, const char *inst,
     driver_cb cb, void *arg, char *err, size_t errlen)
@@ -459,7 +539,8 @@ process_start(void *self, const struct app *a, const char *inst,
 	uv_process_options_t opt = {0};
 	uv_stdio_container_t stdio[3];
 	char logpath[CONFIG_PATH_MAX + 80], *envblock = NULL, **env;
-	char *args[] = {"/bin/sh", "-c", (char *)a->command, NULL};
+	char *shell[] = {"/bin/sh", "-c", (char *)a->command, NULL};
+	char *words[PROC_ARGS_MAX], wordbuf[APP_TEXT_MAX + 32], **args;
 	struct proc *p;
 	char state;
 	int fd, rv;
@@ -499,6 +580,8 @@ process_start(void *self, const struct app *a, const char *inst,
 		free(p);
 		return -1;
 	}
+	args = proc_simple_argv(a->command, p->port, wordbuf, sizeof(wordbuf),
+	    words, PROC_ARGS_MAX) > 0 ? words : shell;
 	stdio[0].flags = UV_IGNORE;
 	stdio[1].flags = stdio[2].flags = UV_INHERIT_FD;
 	stdio[1].data.fd = stdio[2].data.fd = fd;

@@ -136,7 +136,8 @@ struct starter {
 	char addr[DRIVER_ADDR_MAX];
 	char host[DRIVER_HOST_MAX];
 	struct probe *probe;
-	uv_timer_t timer;		/* probe backoff */
+	uv_poll_t timer;		/* probe backoff: TFD's expiries */
+	int tfd;			/* a timerfd: waits below 1 ms */
 	int probes;
 	int probe_delay_ms;
 	int64_t deadline;		/* monotonic ms */

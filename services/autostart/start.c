@@ -4,17 +4,25 @@
  * wake (the first instance) and the scaler (the others) both start
  * instances this way.
  *
- * The first probe goes out at once, then one every millisecond for the
- * first STARTER_PROBE_FAST checks (most apps are up by then), then a
- * doubling backoff up to STARTER_PROBE_MAX_MS: ms, not seconds.
+ * The first probe goes out at once, then one every STARTER_PROBE_FINE_US
+ * for the first STARTER_PROBE_FINE checks (a small app listens a few
+ * hundred microseconds after its exec), one every millisecond up to
+ * STARTER_PROBE_FAST checks, then a doubling backoff up to
+ * STARTER_PROBE_MAX_MS. libuv's timers count whole milliseconds, so the
+ * waits are a timerfd of the starter's own, polled by the loop.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "autostart.h"
 
+#define STARTER_PROBE_FINE 10
+#define STARTER_PROBE_FINE_US 200
 #define STARTER_PROBE_FAST 20
 #define STARTER_PROBE_MAX_MS 100
 
@@ -23,7 +31,10 @@ static void starter_probe(struct starter *st);
 static void
 starter_free_cb(uv_handle_t *h)
 {
-	free(h->data);
+	struct starter *st = h->data;
+
+	close(st->tfd);
+	free(st);
 }
 
 /* No more work: the starter goes once the driver's callback is back. */
@@ -33,9 +44,19 @@ starter_finish(struct starter *st)
 	st->cancelled = true;
 	probe_cancel(st->probe);
 	st->probe = NULL;
-	uv_timer_stop(&st->timer);
+	uv_poll_stop(&st->timer);
 	if (!st->driver_out)
 		uv_close((uv_handle_t *)&st->timer, starter_free_cb);
+}
+
+/* Arms the wait before the next probe: US microseconds. */
+static void
+starter_wait(struct starter *st, long us)
+{
+	struct itimerspec its = {.it_value = {us / 1000000,
+	    (us % 1000000) * 1000}};
+
+	timerfd_settime(st->tfd, 0, &its, NULL);
 }
 
 static void
@@ -49,9 +70,16 @@ starter_done(struct starter *st, const char *why)
 }
 
 static void
-starter_probe_timer(uv_timer_t *t)
+starter_probe_timer(uv_poll_t *t, int status, int events)
 {
-	starter_probe(t->data);
+	struct starter *st = t->data;
+	uint64_t n;
+
+	(void)status;
+	(void)events;
+	if (read(st->tfd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return;		/* not expired (spurious wake-up) */
+	starter_probe(st);
 }
 
 static void
@@ -73,14 +101,17 @@ starter_probed(bool ready, const char *why, void *arg)
 		starter_done(st, reason);
 		return;
 	}
-	if (++st->probes > STARTER_PROBE_FAST)
+	if (++st->probes <= STARTER_PROBE_FINE) {
+		starter_wait(st, STARTER_PROBE_FINE_US);
+		return;
+	}
+	if (st->probes > STARTER_PROBE_FAST)
 		st->probe_delay_ms *= 2;
 	else
 		st->probe_delay_ms = 1;
 	if (st->probe_delay_ms > STARTER_PROBE_MAX_MS)
 		st->probe_delay_ms = STARTER_PROBE_MAX_MS;
-	uv_timer_start(&st->timer, starter_probe_timer,
-	    (uint64_t)st->probe_delay_ms, 0);
+	starter_wait(st, st->probe_delay_ms * 1000L);
 }
 
 static void
@@ -133,8 +164,18 @@ starter_run(struct autostart *as, const struct app *a, const char *inst,
 	st->arg = arg;
 	st->t_call = service_mono_ms();
 	st->deadline = st->t_call + a->start_timeout_ms;
-	uv_timer_init(as->svc->loop, &st->timer);
+	if ((st->tfd = timerfd_create(CLOCK_MONOTONIC,
+	    TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
+	    uv_poll_init(as->svc->loop, &st->timer, st->tfd) != 0) {
+		snprintf(err, errlen, "cannot make a probe timer: %s",
+		    strerror(errno));
+		if (st->tfd >= 0)
+			close(st->tfd);
+		free(st);
+		return NULL;
+	}
 	st->timer.data = st;
+	uv_poll_start(&st->timer, UV_READABLE, starter_probe_timer);
 	st->driver_out = true;
 	if (driver_start(as->drivers, a, inst, starter_started, st, err,
 	    errlen) != 0) {
