@@ -12,6 +12,10 @@
 # busy is refused. The generated run/devcloud.conf is the one place that
 # names every address; everything below reads them back from it.
 #
+#   deploy/up.sh          start everything
+#   deploy/up.sh redis    start only redis-server again, after it died,
+#                         on the port and data of the run directory
+#
 # The binaries come from $DEVCLOUD_BUILD/bin (default ./build/bin).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -177,13 +181,18 @@ launch() {
 }
 
 # start_redis: redis-server on the port of $CONF, its data in $RUN/redis,
-# and waits (bounded) until it has loaded its data.
+# and waits (bounded) until it has loaded its data. Durable: every write
+# goes to the append-only file, which is fsync'd once a second, so a
+# crash loses at most the last second. No RDB snapshots besides: Redis
+# loads the AOF when there is one, so a snapshot would be a second copy
+# that is never read, at the cost of a fork each time.
 start_redis() {
 	local port
 	port=$(conf_get redis.address)
 	port=${port##*:}
 	launch redis redis-server --port "$port" --bind 127.0.0.1 \
-		--dir "$RUN/redis" --save 60 1
+		--dir "$RUN/redis" --appendonly yes --appendfsync everysec \
+		--save ''
 	for _ in $(seq 100); do
 		[ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && return 0
 		sleep 0.1
@@ -202,6 +211,29 @@ healthy() {
 	done
 	return 1
 }
+
+# `deploy/up.sh redis`: redis-server again, as make up started it.
+if [ "${1:-}" = redis ]; then
+	if [ ! -f "$CONF" ]; then
+		echo "no $CONF: make up first" >&2
+		exit 1
+	fi
+	pid=$(cat "$RUN/pids/redis.pid" 2>/dev/null)
+	# Debian's redis-server is a link to redis-check-rdb.
+	case $(readlink "/proc/${pid:-0}/exe" 2>/dev/null) in
+	*/redis-server | */redis-check-rdb)
+		echo "redis-server still runs (pid $pid)" >&2
+		exit 1
+		;;
+	esac
+	start_redis || exit 1
+	echo "redis-server started again on $(conf_get redis.address)" \
+		"(pid $(cat "$RUN/pids/redis.pid")), data from $RUN/redis"
+	exit 0
+elif [ -n "${1:-}" ]; then
+	echo "usage: deploy/up.sh [redis]" >&2
+	exit 2
+fi
 
 if ls "$RUN"/pids/*.pid >/dev/null 2>&1; then
 	echo "devcloud seems to be up already (pid files in $RUN/pids);" \
