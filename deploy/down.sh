@@ -6,6 +6,16 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${DEVCLOUD_RUN:-$ROOT/run}
 
 shopt -s nullglob
+
+# alive PID [STARTTIME]: PID runs (a zombie has ended: up.sh is not
+# there to reap its children) and, if STARTTIME is given, started then
+# (/proc/PID/stat's field 22): it is not a recycled PID.
+alive() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=(${st##*) })	# the fields after the command's name, from 3
+	[ "${st[0]}" != Z ] && { [ -z "${2:-}" ] || [ "${st[19]}" = "$2" ]; }
+}
 pids=("$RUN"/pids/*.pid)
 if [ ${#pids[@]} -eq 0 ]; then
 	echo "devcloud is not up (no pid files in $RUN/pids)"
@@ -37,10 +47,10 @@ for f in "${order[@]}"; do
 	esac
 	kill "$pid"
 	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
+		alive "$pid" || break
 		sleep 0.1
 	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if alive "$pid"; then
 		echo "$name: pid $pid did not stop in 5 s; killing it"
 		kill -9 "$pid"
 	fi
@@ -48,12 +58,23 @@ for f in "${order[@]}"; do
 	rm -f "$f"
 done
 
-# Apps the process driver started: their pid files hold "PID PORT START".
+# Apps the process driver started: their pid files hold a line "PID
+# PORT STARTTIME ID" per instance, each the leader of its process group.
+groups=()
 for f in "$RUN"/apps/*.pid; do
-	read -r pid _ <"$f" || continue
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+	while read -r pid _ start _; do
+		alive "$pid" "$start" || continue
 		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
 		echo "stopped app $(basename "$f" .pid) (pid $pid)"
-	fi
+		groups+=("$pid")
+	done <"$f"
 	rm -f "$f"
+done
+for pid in "${groups[@]}"; do
+	for _ in $(seq 50); do
+		alive "$pid" || continue 2
+		sleep 0.1
+	done
+	echo "app pid $pid did not stop in 5 s; killing its group"
+	kill -KILL -- "-$pid" 2>/dev/null
 done

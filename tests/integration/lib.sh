@@ -40,8 +40,9 @@ cleanup() {
 		done <"$f"
 	done
 	# A sanitizer build reports to the daemons' logs and goes on (or
-	# exits after the test has looked): each report is a failure.
-	for p in "$T"/*.log; do
+	# exits after the test has looked): each report is a failure. The
+	# logs are in $T, or in a make up run directory under it.
+	for p in "$T"/*.log "$T"/*/logs/*.log; do
 		[ -f "$p" ] && grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$p" &&
 			not_ok "sanitizer report in $(basename "$p")"
 	done
