@@ -116,6 +116,7 @@ apps_publish_cb(uv_idle_t *h)
 	size_t i = 0;
 
 	uv_idle_stop(h);
+	px->published_ms = uv_now(px->svc->loop);
 	if ((t = route_table_new()) == NULL)
 		goto fail;
 	while ((s = map_next(&px->routes, &i)) != NULL) {
@@ -147,11 +148,36 @@ fail:
 	log_error("route table not rebuilt", "err=\"out of memory\"");
 }
 
+/*
+ * A rebuild copies every route, and each worker frees the table it
+ * replaces: a reload of N apps must not rebuild once per reply (N
+ * rebuilds of N routes, and the workers busy freeing tables instead of
+ * serving). So while record or instance reads are out, the rebuild
+ * waits for the last of them, but never more than APPS_PUBLISH_MAX_MS
+ * after the previous one, so that a steady trickle of events cannot
+ * hold it back.
+ */
+#define APPS_PUBLISH_MAX_MS 100
+
 void
 apps_changed(struct proxy *px)
 {
+	if (px->fetching > 0 && uv_now(px->svc->loop) - px->published_ms <
+	    APPS_PUBLISH_MAX_MS) {
+		px->publish_due = true;
+		return;
+	}
+	px->publish_due = false;
 	/* a no-op while a publish is pending: one rebuild takes them all */
 	uv_idle_start(&px->publish, apps_publish_cb);
+}
+
+/* A record or instance read came back (or never went out). */
+static void
+apps_fetched(struct proxy *px)
+{
+	if (--px->fetching == 0 && px->publish_due)
+		apps_changed(px);
 }
 
 /* Sets DOMAIN -> TARGET in px->routes (TARGET NULL or "": removed). */
@@ -267,19 +293,21 @@ apps_instances_cb(struct store *st, redisReply *r, void *arg)
 {
 	struct apps_load *l = arg;
 	struct proxy_app *a = l->app;
+	struct proxy *px = l->px;
 
 	(void)st;
 	free(l);
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || !apps_running(a))
-		return;
-	apps_instances_clear(a);
-	for (size_t i = 0; i + 1 < r->elements; i += 2)
-		if (r->element[i]->type == REDIS_REPLY_STRING &&
-		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
-		    apps_instance_set(a, r->element[i]->str,
-		    r->element[i + 1]->str) < 0)
-			break;
-	apps_changed(a->px);
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && apps_running(a)) {
+		apps_instances_clear(a);
+		for (size_t i = 0; i + 1 < r->elements; i += 2)
+			if (r->element[i]->type == REDIS_REPLY_STRING &&
+			    r->element[i + 1]->type == REDIS_REPLY_STRING &&
+			    apps_instance_set(a, r->element[i]->str,
+			    r->element[i + 1]->str) < 0)
+				break;
+		apps_changed(px);
+	}
+	apps_fetched(px);
 }
 
 /* Reads A's ready instances again (they are what requests go to). */
@@ -296,9 +324,12 @@ apps_instances_fetch(struct proxy *px, struct proxy_app *a)
 	}
 	l->px = px;
 	l->app = a;
+	px->fetching++;
 	if (store_command(px->svc->store, apps_instances_cb, l,
-	    "EVAL %s 1 %s %s", apps_instances_script, key, tpl) < 0)
+	    "EVAL %s 1 %s %s", apps_instances_script, key, tpl) < 0) {
 		free(l);
+		apps_fetched(px);
+	}
 }
 
 /*
@@ -337,11 +368,13 @@ static void
 apps_record_cb(struct store *st, redisReply *r, void *arg)
 {
 	struct apps_load *l = arg;
+	struct proxy *px = l->px;
 
 	(void)st;
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY)
-		apps_record(l->px, l->app, r);
+		apps_record(px, l->app, r);
 	free(l);
+	apps_fetched(px);
 }
 
 static void
@@ -356,9 +389,12 @@ apps_fetch(struct proxy *px, struct proxy_app *a)
 	}
 	l->px = px;
 	l->app = a;
+	px->fetching++;
 	if (store_command(px->svc->store, apps_record_cb, l, "HGETALL %s",
-	    key) < 0)
+	    key) < 0) {
 		free(l);
+		apps_fetched(px);
+	}
 }
 
 /* Fetches the record of the app TARGET routes to, if it routes to one. */
@@ -499,6 +535,8 @@ apps_inbox_cb(uv_async_t *h)
 		next = m->next;
 		if (m->type == WMSG_WAKE && px->nworkers > 0)
 			apps_wake(px, m->app);
+		else if (m->type == WMSG_ROUTES_OLD)
+			route_table_unref(m->routes);
 		free(m);
 	}
 }
@@ -614,6 +652,8 @@ apps_shutdown(struct proxy *px)
 	for (struct wmsg *m = wqueue_take(&px->inbox), *next; m != NULL;
 	    m = next) {
 		next = m->next;
+		if (m->type == WMSG_ROUTES_OLD)
+			route_table_unref(m->routes);
 		free(m);
 	}
 }

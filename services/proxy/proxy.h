@@ -873,6 +873,7 @@ enum wmsg_type {
 	WMSG_WAKE_DONE,		/* main -> worker: wake finished */
 	WMSG_STOP,		/* main -> worker: shut down */
 	WMSG_WAKE,		/* worker -> main: please wake app */
+	WMSG_ROUTES_OLD,	/* worker -> main: a snapshot it let go */
 	WMSG_RESOLVED,		/* lookup thread -> worker: address found */
 };
 
@@ -972,6 +973,9 @@ struct proxy {
 	uv_timer_t flush;
 	uv_timer_t sample;		/* in-flight samples (activity.c) */
 	uv_idle_t publish;		/* rebuilds once per loop turn */
+	int fetching;			/* record/instance reads out */
+	bool publish_due;		/* a rebuild waits for them */
+	uint64_t published_ms;		/* the last rebuild (loop time) */
 	uint64_t load_gen;		/* the reload in flight */
 	bool loaded;
 };

@@ -228,6 +228,7 @@ worker_on_wake(struct loop *l)
 {
 	struct proxy_worker *w = container_of(l, struct proxy_worker, loop);
 	struct wmsg *m = wqueue_take(&w->inbox), *next;
+	struct route_table *old;
 
 	if (!w->stopping)
 		handoff_take(w, false);
@@ -235,10 +236,20 @@ worker_on_wake(struct loop *l)
 		next = m->next;
 		switch (m->type) {
 		case WMSG_ROUTES:
-			route_table_unref(w->routes);
+			old = w->routes;
 			w->routes = m->routes;
 			balance_routes_changed(w);
-			break;
+			if (old == NULL)
+				break;
+			/*
+			 * The old table goes back to the main thread to be
+			 * freed there: freeing 100,000 routes here would
+			 * hold this worker's connections for tens of ms.
+			 */
+			m->type = WMSG_ROUTES_OLD;
+			m->routes = old;
+			wqueue_push(&w->px->inbox, m);
+			continue;
 		case WMSG_WAKE_DONE:
 			if (!w->stopping)
 				hold_done(w, m->app, m->status, m->reason);
