@@ -216,4 +216,25 @@ check "scale: app scale web 0 is clamped to min_instances 1" says \
 check "scale: app.scaled published with reason manual" wait_for 5 grep -q \
 	'"type":"app.scaled".*"app":"web".*"reason":"manual"' "$T/events.log"
 
+# app list pages: more apps than a page (500), read with SSCAN, sorted
+# here; every app once, in order.
+before=$(ctl app list | tail -n +2 | wc -l)
+python3 - "$REDIS_PREFIX" <<'PY' | redis-cli -p "$REDIS_PORT" --pipe >/dev/null
+import sys
+p = sys.argv[1]
+for i in range(1234):
+    n = "pg%05d" % (1233 - i)
+    for a in (("SADD", p + "apps", n),
+              ("HSET", p + "app:" + n, "name", n, "state", "stopped",
+               "driver", "process", "domains", n + ".test")):
+        sys.stdout.write("*%d\r\n" % len(a) +
+                         "".join("$%d\r\n%s\r\n" % (len(x), x) for x in a))
+PY
+ctl app list >"$T/biglist.out" 2>&1
+check "app list: every app once across pages ($before + 1234)" [ \
+	"$(tail -n +2 "$T/biglist.out" | awk '{ print $1 }' | sort -u | wc -l)" -eq $((before + 1234)) ]
+check "app list: sorted by name across pages" bash -c \
+	"tail -n +2 '$T/biglist.out' | awk '{ print \$1 }' | LC_ALL=C sort -c"
+check "app list: a paged row reads its record" grep -qE '^pg00777 +stopped +process +- +0/0 +pg00777\.test$' "$T/biglist.out"
+
 finish

@@ -393,40 +393,94 @@ app_rm(struct ctl *c, redisContext *rc, const char *name)
 	return 0;
 }
 
-static int
-app_list(redisContext *rc)
-{
-	char key[KEY_MAX], inst[32];
-	redisReply *names, *r;
-	int *ready = NULL, *total = NULL, rv = 1;
+/* Names a page of `app list` shows at once: what it asks of Redis and
+ * holds at a time, however many apps there are. */
+#define APP_LIST_PAGE 500
 
-	names = redisCommand(rc, "SORT %s ALPHA", key_apps(key, sizeof(key)));
-	if (names == NULL || names->type != REDIS_REPLY_ARRAY) {
-		ctl_error("redis: %s", names && names->str ? names->str :
-		    rc->errstr);
-		freeReplyObject(names);
-		return 1;
-	}
-	if ((ready = calloc(names->elements + 1, sizeof(int))) == NULL ||
-	    (total = calloc(names->elements + 1, sizeof(int))) == NULL) {
-		ctl_error("out of memory");
-		goto fail;
-	}
-	if (ctl_instances_count(rc, names, ready, total) != 0)
-		goto fail;
-	for (size_t i = 0; i < names->elements; i++)
+static int
+app_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Every app name, sorted, into *NAMES (the caller frees each and the
+ * array): read with SSCAN, a bounded reply at a time, and sorted here,
+ * so Redis never sends all of them in one reply. Their count, or -1.
+ */
+static long
+app_names(redisContext *rc, char ***names)
+{
+	char key[KEY_MAX], cursor[32] = "0";
+	char **v = NULL, **nv;
+	size_t n = 0, cap = 0;
+	redisReply *r;
+
+	key_apps(key, sizeof(key));
+	do {
+		r = redisCommand(rc, "SSCAN %s %s COUNT 1000", key, cursor);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
+		    r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			ctl_error("redis: %s", r != NULL && r->str != NULL ?
+			    r->str : rc->errstr);
+			goto fail;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			const redisReply *e = r->element[1]->element[i];
+
+			if (e->type != REDIS_REPLY_STRING)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 256;
+				if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+					goto oom;
+				v = nv;
+			}
+			if ((v[n] = strdup(e->str)) == NULL)
+				goto oom;
+			n++;
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	/* SSCAN may return a name twice: sorted, the copies are adjacent */
+	qsort(v, n, sizeof(*v), app_name_cmp);
+	*names = v;
+	return (long)n;
+oom:
+	ctl_error("out of memory");
+fail:
+	freeReplyObject(r);
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+	return -1;
+}
+
+/* Prints the rows of the N apps NAMES. */
+static int
+app_list_page(redisContext *rc, char *const *names, size_t n)
+{
+	int ready[APP_LIST_PAGE], total[APP_LIST_PAGE];
+	char key[KEY_MAX], inst[32];
+	redisReply *r;
+
+	if (ctl_instances_count(rc, names, n, ready, total) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
 		redisAppendCommand(rc, "HMGET %s state driver addr domains",
-		    key_app(key, sizeof(key), names->element[i]->str));
-	printf("%-24s %-9s %-8s %-22s %-5s %s\n", "APP", "STATE", "DRIVER",
-	    "ADDR", "INST", "DOMAINS");
-	for (size_t i = 0; i < names->elements; i++) {
-		if (redisGetReply(rc, (void **)&r) != REDIS_OK)
-			break;
+		    key_app(key, sizeof(key), names[i]));
+	for (size_t i = 0; i < n; i++) {
+		if (redisGetReply(rc, (void **)&r) != REDIS_OK) {
+			ctl_error("redis: %s", rc->errstr);
+			return -1;
+		}
 		/* ready/total: ready instances of those autostart lists */
 		snprintf(inst, sizeof(inst), "%d/%d", ready[i], total[i]);
 		if (r->type == REDIS_REPLY_ARRAY && r->elements == 4)
-			printf("%-24s %-9s %-8s %-22s %-5s %s\n",
-			    names->element[i]->str,
+			printf("%-24s %-9s %-8s %-22s %-5s %s\n", names[i],
 			    r->element[0]->str ? r->element[0]->str : "?",
 			    r->element[1]->str ? r->element[1]->str : "?",
 			    r->element[2]->str && r->element[2]->str[0] ?
@@ -434,11 +488,35 @@ app_list(redisContext *rc)
 			    r->element[3]->str ? r->element[3]->str : "");
 		freeReplyObject(r);
 	}
-	rv = 0;
-fail:
-	free(ready);
-	free(total);
-	freeReplyObject(names);
+	return 0;
+}
+
+/* Every app, sorted by name, a page of APP_LIST_PAGE at a time. */
+static int
+app_list(redisContext *rc)
+{
+	char **names = NULL;
+	long n;
+	size_t i, j, k;
+	int rv = 0;
+
+	if ((n = app_names(rc, &names)) < 0)
+		return 1;
+	/* drop the copies SSCAN may give */
+	for (i = j = 0; i < (size_t)n; i++) {
+		if (j > 0 && strcmp(names[j - 1], names[i]) == 0)
+			free(names[i]);
+		else
+			names[j++] = names[i];
+	}
+	printf("%-24s %-9s %-8s %-22s %-5s %s\n", "APP", "STATE", "DRIVER",
+	    "ADDR", "INST", "DOMAINS");
+	for (k = 0; k < j && rv == 0; k += APP_LIST_PAGE)
+		rv = app_list_page(rc, names + k, j - k < APP_LIST_PAGE ?
+		    j - k : APP_LIST_PAGE) == 0 ? 0 : 1;
+	for (i = 0; i < j; i++)
+		free(names[i]);
+	free(names);
 	return rv;
 }
 

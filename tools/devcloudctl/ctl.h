@@ -45,10 +45,10 @@ int ctl_app(struct ctl *c, int argc, char **argv);
  * ctl_instances_show prints APP's instance count, its in-flight
  * requests and one row per instance; 0, or 1 with a message printed.
  * ctl_instances_count fills READY[i] and TOTAL[i] (the caller's, one per
- * element of NAMES, a reply of app names); 0, or -1 with a message.
+ * of the N app NAMES); 0, or -1 with a message.
  */
 int ctl_instances_show(struct ctl *c, redisContext *rc, const char *app);
-int ctl_instances_count(redisContext *rc, const redisReply *names,
+int ctl_instances_count(redisContext *rc, char *const *names, size_t n,
     int *ready, int *total);
 
 /* hosts.c: the registered hosts and the regulator's view of each */

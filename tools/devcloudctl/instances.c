@@ -262,13 +262,12 @@ fail:
 }
 
 int
-ctl_instances_count(redisContext *rc, const redisReply *names, int *ready,
-    int *total)
+ctl_instances_count(redisContext *rc, char *const *names, size_t napps,
+    int *ready, int *total)
 {
 	char key[KEY_MAX];
 	redisReply **sets;
 	redisReply *r;
-	size_t napps = names->elements;
 	int rv = -1;
 
 	if ((sets = calloc(napps + 1, sizeof(*sets))) == NULL) {
@@ -278,7 +277,7 @@ ctl_instances_count(redisContext *rc, const redisReply *names, int *ready,
 	/* One pipeline for the sets, one for every state of every app. */
 	for (size_t a = 0; a < napps; a++)
 		redisAppendCommand(rc, "SMEMBERS %s", key_instances(key,
-		    sizeof(key), names->element[a]->str) ? key : "");
+		    sizeof(key), names[a]) ? key : "");
 	for (size_t a = 0; a < napps; a++)
 		if ((sets[a] = inst_reply(rc)) == NULL)
 			goto fail;
@@ -287,8 +286,7 @@ ctl_instances_count(redisContext *rc, const redisReply *names, int *ready,
 		for (size_t k = 0; sets[a]->type == REDIS_REPLY_ARRAY &&
 		    k < sets[a]->elements; k++) {
 			if (sets[a]->element[k]->type != REDIS_REPLY_STRING ||
-			    key_instance(key, sizeof(key),
-			    names->element[a]->str,
+			    key_instance(key, sizeof(key), names[a],
 			    sets[a]->element[k]->str) == NULL)
 				continue;
 			redisAppendCommand(rc, "HGET %s state", key);
