@@ -335,8 +335,10 @@ relief_stop(struct relief_host *h, const char *app, const char *lastaccess,
 	    m.reason);
 	metric_add(&m_stops, 1);
 	if ((arg = strdup(app)) == NULL ||
+	    /* autostart answers once the app is down: after its grace */
 	    bus_call(rg->svc->bus, cfg_of(rg)->autostart.d.control, &m,
-	    cfg_of(rg)->bus.call_timeout_ms, stop_answered, arg) != 0) {
+	    cfg_of(rg)->bus.call_timeout_ms +
+	    cfg_of(rg)->autostart.stop_grace_ms, stop_answered, arg) != 0) {
 		free(arg);
 		metric_add(&m_stop_failures, 1);
 		log_warn("relief stop failed", "app=%s err=\"cannot send\"",
