@@ -1,7 +1,8 @@
 /*
  * The admin port: /healthz and /metrics over nng's HTTP server.
  * Handlers run on nng's threads and only read atomics. A daemon's own
- * routes are queued to its loop (admin.h).
+ * routes are queued to its loop (admin.h); a request answered later
+ * waits in the port's list, named by a number, until it is answered.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -20,6 +21,7 @@
 struct admin_pending {
 	nng_aio *aio;
 	const struct admin_route *route;
+	uint64_t id;			/* answered later: its number */
 	STAILQ_ENTRY(admin_pending) link;
 };
 STAILQ_HEAD(admin_queue, admin_pending);
@@ -34,6 +36,9 @@ struct admin {
 	uv_async_t async;
 	bool routed;			/* async initialised */
 	bool stopping;			/* queue no more */
+	/* answered later (loop thread only) */
+	struct admin_queue waiting;
+	uint64_t next_id;
 };
 
 static void
@@ -98,9 +103,10 @@ admin_req_header(const struct admin_req *r, const char *name)
 	return nng_http_req_get_header(r->nreq, name);
 }
 
-/* Runs one queued request's handler and sends its answer (loop). */
-static void
-admin_route_run(struct admin_pending *p)
+/* Runs one queued request's handler and sends its answer, or keeps P
+ * in the waiting list for a later one (loop). True if P was kept. */
+static bool
+admin_route_run(struct admin *a, struct admin_pending *p)
 {
 	nng_http_req *req = nng_aio_get_input(p->aio, 0);
 	struct admin_answer ans = {.status = 500, .body = ""};
@@ -111,7 +117,7 @@ admin_route_run(struct admin_pending *p)
 
 	if ((uri = strdup(nng_http_req_get_uri(req))) == NULL) {
 		admin_respond(p->aio, 503, "text/plain", "out of memory\n", 14);
-		return;
+		return false;
 	}
 	if ((q = strchr(uri, '?')) != NULL)
 		*q++ = '\0';
@@ -122,10 +128,55 @@ admin_route_run(struct admin_pending *p)
 	r.body = body;
 	r.len = len;
 	r.nreq = req;
+	ans.later.a = a;
+	ans.later.id = ++a->next_id;
 	p->route->fn(&r, &ans, p->route->arg);
 	free(uri);
+	if (ans.status == ADMIN_LATER) {
+		p->id = ans.later.id;
+		STAILQ_INSERT_TAIL(&a->waiting, p, link);
+		return true;
+	}
 	admin_respond(p->aio, (uint16_t)ans.status, "text/plain", ans.body,
 	    strlen(ans.body));
+	return false;
+}
+
+void
+admin_answer_later(const struct admin_later *l, int status, const char *body)
+{
+	struct admin *a = l->a;
+	struct admin_pending *p;
+
+	STAILQ_FOREACH(p, &a->waiting, link)
+		if (p->id == l->id)
+			break;
+	if (p == NULL)
+		return;
+	STAILQ_REMOVE(&a->waiting, p, admin_pending, link);
+	admin_respond(p->aio, (uint16_t)status, "text/plain", body,
+	    strlen(body));
+	free(p);
+}
+
+bool
+admin_token_equal(const char *given, size_t glen, const char *want)
+{
+	size_t wlen = strlen(want);
+	unsigned char d = glen != wlen;
+
+	for (size_t i = 0; i < wlen; i++)
+		d |= (unsigned char)want[i] ^
+		    (unsigned char)(i < glen ? given[i] : 0);
+	return d == 0;
+}
+
+bool
+admin_addr_loopback(const char *addr)
+{
+	return strncmp(addr, "127.", 4) == 0 ||
+	    strncmp(addr, "[::1]:", 6) == 0 ||
+	    strncmp(addr, "localhost:", 10) == 0;
 }
 
 /* Moves everything queued into Q. */
@@ -148,8 +199,8 @@ admin_async_cb(uv_async_t *h)
 	admin_take(a, &q);
 	while ((p = STAILQ_FIRST(&q)) != NULL) {
 		STAILQ_REMOVE_HEAD(&q, link);
-		admin_route_run(p);
-		free(p);
+		if (!admin_route_run(a, p))
+			free(p);
 	}
 }
 
@@ -212,6 +263,8 @@ admin_add_routes(struct admin *a, uv_loop_t *loop,
 		}
 		bd->a = a;
 		bd->route = &routes[i];
+		if (routes[i].tree)
+			nng_http_handler_set_tree(h);
 		nng_http_handler_set_method(h, routes[i].method);
 		nng_http_handler_collect_body(h, true, routes[i].max_body);
 		nng_http_handler_set_data(h, bd, free);
@@ -242,6 +295,7 @@ admin_start(const char *addr, admin_ready_fn ready, void *arg, char *err,
 	a->arg = arg;
 	pthread_mutex_init(&a->mu, NULL);
 	STAILQ_INIT(&a->queue);
+	STAILQ_INIT(&a->waiting);
 	snprintf(buf, sizeof(buf), "http://%s", addr);
 	if ((rv = nng_url_parse(&url, buf)) != 0 ||
 	    (rv = nng_http_server_hold(&a->srv, url)) != 0) {
@@ -280,8 +334,8 @@ admin_async_closed(uv_handle_t *h)
 	free(a);
 }
 
-/* Loop thread. What is still queued is answered 503; A is freed once
- * its async handle has closed. */
+/* Loop thread. What is still queued or waiting is answered 503; A is
+ * freed once its async handle has closed. */
 void
 admin_stop(struct admin *a)
 {
@@ -294,6 +348,7 @@ admin_stop(struct admin *a)
 	a->stopping = true;
 	pthread_mutex_unlock(&a->mu);
 	admin_take(a, &q);
+	STAILQ_CONCAT(&q, &a->waiting);
 	while ((p = STAILQ_FIRST(&q)) != NULL) {
 		STAILQ_REMOVE_HEAD(&q, link);
 		admin_respond(p->aio, 503, "text/plain", "shutting down\n",

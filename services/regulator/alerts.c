@@ -42,29 +42,6 @@ static struct metric m_unknown_host = METRIC_COUNTER(
     "devcloud_regulator_webhook_refused_total{reason=\"unknown_host\"}",
     "Webhook requests refused.");
 
-/* Equal strings, in a time that depends only on their lengths. */
-static bool
-token_equal(const char *given, size_t glen, const char *want)
-{
-	size_t wlen = strlen(want);
-	unsigned char d = glen != wlen;
-
-	for (size_t i = 0; i < wlen; i++)
-		d |= (unsigned char)want[i] ^
-		    (unsigned char)(i < glen ? given[i] : 0);
-	return d == 0;
-}
-
-/* The admin address is a loopback one: "127.x.x.x:P", "[::1]:P",
- * "localhost:P". */
-static bool
-admin_is_loopback(const char *addr)
-{
-	return strncmp(addr, "127.", 4) == 0 ||
-	    strncmp(addr, "[::1]:", 6) == 0 ||
-	    strncmp(addr, "localhost:", 10) == 0;
-}
-
 /* The value of parameter NAME in the urlencoded QUERY, raw (tokens are
  * not encoded), or NULL; its length in *LEN. */
 static const char *
@@ -96,7 +73,7 @@ alerts_authorize(struct regulator *rg, const struct admin_req *r,
 	size_t len = 0;
 
 	if (cfg->regulator.token[0] == '\0') {
-		if (admin_is_loopback(cfg->regulator.d.admin))
+		if (admin_addr_loopback(cfg->regulator.d.admin))
 			return 0;
 		snprintf(a->body, sizeof(a->body), "no regulator.token is "
 		    "configured: webhooks are served on a loopback admin "
@@ -109,7 +86,7 @@ alerts_authorize(struct regulator *rg, const struct admin_req *r,
 	} else if (query_token) {
 		tok = query_param(r->query, "token", &len);
 	}
-	if (tok != NULL && token_equal(tok, len, cfg->regulator.token))
+	if (tok != NULL && admin_token_equal(tok, len, cfg->regulator.token))
 		return 0;
 	snprintf(a->body, sizeof(a->body), "%s\n", tok == NULL ?
 	    "a token is required (Authorization: Bearer TOKEN)" :
@@ -246,10 +223,10 @@ alerts_openfalcon(const struct admin_req *r, struct admin_answer *a,
 /* The routes, filled with the regulator at start. */
 static struct admin_route routes[] = {
 	{"POST", "/v1/alerts/alertmanager", WEBHOOK_BODY_MAX * 4,
-	    alerts_alertmanager, NULL},
+	    alerts_alertmanager, NULL, false},
 	{"POST", "/v1/alerts/open-falcon", WEBHOOK_BODY_MAX * 4,
-	    alerts_openfalcon, NULL},
-	{"GET", "/v1/alerts/open-falcon", 0, alerts_openfalcon, NULL},
+	    alerts_openfalcon, NULL, false},
+	{"GET", "/v1/alerts/open-falcon", 0, alerts_openfalcon, NULL, false},
 };
 
 void
