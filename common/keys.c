@@ -184,3 +184,36 @@ key_scale_lock(char *buf, size_t len, const char *app)
 		return NULL;
 	return key_fmt(buf, len, "%slock:scale:%s", prefix, app);
 }
+
+const char *
+key_deploy_lock(char *buf, size_t len, const char *app)
+{
+	if (!keys_name_valid(app))
+		return NULL;
+	return key_fmt(buf, len, "%slock:deploy:%s", prefix, app);
+}
+
+const char *
+key_release_seq(char *buf, size_t len, const char *app)
+{
+	if (!keys_name_valid(app))
+		return NULL;
+	return key_fmt(buf, len, "%sreleaseseq:%s", prefix, app);
+}
+
+const char *
+key_releases(char *buf, size_t len, const char *app)
+{
+	if (!keys_name_valid(app))
+		return NULL;
+	return key_fmt(buf, len, "%sreleases:%s", prefix, app);
+}
+
+const char *
+key_release(char *buf, size_t len, const char *app,
+    unsigned long long release)
+{
+	if (!keys_name_valid(app) || release == 0)
+		return NULL;
+	return key_fmt(buf, len, "%srelease:%s:%llu", prefix, app, release);
+}

@@ -36,6 +36,14 @@
  *                                     (format and expiry: load.h)
  *   PREFIX lock:scale:APP      string the autoscaler's decision for APP
  *                                     this interval (expires)
+ *   PREFIX lock:deploy:APP     string the release number of APP's deploy
+ *                                     in progress (expires)
+ *   PREFIX releaseseq:APP      string the last release number given to
+ *                                     APP (INCR; numbers are never reused)
+ *   PREFIX releases:APP        zset  APP's release numbers, scored by
+ *                                     their number
+ *   PREFIX release:APP:N       hash  one release: sha256, size, source,
+ *                                     time (ms), state
  *
  * Each function writes the key into BUF and returns BUF, or NULL when the
  * name is not a valid name (keys_name_valid) or the key does not fit.
@@ -81,5 +89,11 @@ const char *key_relief(char *buf, size_t len, const char *host);
 const char *key_relief_lock(char *buf, size_t len, const char *host);
 const char *key_load(char *buf, size_t len, const char *app);
 const char *key_scale_lock(char *buf, size_t len, const char *app);
+const char *key_deploy_lock(char *buf, size_t len, const char *app);
+const char *key_release_seq(char *buf, size_t len, const char *app);
+const char *key_releases(char *buf, size_t len, const char *app);
+/* RELEASE: a release number (1 and up). */
+const char *key_release(char *buf, size_t len, const char *app,
+    unsigned long long release);
 
 #endif

@@ -20,7 +20,7 @@ enum field_id {
 	F_SERVICE, F_INSTANCE, F_VERSION, F_CONTROL, F_APP, F_DOMAIN,
 	F_TARGET, F_ADDR, F_STATE, F_REASON, F_UPTIME_MS, F_QUEUED_MS,
 	F_START_MS, F_READY_MS, F_PID, F_HOST, F_RELEASE, F_FROM, F_TO,
-	F_ORIGIN, F_METRIC, F_VALUE, F_COUNT
+	F_ORIGIN, F_METRIC, F_VALUE, F_DURATION_MS, F_COUNT
 };
 
 #define BIT(f) (1u << (f))
@@ -60,6 +60,7 @@ static const struct field fields[F_COUNT] = {
 	[F_ORIGIN] = FSTR("origin", origin),
 	[F_METRIC] = FSTR("metric", metric),
 	[F_VALUE] = FNUM("value", value),
+	[F_DURATION_MS] = FINT("duration_ms", duration_ms),
 };
 
 struct msg_def {
@@ -99,6 +100,13 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	    BIT(F_HOST) | BIT(F_ORIGIN) | BIT(F_METRIC) | BIT(F_VALUE), 0},
 	[MSG_HOST_RECOVERED] = {"host.recovered", 1,
 	    BIT(F_HOST) | BIT(F_ORIGIN) | BIT(F_METRIC) | BIT(F_VALUE), 0},
+	[MSG_DEPLOY_STARTED] = {"deploy.started", 1,
+	    BIT(F_APP) | BIT(F_RELEASE), 0},
+	[MSG_DEPLOY_DONE] = {"deploy.done", 1,
+	    BIT(F_APP) | BIT(F_RELEASE) | BIT(F_DURATION_MS), 0},
+	[MSG_DEPLOY_FAILED] = {"deploy.failed", 1,
+	    BIT(F_APP) | BIT(F_RELEASE) | BIT(F_REASON) | BIT(F_DURATION_MS),
+	    0},
 	[MSG_PING] = {"ping", 1, 0, 0},
 	[MSG_PING_OK] = {"ping.ok", 1, SVC | BIT(F_VERSION) | BIT(F_UPTIME_MS),
 	    BIT(F_PID)},

@@ -37,6 +37,9 @@ enum msg_type {
 	MSG_INSTANCE_STOPPED,
 	MSG_HOST_OVERLOADED,
 	MSG_HOST_RECOVERED,
+	MSG_DEPLOY_STARTED,
+	MSG_DEPLOY_DONE,
+	MSG_DEPLOY_FAILED,
 	/* commands (req/rep) and their answers */
 	MSG_PING,
 	MSG_PING_OK,
@@ -84,6 +87,7 @@ struct msg {
 	char origin[MSG_NAME_MAX];	/* where a host figure came from */
 	char metric[MSG_NAME_MAX * 2];	/* what crossed its threshold */
 	double value;			/* the metric's figure */
+	int64_t duration_ms;		/* how long a deploy took */
 };
 
 /* "app.ready" for MSG_APP_READY; NULL for an unknown type. */

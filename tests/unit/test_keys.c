@@ -44,6 +44,16 @@ test_default_prefix(void)
 	CHECK_STREQ(key_load(buf, sizeof(buf), "blog"), "dc:load:blog");
 	CHECK_STREQ(key_scale_lock(buf, sizeof(buf), "blog"),
 	    "dc:lock:scale:blog");
+	CHECK_STREQ(key_deploy_lock(buf, sizeof(buf), "blog"),
+	    "dc:lock:deploy:blog");
+	CHECK_STREQ(key_release_seq(buf, sizeof(buf), "blog"),
+	    "dc:releaseseq:blog");
+	CHECK_STREQ(key_releases(buf, sizeof(buf), "blog"),
+	    "dc:releases:blog");
+	CHECK_STREQ(key_release(buf, sizeof(buf), "blog", 12),
+	    "dc:release:blog:12");
+	CHECK(key_release(buf, sizeof(buf), "blog", 0) == NULL);
+	CHECK(key_deploy_lock(buf, sizeof(buf), "../x") == NULL);
 	CHECK(key_instance(buf, sizeof(buf), "blog", "a:b") == NULL);
 	CHECK(key_host(buf, sizeof(buf), "") == NULL);
 	CHECK_STREQ(key_service(buf, sizeof(buf), "proxy", "web1-42"),
