@@ -161,6 +161,16 @@ static const struct conf_setting settings[] = {
 	    regulator.mem_available_recover_mb, 0, 0, 100000000),
 	DAEMON(idepool, "tcp://127.0.0.1:7413", "127.0.0.1:7423"),
 	DAEMON(deployer, "tcp://127.0.0.1:7414", "127.0.0.1:7424"),
+	STR("deployer.token", deployer.token, "", CHECK_NONE, NULL),
+	STR("deployer.releases_dir", deployer.releases_dir,
+	    "/var/lib/devcloud/releases", CHECK_NONEMPTY, NULL),
+	INT("deployer.max_artifact_bytes", deployer.max_artifact_bytes,
+	    268435456, 1024, INT_MAX),
+	INT("deployer.max_unpacked_bytes", deployer.max_unpacked_bytes,
+	    1073741824, 1024, INT_MAX),
+	INT("deployer.max_entries", deployer.max_entries, 100000, 1,
+	    10000000),
+	INT("deployer.keep_releases", deployer.keep_releases, 5, 1, 1000),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -108,7 +108,17 @@ struct config {
 
 	struct {
 		struct config_daemon d;
-	} idepool, deployer;
+	} idepool;
+
+	struct {
+		struct config_daemon d;
+		char token[128];		/* the upload's bearer token */
+		char releases_dir[CONFIG_PATH_MAX];
+		int max_artifact_bytes;		/* the upload, compressed */
+		int max_unpacked_bytes;		/* its files, unpacked */
+		int max_entries;		/* its entries */
+		int keep_releases;		/* kept per app, current aside */
+	} deployer;
 };
 
 /*

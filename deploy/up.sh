@@ -150,6 +150,7 @@ write_conf() {
 		expr+=(-e "/^$sec = {/,/^};/s|^\( *$key = \"[^\"]*:\)[0-9]*\"|\1$port\"|")
 	done < <(all_ports)
 	sed "${expr[@]}" -e "s|\"/tmp/devcloud\"|\"$RUN/apps\"|" \
+		-e "s|\"/var/lib/devcloud/releases\"|\"$RUN/releases\"|" \
 		"$ROOT/deploy/devcloud.conf" >"$CONF" || return 1
 	while read -r setting port; do
 		got=$(conf_get "$setting")
