@@ -1,0 +1,467 @@
+/*
+ * The intake: an artifact uploaded to the deployer's admin port becomes
+ * a numbered release of its app.
+ *
+ *   POST /v1/apps/APP/releases     body: the artifact (.tar.gz)
+ *
+ * The request is answered once Redis has said whether it may go on
+ * (admin.h's ADMIN_LATER; one round trip), never after the unpack:
+ *
+ *   401  no token or the wrong one ("Authorization: Bearer TOKEN",
+ *        compared in constant time); with no deployer.token, uploads
+ *        are taken only on a loopback admin address
+ *   400  a bad request: the app's name, an empty body, a malformed
+ *        X-Devcloud-Sha256; and a body over deployer.max_artifact_bytes,
+ *        which nng refuses (its HTML page) before it reaches us
+ *   404  no such app, or another path
+ *   409  "deploy N in progress": the app's deploy lock is held
+ *   503  Redis is not there
+ *   202  "accepted N": N is the deploy's id, the number its release
+ *        will have
+ *
+ * Then, for an accepted one, every step on the loop except the disk
+ * work (release.c, on the thread pool):
+ *
+ *   begin (script): the app exists, its lock is free; the next number
+ *       from PREFIX releaseseq:APP, the lock taken with it
+ *   -> deploy.started -> unpack (pool) -> record (script): the release's
+ *       hash and its place in PREFIX releases:APP; the releases beyond
+ *       deployer.keep_releases forgotten -> prune (pool) -> the lock
+ *       released -> deploy.done
+ *
+ * A failure at any step releases the lock, leaves nothing in
+ * releases_dir and sends deploy.failed with the reason (artifact.h's,
+ * naming the entry and the rule, for a refused artifact). The number
+ * it took is not given back: release numbers may have gaps.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "deployer.h"
+
+static struct metric m_done = METRIC_COUNTER(
+    "devcloud_deployer_deploys_total{outcome=\"done\"}",
+    "Deploys finished, by outcome.");
+static struct metric m_failed = METRIC_COUNTER(
+    "devcloud_deployer_deploys_total{outcome=\"failed\"}",
+    "Deploys finished, by outcome.");
+static struct metric m_refused = METRIC_COUNTER(
+    "devcloud_deployer_uploads_refused_total",
+    "Uploads answered with a 4xx or 5xx status.");
+
+/*
+ * KEYS app record, lock, counter; ARGV lock_ms. Returns {"unknown"},
+ * {"busy", holder} or {"ok", N}: the lock is taken, holding N.
+ */
+static const char script_begin[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end\n"
+    "local held = redis.call('GET', KEYS[2])\n"
+    "if held then return {'busy', held} end\n"
+    "local n = redis.call('INCR', KEYS[3])\n"
+    "redis.call('SET', KEYS[2], n, 'PX', ARGV[1])\n"
+    "return {'ok', tostring(n)}\n";
+
+/*
+ * KEYS releases, release hash, app record; ARGV N, sha256, size, time
+ * (ms), keep, a release hash's key ending in "1" (key_release's
+ * template: the last character is replaced by a number). Records
+ * release N, then forgets the oldest releases past the newest KEEP,
+ * never the record's current one (its "release" field), which is kept
+ * besides. Returns the numbers forgotten, to remove from disk.
+ */
+static const char script_record[] =
+    "redis.call('HSET', KEYS[2], 'sha256', ARGV[2], 'size', ARGV[3],"
+    " 'source', 'upload', 'time', ARGV[4], 'state', 'ready')\n"
+    "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])\n"
+    "local cur = redis.call('HGET', KEYS[3], 'release') or ''\n"
+    "local keep = tonumber(ARGV[5])\n"
+    "local kept, gone = 0, {}\n"
+    "for _, n in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do\n"
+    "  if n ~= cur then\n"
+    "    if kept < keep then kept = kept + 1 else\n"
+    "      redis.call('ZREM', KEYS[1], n)\n"
+    "      redis.call('DEL', string.sub(ARGV[6], 1, -2) .. n)\n"
+    "      gone[#gone + 1] = n\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return gone\n";
+
+/* KEYS lock; ARGV N: released only if it still holds N. */
+static const char script_unlock[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n";
+
+static void
+deploy_free(struct deploy *d)
+{
+	LIST_REMOVE(d, link);
+	free(d->body);
+	free(d);
+}
+
+/* Sends deploy.done or deploy.failed, releases the lock, frees D. */
+static void
+deploy_finish(struct deploy *d, const char *reason)
+{
+	struct service *s = d->dp->svc;
+	char key[KEY_MAX], n[32];
+	struct msg m;
+
+	snprintf(n, sizeof(n), "%llu", d->release);
+	if (d->dp->stopping) {
+		log_warn("deploy cut short by the shutdown", "app=%s "
+		    "release=%s reason=\"%s\"", d->app, n,
+		    reason ? reason : "");
+		deploy_free(d);
+		return;
+	}
+	if (key_deploy_lock(key, sizeof(key), d->app) != NULL)
+		store_command(s->store, NULL, NULL, "EVAL %s 1 %s %s",
+		    script_unlock, key, n);
+	msg_init(&m, reason == NULL ? MSG_DEPLOY_DONE : MSG_DEPLOY_FAILED);
+	snprintf(m.app, sizeof(m.app), "%s", d->app);
+	snprintf(m.release, sizeof(m.release), "%s", n);
+	m.duration_ms = service_mono_ms() - d->t0;
+	if (reason != NULL) {
+		snprintf(m.reason, sizeof(m.reason), "%s", reason);
+		metric_add(&m_failed, 1);
+		log_warn("deploy failed", "app=%s release=%s duration_ms=%lld "
+		    "reason=\"%s\"", d->app, n, (long long)m.duration_ms,
+		    reason);
+	} else {
+		metric_add(&m_done, 1);
+		log_info("deploy done", "app=%s release=%s duration_ms=%lld "
+		    "sha256=%s", d->app, n, (long long)m.duration_ms,
+		    d->sha256);
+	}
+	bus_publish(s->bus, &m);
+	deploy_free(d);
+}
+
+static void
+deploy_pruned(struct deploy *d)
+{
+	if (d->rc != 0)
+		log_warn("cannot remove an old release", "app=%s err=\"%s\"",
+		    d->app, d->err);
+	deploy_finish(d, NULL);
+}
+
+/* The release could not be recorded: it goes from the disk too. */
+static void
+deploy_removed(struct deploy *d)
+{
+	if (d->rc != 0)
+		log_warn("cannot remove an unrecorded release", "app=%s "
+		    "release=%llu err=\"%s\"", d->app, d->release, d->err);
+	deploy_finish(d, "redis: the release could not be recorded");
+}
+
+static void
+deploy_recorded(struct store *st, redisReply *r, void *arg)
+{
+	struct deploy *d = arg;
+
+	if (d->dp->stopping) {
+		deploy_finish(d, "shutdown");
+		return;
+	}
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		log_warn("cannot record a release", "app=%s release=%llu "
+		    "err=\"%s\"", d->app, d->release, r != NULL &&
+		    r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
+		if (release_remove(d, deploy_removed) != 0)
+			deploy_finish(d, "redis: the release could not be "
+			    "recorded");
+		return;
+	}
+	d->nprune = 0;
+	for (size_t i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+		char *end;
+		unsigned long long n;
+
+		if (e->type != REDIS_REPLY_STRING ||
+		    d->nprune == sizeof(d->prune) / sizeof(d->prune[0]))
+			continue;
+		n = strtoull(e->str, &end, 10);
+		if (*end == '\0' && n > 0)
+			d->prune[d->nprune++] = n;
+	}
+	if (d->nprune == 0 || release_prune(d, deploy_pruned) != 0)
+		deploy_finish(d, NULL);
+}
+
+/* Back from the pool with release D->release on disk, or a reason. */
+static void
+deploy_unpacked(struct deploy *d)
+{
+	struct service *s = d->dp->svc;
+	char krels[KEY_MAX], krel[KEY_MAX], kapp[KEY_MAX], ktpl[KEY_MAX];
+	char n[32], size[32], now[32], keep[16];
+	const char *argv[13];
+	size_t i = 0;
+
+	if (d->rc != 0 || d->dp->stopping) {
+		deploy_finish(d, d->rc != 0 ? d->err : "shutdown");
+		return;
+	}
+	snprintf(n, sizeof(n), "%llu", d->release);
+	snprintf(size, sizeof(size), "%zu", d->len);
+	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
+	snprintf(keep, sizeof(keep), "%d", s->cfg.deployer.keep_releases);
+	argv[i++] = "EVAL";
+	argv[i++] = script_record;
+	argv[i++] = "3";
+	argv[i++] = key_releases(krels, sizeof(krels), d->app);
+	argv[i++] = key_release(krel, sizeof(krel), d->app, d->release);
+	argv[i++] = key_app(kapp, sizeof(kapp), d->app);
+	argv[i++] = n;
+	argv[i++] = d->sha256;
+	argv[i++] = size;
+	argv[i++] = now;
+	argv[i++] = keep;
+	argv[i++] = key_release(ktpl, sizeof(ktpl), d->app, 1);
+	if (argv[3] == NULL || argv[4] == NULL || argv[5] == NULL ||
+	    argv[11] == NULL || store_commandv(s->store, deploy_recorded, d,
+	    (int)i, argv, NULL) != 0) {
+		if (release_remove(d, deploy_removed) != 0)
+			deploy_finish(d, "redis: the release could not be "
+			    "recorded");
+	}
+}
+
+/* Answers D's request and forgets it; a refusal frees D. */
+static void
+deploy_answer(struct deploy *d, int status, const char *fmt, const char *a)
+{
+	char body[ADMIN_ANSWER_MAX];
+
+	snprintf(body, sizeof(body), fmt, a);
+	admin_answer_later(&d->later, status, body);
+	if (status != 202) {
+		metric_add(&m_refused, 1);
+		log_warn("upload refused", "app=%s status=%d reason=\"%.*s\"",
+		    d->app, status, (int)strcspn(body, "\n"), body);
+		deploy_free(d);
+	}
+}
+
+static void
+deploy_begun(struct store *st, redisReply *r, void *arg)
+{
+	struct deploy *d = arg;
+	const char *what;
+	struct msg m;
+	char *end;
+
+	/* The port answers a request still waiting when it stops. */
+	if (d->dp->stopping) {
+		deploy_free(d);
+		return;
+	}
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->element[0]->type != REDIS_REPLY_STRING) {
+		deploy_answer(d, 503, "redis: %s\n", r != NULL &&
+		    r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
+		return;
+	}
+	what = r->element[0]->str;
+	if (strcmp(what, "unknown") == 0) {
+		deploy_answer(d, 404, "unknown app %s\n", d->app);
+		return;
+	}
+	if (r->elements != 2 || r->element[1]->type != REDIS_REPLY_STRING) {
+		deploy_answer(d, 503, "redis: %s\n", "unexpected answer");
+		return;
+	}
+	if (strcmp(what, "busy") == 0) {
+		deploy_answer(d, 409, "deploy %s in progress\n",
+		    r->element[1]->str);
+		return;
+	}
+	d->release = strtoull(r->element[1]->str, &end, 10);
+	if (*end != '\0' || d->release == 0) {
+		deploy_answer(d, 503, "redis: bad release number %s\n",
+		    r->element[1]->str);
+		return;
+	}
+	deploy_answer(d, 202, "accepted %s\n", r->element[1]->str);
+	log_info("deploy started", "app=%s release=%llu bytes=%zu", d->app,
+	    d->release, d->len);
+	msg_init(&m, MSG_DEPLOY_STARTED);
+	snprintf(m.app, sizeof(m.app), "%s", d->app);
+	snprintf(m.release, sizeof(m.release), "%llu", d->release);
+	bus_publish(d->dp->svc->bus, &m);
+	if (release_unpack(d, deploy_unpacked) != 0) {
+		snprintf(d->err, sizeof(d->err), "cannot queue the unpack");
+		deploy_finish(d, d->err);
+	}
+}
+
+/* 0 when R may upload; else the answer is filled (401). */
+static int
+intake_authorize(const struct config *cfg, const struct admin_req *r,
+    struct admin_answer *a)
+{
+	const char *auth = admin_req_header(r, "Authorization");
+
+	if (cfg->deployer.token[0] == '\0') {
+		if (admin_addr_loopback(cfg->deployer.d.admin))
+			return 0;
+		snprintf(a->body, sizeof(a->body), "no deployer.token is "
+		    "configured: uploads are taken on a loopback admin "
+		    "address only\n");
+	} else if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0) {
+		snprintf(a->body, sizeof(a->body), "a token is required "
+		    "(Authorization: Bearer TOKEN)\n");
+	} else if (admin_token_equal(auth + 7, strlen(auth + 7),
+	    cfg->deployer.token)) {
+		return 0;
+	} else {
+		snprintf(a->body, sizeof(a->body), "wrong token\n");
+	}
+	a->status = 401;
+	return -1;
+}
+
+/*
+ * The app's name from "/v1/apps/APP/releases" into APP; 0, or -1 for
+ * another path (404), or -2 for a name keys_name_valid refuses (400).
+ */
+static int
+intake_app(const char *path, char app[MSG_NAME_MAX])
+{
+	static const char pre[] = "/v1/apps/", post[] = "/releases";
+	const char *p, *slash;
+	size_t len;
+
+	if (strncmp(path, pre, sizeof(pre) - 1) != 0)
+		return -1;
+	p = path + sizeof(pre) - 1;
+	if ((slash = strchr(p, '/')) == NULL || strcmp(slash, post) != 0)
+		return -1;
+	len = (size_t)(slash - p);
+	if (len == 0 || len >= MSG_NAME_MAX)
+		return -2;
+	memcpy(app, p, len);
+	app[len] = '\0';
+	return keys_name_valid(app) ? 0 : -2;
+}
+
+/* The route's handler (loop). */
+static void
+intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
+{
+	struct deployer *dp = arg;
+	struct service *s = dp->svc;
+	char app[MSG_NAME_MAX], kapp[KEY_MAX], klock[KEY_MAX], kseq[KEY_MAX];
+	char lock_ms[16];
+	const char *sha;
+	struct deploy *d;
+	uint8_t digest[SHA256_LEN];
+	int rv;
+
+	a->status = 400;
+	if (dp->stopping) {
+		a->status = 503;
+		snprintf(a->body, sizeof(a->body), "shutting down\n");
+		goto refuse;
+	}
+	if (intake_authorize(&s->cfg, r, a) != 0)
+		goto refuse;
+	if ((rv = intake_app(r->path, app)) == -1) {
+		a->status = 404;
+		snprintf(a->body, sizeof(a->body), "no such route: POST "
+		    "/v1/apps/APP/releases\n");
+		goto refuse;
+	}
+	if (rv == -2) {
+		snprintf(a->body, sizeof(a->body), "invalid app name: 1-63 of "
+		    "A-Z a-z 0-9 . _ -, not starting with . or -\n");
+		goto refuse;
+	}
+	if (r->len == 0) {
+		snprintf(a->body, sizeof(a->body), "empty body: the artifact "
+		    "(.tar.gz) is the request's body\n");
+		goto refuse;
+	}
+	sha = admin_req_header(r, "X-Devcloud-Sha256");
+	if (sha != NULL && sha256_parse_hex(sha, digest) != 0) {
+		snprintf(a->body, sizeof(a->body), "X-Devcloud-Sha256 must be "
+		    "64 hex digits\n");
+		goto refuse;
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL ||
+	    (d->body = malloc(r->len)) == NULL) {
+		free(d);
+		a->status = 503;
+		snprintf(a->body, sizeof(a->body), "out of memory\n");
+		goto refuse;
+	}
+	d->dp = dp;
+	snprintf(d->app, sizeof(d->app), "%s", app);
+	if (sha != NULL)
+		sha256_hex(digest, d->want_sha256);
+	memcpy(d->body, r->body, r->len);
+	d->len = r->len;
+	d->later = a->later;
+	d->t0 = service_mono_ms();
+	LIST_INSERT_HEAD(&dp->deploys, d, link);
+	snprintf(lock_ms, sizeof(lock_ms), "%d", DEPLOYER_LOCK_MS);
+	if (key_app(kapp, sizeof(kapp), app) == NULL ||
+	    key_deploy_lock(klock, sizeof(klock), app) == NULL ||
+	    key_release_seq(kseq, sizeof(kseq), app) == NULL ||
+	    store_command(s->store, deploy_begun, d, "EVAL %s 3 %s %s %s %s",
+	    script_begin, kapp, klock, kseq, lock_ms) != 0) {
+		deploy_free(d);
+		a->status = 503;
+		snprintf(a->body, sizeof(a->body), "redis is not reachable\n");
+		goto refuse;
+	}
+	a->status = ADMIN_LATER;
+	return;
+refuse:
+	metric_add(&m_refused, 1);
+	log_warn("upload refused", "path=%s status=%d reason=\"%.*s\"",
+	    r->path, a->status, (int)strcspn(a->body, "\n"), a->body);
+}
+
+void
+intake_routes(struct deployer *dp)
+{
+	struct service *s = dp->svc;
+
+	metrics_register(&m_done);
+	metrics_register(&m_failed);
+	metrics_register(&m_refused);
+	LIST_INIT(&dp->deploys);
+	dp->routes[0] = (struct admin_route){
+		.method = "POST",
+		.path = "/v1/apps",
+		.tree = true,
+		.max_body = (size_t)s->cfg.deployer.max_artifact_bytes,
+		.fn = intake_post,
+		.arg = dp,
+	};
+	s->routes = dp->routes;
+	s->nroutes = 1;
+}
+
+/*
+ * The store and the bus close after this: deploys still on their way
+ * end quietly (a request still waiting is answered 503 by the port, a
+ * lock still held expires, a number taken is a gap).
+ */
+void
+intake_shutdown(struct deployer *dp)
+{
+	dp->stopping = true;
+}

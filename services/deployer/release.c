@@ -1,0 +1,303 @@
+/*
+ * The deployer's disk work, on libuv's thread pool so that the loop
+ * never waits for a write, a gzip or a removal: the upload written to a
+ * file with no name (it cannot be left behind or swapped), hashed and
+ * unpacked by artifact_unpack into releases_dir/APP/N; old releases
+ * removed; and at start, what a crash left behind.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "artifact.h"
+#include "deployer.h"
+#include "log.h"
+
+int
+release_path(char *buf, size_t len, const char *dir, const char *app,
+    unsigned long long n)
+{
+	int w;
+
+	if (n == 0)
+		w = snprintf(buf, len, "%s/%s", dir, app);
+	else
+		w = snprintf(buf, len, "%s/%s/%llu", dir, app, n);
+	return w < 0 || (size_t)w >= len ? -1 : 0;
+}
+
+/* Makes DIR if it is missing; 0, or -1 with ERR. */
+static int
+release_mkdir(const char *dir, char *err, size_t errlen)
+{
+	if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+		return 0;
+	snprintf(err, errlen, "cannot make %.300s: %s", dir,
+	    strerror(errno));
+	return -1;
+}
+
+/* An open file with no name in DIR (O_TMPFILE, or a name unlinked at
+ * once where the file system has no O_TMPFILE); -1 with ERR. */
+static int
+release_tmpfile(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) >= 0)
+		return fd;
+	if (errno == EOPNOTSUPP || errno == EISDIR) {
+		if (snprintf(path, sizeof(path), "%s/.upload-XXXXXX",
+		    dir) < (int)sizeof(path) &&
+		    (fd = mkostemp(path, O_CLOEXEC)) >= 0) {
+			unlink(path);
+			return fd;
+		}
+	}
+	snprintf(err, errlen, "cannot make a file in %.300s: %s", dir,
+	    strerror(errno));
+	return -1;
+}
+
+/* Writes LEN bytes of P to FD, hashing them into D; 0 or -1 (errno). */
+static int
+release_write(int fd, const char *p, size_t len, struct sha256_ctx *h)
+{
+	sha256_update(h, p, len);
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Thread pool. */
+static void
+release_unpack_work(struct deploy *d)
+{
+	const struct config *cfg = &d->dp->svc->cfg;
+	struct artifact_limits lim = {
+		.max_bytes = (uint64_t)cfg->deployer.max_artifact_bytes,
+		.max_unpacked = (uint64_t)cfg->deployer.max_unpacked_bytes,
+		.max_entries = (uint64_t)cfg->deployer.max_entries,
+	};
+	char dir[PATH_MAX], dest[PATH_MAX];
+	struct sha256_ctx h;
+	uint8_t digest[SHA256_LEN];
+	int fd = -1;
+
+	d->rc = -1;
+	if (release_path(dir, sizeof(dir), cfg->deployer.releases_dir, d->app,
+	    0) != 0 || release_path(dest, sizeof(dest),
+	    cfg->deployer.releases_dir, d->app, d->release) != 0) {
+		snprintf(d->err, sizeof(d->err), "releases_dir: path too long");
+		goto fail;
+	}
+	if (release_mkdir(cfg->deployer.releases_dir, d->err,
+	    sizeof(d->err)) != 0 || release_mkdir(dir, d->err,
+	    sizeof(d->err)) != 0)
+		goto fail;
+	if ((fd = release_tmpfile(dir, d->err, sizeof(d->err))) < 0)
+		goto fail;
+	sha256_init(&h);
+	if (release_write(fd, d->body, d->len, &h) != 0) {
+		snprintf(d->err, sizeof(d->err), "cannot write the artifact "
+		    "in %.300s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	sha256_final(&h, digest);
+	sha256_hex(digest, d->sha256);
+	free(d->body);
+	d->body = NULL;
+	if (d->want_sha256[0] != '\0' &&
+	    strcmp(d->want_sha256, d->sha256) != 0) {
+		snprintf(d->err, sizeof(d->err), "artifact: sha256 is %s, "
+		    "not %s as the upload said", d->sha256, d->want_sha256);
+		goto fail;
+	}
+	if (artifact_unpack(fd, NULL, dest, &lim, d->err,
+	    sizeof(d->err)) != 0)
+		goto fail;
+	d->rc = 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(d->body);
+	d->body = NULL;
+}
+
+/* Thread pool. */
+static void
+release_prune_work(struct deploy *d)
+{
+	const char *root = d->dp->svc->cfg.deployer.releases_dir;
+	char path[PATH_MAX], err[512];
+
+	d->rc = 0;
+	for (size_t i = 0; i < d->nprune; i++) {
+		if (release_path(path, sizeof(path), root, d->app,
+		    d->prune[i]) != 0)
+			continue;
+		if (artifact_remove(path, err, sizeof(err)) != 0 &&
+		    errno != ENOENT) {
+			snprintf(d->err, sizeof(d->err), "%s", err);
+			d->rc = -1;
+		}
+	}
+}
+
+/* Thread pool. */
+static void
+release_remove_work(struct deploy *d)
+{
+	char path[PATH_MAX];
+
+	d->rc = 0;
+	if (release_path(path, sizeof(path),
+	    d->dp->svc->cfg.deployer.releases_dir, d->app, d->release) == 0 &&
+	    artifact_remove(path, d->err, sizeof(d->err)) != 0)
+		d->rc = -1;
+}
+
+/* One step: what runs on the pool, and what runs after on the loop. */
+struct release_step {
+	uv_work_t work;
+	struct deploy *d;
+	void (*fn)(struct deploy *d);
+	release_done_fn done;
+};
+
+static void
+release_step_work(uv_work_t *w)
+{
+	struct release_step *st = w->data;
+
+	st->fn(st->d);
+}
+
+static void
+release_step_after(uv_work_t *w, int status)
+{
+	struct release_step *st = w->data;
+	struct deploy *d = st->d;
+	release_done_fn done = st->done;
+
+	free(st);
+	if (status != 0) {
+		d->rc = -1;
+		snprintf(d->err, sizeof(d->err), "cancelled");
+	}
+	done(d);
+}
+
+/* Runs FN(D) on the thread pool, then DONE(D) on the loop. */
+static int
+release_queue(struct deploy *d, void (*fn)(struct deploy *d),
+    release_done_fn done)
+{
+	struct release_step *st;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return -1;
+	st->d = d;
+	st->fn = fn;
+	st->done = done;
+	st->work.data = st;
+	if (uv_queue_work(d->dp->svc->loop, &st->work, release_step_work,
+	    release_step_after) != 0) {
+		free(st);
+		return -1;
+	}
+	return 0;
+}
+
+int
+release_unpack(struct deploy *d, release_done_fn done)
+{
+	return release_queue(d, release_unpack_work, done);
+}
+
+int
+release_prune(struct deploy *d, release_done_fn done)
+{
+	return release_queue(d, release_prune_work, done);
+}
+
+int
+release_remove(struct deploy *d, release_done_fn done)
+{
+	return release_queue(d, release_remove_work, done);
+}
+
+/*
+ * Thread pool: removes the temporary directories artifact_unpack leaves
+ * when the process dies mid-unpack (".N.tmp-XXXXXX" in an app's
+ * directory). No deploy runs yet: the sweep is queued before the loop.
+ */
+static void
+release_sweep_work(uv_work_t *w)
+{
+	const char *root = w->data;
+	char app[PATH_MAX], path[PATH_MAX], err[512];
+	struct dirent *e, *f;
+	DIR *top, *sub;
+
+	if ((top = opendir(root)) == NULL)
+		return;
+	while ((e = readdir(top)) != NULL) {
+		if (e->d_name[0] == '.' || snprintf(app, sizeof(app), "%s/%s",
+		    root, e->d_name) >= (int)sizeof(app) ||
+		    (sub = opendir(app)) == NULL)
+			continue;
+		while ((f = readdir(sub)) != NULL) {
+			if (f->d_name[0] != '.' ||
+			    strstr(f->d_name, ".tmp-") == NULL ||
+			    snprintf(path, sizeof(path), "%s/%s", app,
+			    f->d_name) >= (int)sizeof(path))
+				continue;
+			if (artifact_remove(path, err, sizeof(err)) == 0)
+				log_info("removed what a crash left",
+				    "path=%s", path);
+			else
+				log_warn("cannot remove what a crash left",
+				    "path=%s err=\"%s\"", path, err);
+		}
+		closedir(sub);
+	}
+	closedir(top);
+}
+
+static void
+release_sweep_after(uv_work_t *w, int status)
+{
+	(void)status;
+	free(w);
+}
+
+int
+release_sweep(struct deployer *dp)
+{
+	uv_work_t *w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return -1;
+	w->data = dp->svc->cfg.deployer.releases_dir;
+	if (uv_queue_work(dp->svc->loop, w, release_sweep_work,
+	    release_sweep_after) != 0) {
+		free(w);
+		return -1;
+	}
+	return 0;
+}
