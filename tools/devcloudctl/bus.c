@@ -47,13 +47,12 @@ ctl_ping(struct ctl *c, int argc, char **argv)
 }
 
 /*
- * Opens a sub0 socket on bus.out subscribed to PREFIX; 0 or -1. The
- * socket is never closed: the process's exit ends it. nng 1.5.2's
+ * The socket is never closed: the process's exit ends it. nng 1.5.2's
  * nng_close() can block for good on a connected sub0 socket (seen under
  * load; fixed upstream after 1.5.2), and a command that has its answer
  * must not hang on the way out.
  */
-static int
+int
 ctl_subscribe(struct ctl *c, nng_socket *s, const char *prefix)
 {
 	int rv;

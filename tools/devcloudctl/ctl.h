@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include <hiredis/hiredis.h>
+#include <nng/nng.h>
 
 #include "config.h"
 #include "msg.h"
@@ -33,6 +34,9 @@ int ctl_events(struct ctl *c, int argc, char **argv);
 int ctl_publish_raw(struct ctl *c, int argc, char **argv);
 /* Publishes M on bus.in (fills source); 0 or -1 with a message. */
 int ctl_publish(struct ctl *c, struct msg *m);
+/* Opens *S, a sub0 socket on bus.out subscribed to PREFIX, never to be
+ * closed (bus.c says why); 0, or -1 with a message. */
+int ctl_subscribe(struct ctl *c, nng_socket *s, const char *prefix);
 
 /* app show's "field value" lines: the widest name, target_concurrency */
 #define CTL_FIELD_WIDTH 18
@@ -51,8 +55,15 @@ int ctl_instances_show(struct ctl *c, redisContext *rc, const char *app);
 int ctl_instances_count(redisContext *rc, char *const *names, size_t n,
     int *ready, int *total);
 
-/* hosts.c: the registered hosts and the regulator's view of each */
+/* hosts.c: the registered hosts and the regulator's view of each;
+ * ctl_hash_get: the value of FIELD in the HGETALL reply R, or "" */
 int ctl_hosts(struct ctl *c, int argc, char **argv);
+const char *ctl_hash_get(const redisReply *r, const char *field);
+
+/* deploy.c: deploy APP FILE (an upload to the deployer, then its
+ * outcome from the bus) and releases APP */
+int ctl_deploy(struct ctl *c, int argc, char **argv);
+int ctl_releases(struct ctl *c, int argc, char **argv);
 
 /* route.c: route add|rm|list */
 int ctl_route(struct ctl *c, int argc, char **argv);

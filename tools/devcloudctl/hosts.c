@@ -17,9 +17,8 @@
 #include "service.h"
 #include "ctl.h"
 
-/* The value of FIELD in the HGETALL reply R, or "". */
-static const char *
-hash_get(const redisReply *r, const char *field)
+const char *
+ctl_hash_get(const redisReply *r, const char *field)
 {
 	for (size_t k = 0; r != NULL && r->type == REDIS_REPLY_ARRAY &&
 	    k + 1 < r->elements; k += 2)
@@ -116,21 +115,21 @@ ctl_hosts(struct ctl *c, int argc, char **argv)
 			goto done;
 		}
 		napps = apps_of(members);
-		ov = hash_get(state, "overloaded");
+		ov = ctl_hash_get(state, "overloaded");
 		snprintf(figure, sizeof(figure), "%s",
-		    hash_get(state, "figure")[0] ? hash_get(state, "figure") :
-		    "-");
-		if (hash_get(state, "action")[0])
+		    ctl_hash_get(state, "figure")[0] ?
+		    ctl_hash_get(state, "figure") : "-");
+		if (ctl_hash_get(state, "action")[0])
 			snprintf(action, sizeof(action), "%s (%s ago)",
-			    hash_get(state, "action"), ago(when, sizeof(when),
-			    hash_get(state, "action_ms"), now));
+			    ctl_hash_get(state, "action"), ago(when, sizeof(when),
+			    ctl_hash_get(state, "action_ms"), now));
 		else
 			snprintf(action, sizeof(action), "-");
 		printf("%-20s %8s %5d %-11s %-28s %5s  %s\n", h,
 		    ago(seen, sizeof(seen), hosts->element[i + 1]->str, now),
 		    napps, strcmp(ov, "1") == 0 ? "overloaded" : "ok", figure,
-		    hash_get(state, "stops")[0] ? hash_get(state, "stops") :
-		    "0", action);
+		    ctl_hash_get(state, "stops")[0] ?
+		    ctl_hash_get(state, "stops") : "0", action);
 		freeReplyObject(members);
 		freeReplyObject(state);
 	}

@@ -34,6 +34,10 @@ static const char usage[] =
     "  route list                list the routes\n"
     "  hosts                     hosts, overloaded or not, and what the\n"
     "                            regulator last did on each\n"
+    "  deploy APP FILE.tar.gz    upload a build to the deployer and wait\n"
+    "                            (-w, default 60 s) for its outcome\n"
+    "  releases APP              the app's releases, the current one\n"
+    "                            marked *\n"
     "  publish FRAME             send FRAME (\"TOPIC JSON\") verbatim on the\n"
     "                            bus, unchecked: for integrators and tests\n"
     "\n"
@@ -85,6 +89,8 @@ static const struct {
 	{"route", ctl_route},
 	{"app", ctl_app},
 	{"hosts", ctl_hosts},
+	{"deploy", ctl_deploy},
+	{"releases", ctl_releases},
 	{"publish", ctl_publish_raw},
 };
 
