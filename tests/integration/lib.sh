@@ -165,7 +165,7 @@ autostart = { control = "$CTL_autostart"; admin = "$ADMIN_autostart";
 regulator = { control = "$CTL_regulator"; admin = "$ADMIN_regulator";
               watch_local = ${REGULATOR_WATCH_LOCAL:-0}; ${REGULATOR_EXTRA:-} };
 idepool = { control = "$CTL_idepool"; admin = "$ADMIN_idepool"; };
-deployer = { control = "$CTL_deployer"; admin = "$ADMIN_deployer"; };
+deployer = { control = "$CTL_deployer"; admin = "$ADMIN_deployer"; ${DEPLOYER_EXTRA:-} };
 CONF
 	export DEVCLOUD_CONFIG=$CONF
 }
@@ -256,6 +256,10 @@ key() {
 	instance:3) echo "${REDIS_PREFIX}instance:$2:$3" ;;
 	wake_lock:2) echo "${REDIS_PREFIX}lock:wake:$2" ;;
 	scale_lock:2) echo "${REDIS_PREFIX}lock:scale:$2" ;;
+	deploy_lock:2) echo "${REDIS_PREFIX}lock:deploy:$2" ;;
+	release_seq:2) echo "${REDIS_PREFIX}releaseseq:$2" ;;
+	releases:2) echo "${REDIS_PREFIX}releases:$2" ;;
+	release:3) echo "${REDIS_PREFIX}release:$2:$3" ;;
 	relief_lock:2) echo "${REDIS_PREFIX}lock:relief:$2" ;;
 	service:3) echo "${REDIS_PREFIX}service:$2/$3" ;;
 	*)
