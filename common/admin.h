@@ -67,7 +67,10 @@ struct admin_answer {
  * Answers the request L names with STATUS and BODY (copied), on the
  * loop thread. A request still waiting when the port stops is answered
  * 503 by admin_stop, which frees the port: call this only until the
- * daemon's shutdown hook (service.h) has run.
+ * daemon's shutdown hook (service.h) has run. admin_stop closes the
+ * connections right after, so such a 503 may not reach its client; a
+ * daemon answers what it holds in its shutdown hook, which runs the
+ * skeleton's linger time earlier.
  */
 void admin_answer_later(const struct admin_later *l, int status,
     const char *body);

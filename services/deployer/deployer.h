@@ -42,7 +42,8 @@ struct deploy {
 	char want_sha256[SHA256_HEX_LEN];	/* "": the upload gave none */
 	char *body;			/* the artifact, until written */
 	size_t len;
-	struct admin_later later;	/* the request, until answered */
+	struct admin_later later;	/* the request */
+	bool waiting;			/* not answered yet */
 	int64_t t0;			/* service_mono_ms at the request */
 
 	/* what a step on the thread pool found */

@@ -246,6 +246,7 @@ deploy_answer(struct deploy *d, int status, const char *fmt, const char *a)
 
 	snprintf(body, sizeof(body), fmt, a);
 	admin_answer_later(&d->later, status, body);
+	d->waiting = false;
 	if (status != 202) {
 		metric_add(&m_refused, 1);
 		log_warn("upload refused", "app=%s status=%d reason=\"%.*s\"",
@@ -413,6 +414,7 @@ intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
 	memcpy(d->body, r->body, r->len);
 	d->len = r->len;
 	d->later = a->later;
+	d->waiting = true;
 	d->t0 = service_mono_ms();
 	LIST_INSERT_HEAD(&dp->deploys, d, link);
 	snprintf(lock_ms, sizeof(lock_ms), "%d", DEPLOYER_LOCK_MS);
@@ -457,11 +459,21 @@ intake_routes(struct deployer *dp)
 
 /*
  * The store and the bus close after this: deploys still on their way
- * end quietly (a request still waiting is answered 503 by the port, a
- * lock still held expires, a number taken is a gap).
+ * end quietly (a lock still held expires, a number taken is a gap). A
+ * request still waiting for Redis is answered 503 now rather than by
+ * the port's stop, which closes its connections right after: answered
+ * here, the answer has the skeleton's linger time to leave.
  */
 void
 intake_shutdown(struct deployer *dp)
 {
+	struct deploy *d;
+
 	dp->stopping = true;
+	LIST_FOREACH(d, &dp->deploys, link) {
+		if (!d->waiting)
+			continue;
+		admin_answer_later(&d->later, 503, "shutting down\n");
+		d->waiting = false;
+	}
 }

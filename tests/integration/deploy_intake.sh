@@ -238,4 +238,25 @@ check "devcloudctl deploy of a bad artifact: exit 1 and the reason" \
 check "devcloudctl deploy to an unknown app: exit 1, 404" \
 	refused 1 'answered 404: unknown app nosuchapp' \
 	ctl deploy nosuchapp "$A/good.tgz"
+
+# --- shutdown and restart ---------------------------------------------------
+# An upload waiting for Redis when the deployer stops is answered 503 by
+# the port; what a crash left in releases_dir goes at the next start.
+rm -f "$T/answer"
+rcli client pause 3000 >/dev/null
+curl -s -m 10 -o "$T/answer" -w '%{http_code}' -H 'Expect:' \
+	-H "Authorization: Bearer $TOKEN" --data-binary "@$A/good.tgz" \
+	"$URL/web/releases" >"$T/paused.status" &
+curl_pid=$!
+sleep 0.5
+kill "$PID_deployer"
+wait "$curl_pid"
+check "an upload waiting when the deployer stops: 503 \"shutting down\"" \
+	bash -c "[ \"\$(cat '$T/paused.status')\" = 503 ] &&
+		grep -qx 'shutting down' '$T/answer'"
+check "the deployer stopped within 2 s" wait_for 2 bash -c "! kill -0 $PID_deployer"
+mkdir -p "$REL/web/.9.tmp-AbC123/www" && touch "$REL/web/.9.tmp-AbC123/www/x"
+start deployer2 "$BIN/devcloud-deployer" -c "$CONF"
+check "a restarted deployer removes what a crash left" \
+	wait_for 10 bash -c "[ ! -e '$REL/web/.9.tmp-AbC123' ]"
 finish
