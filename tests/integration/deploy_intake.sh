@@ -5,7 +5,9 @@
 # releases past keep_releases go from disk and Redis. Bad artifacts are
 # refused with deploy.failed naming the entry and the rule, and leave
 # nothing behind; no token is 401, an unknown app 404, a held deploy
-# lock 409. devcloudctl deploy and releases end to end.
+# lock 409. devcloudctl deploy and releases end to end. With no token
+# configured, uploads are taken on a loopback admin address only. At
+# shutdown a waiting upload gets 503; at start, what a crash left goes.
 # Real redis-server, bus, deployer, devcloudctl, curl, tar, python3.
 . "$(dirname "$0")/lib.sh"
 
@@ -256,7 +258,22 @@ check "an upload waiting when the deployer stops: 503 \"shutting down\"" \
 		grep -qx 'shutting down' '$T/answer'"
 check "the deployer stopped within 2 s" wait_for 2 bash -c "! kill -0 $PID_deployer"
 mkdir -p "$REL/web/.9.tmp-AbC123/www" && touch "$REL/web/.9.tmp-AbC123/www/x"
-start deployer2 "$BIN/devcloud-deployer" -c "$CONF"
+# restarted with no token: uploads are taken on its loopback address
+DEVCLOUD_DEPLOYER_TOKEN= start deployer2 "$BIN/devcloud-deployer" -c "$CONF"
 check "a restarted deployer removes what a crash left" \
 	wait_for 10 bash -c "[ ! -e '$REL/web/.9.tmp-AbC123' ]"
+wait_for 10 healthz_is "$ADMIN_deployer" 200 || not_ok "deployer2 ready"
+st=$(curl -s -m 20 -o "$T/answer" -w '%{http_code}' -H 'Expect:' \
+	--data-binary "@$A/good.tgz" "$URL/web/releases")
+check "no token configured, loopback admin address: 202" [ "$st" = 202 ]
+# and with no token on an address that is not loopback, none
+p=($(free_ports 2))
+DEVCLOUD_DEPLOYER_TOKEN= DEVCLOUD_DEPLOYER_ADMIN=0.0.0.0:${p[0]} \
+	DEVCLOUD_DEPLOYER_CONTROL=tcp://127.0.0.1:${p[1]} \
+	start deployer3 "$BIN/devcloud-deployer" -c "$CONF"
+wait_for 10 healthz_is "127.0.0.1:${p[0]}" 200 || not_ok "deployer3 ready"
+st=$(curl -s -m 20 -o "$T/answer" -w '%{http_code}' -H 'Expect:' \
+	--data-binary "@$A/good.tgz" "http://127.0.0.1:${p[0]}/v1/apps/web/releases")
+check "no token configured, admin on 0.0.0.0: 401" \
+	bash -c "[ '$st' = 401 ] && grep -q 'no deployer.token is configured' '$T/answer'"
 finish
