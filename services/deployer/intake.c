@@ -68,10 +68,12 @@ static const char script_begin[] =
 /*
  * KEYS releases, release hash, app record; ARGV N, sha256, size, time
  * (ms), keep, a release hash's key ending in "1" (key_release's
- * template: the last character is replaced by a number). Records
+ * template: the last character is replaced by a number), max. Records
  * release N, then forgets the oldest releases past the newest KEEP,
  * never the record's current one (its "release" field), which is kept
- * besides. Returns the numbers forgotten, to remove from disk.
+ * besides; at most MAX of them (struct deploy's prune list), the rest
+ * at the next deploy. Returns the numbers forgotten, to remove from
+ * disk.
  */
 static const char script_record[] =
     "redis.call('HSET', KEYS[2], 'sha256', ARGV[2], 'size', ARGV[3],"
@@ -81,7 +83,7 @@ static const char script_record[] =
     "local keep = tonumber(ARGV[5])\n"
     "local kept, gone = 0, {}\n"
     "for _, n in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do\n"
-    "  if n ~= cur then\n"
+    "  if n ~= cur and #gone < tonumber(ARGV[7]) then\n"
     "    if kept < keep then kept = kept + 1 else\n"
     "      redis.call('ZREM', KEYS[1], n)\n"
     "      redis.call('DEL', string.sub(ARGV[6], 1, -2) .. n)\n"
@@ -205,7 +207,7 @@ deploy_unpacked(struct deploy *d)
 {
 	struct service *s = d->dp->svc;
 	char krels[KEY_MAX], krel[KEY_MAX], kapp[KEY_MAX], ktpl[KEY_MAX];
-	char n[32], size[32], now[32], keep[16];
+	char n[32], size[32], now[32], keep[16], max[16];
 	const char *argv[13];
 	size_t i = 0;
 
@@ -217,6 +219,8 @@ deploy_unpacked(struct deploy *d)
 	snprintf(size, sizeof(size), "%zu", d->len);
 	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
 	snprintf(keep, sizeof(keep), "%d", s->cfg.deployer.keep_releases);
+	snprintf(max, sizeof(max), "%zu", sizeof(d->prune) /
+	    sizeof(d->prune[0]));
 	argv[i++] = "EVAL";
 	argv[i++] = script_record;
 	argv[i++] = "3";
@@ -229,6 +233,7 @@ deploy_unpacked(struct deploy *d)
 	argv[i++] = now;
 	argv[i++] = keep;
 	argv[i++] = key_release(ktpl, sizeof(ktpl), d->app, 1);
+	argv[i++] = max;
 	if (argv[3] == NULL || argv[4] == NULL || argv[5] == NULL ||
 	    argv[11] == NULL || store_commandv(s->store, deploy_recorded, d,
 	    (int)i, argv, NULL) != 0) {
