@@ -65,7 +65,7 @@ release_tmpfile(const char *dir, char *err, size_t errlen)
 	return -1;
 }
 
-/* Writes LEN bytes of P to FD, hashing them into D; 0 or -1 (errno). */
+/* Writes LEN bytes of P to FD, hashing them into H; 0 or -1 (errno). */
 static int
 release_write(int fd, const char *p, size_t len, struct sha256_ctx *h)
 {
@@ -119,7 +119,7 @@ release_unpack_work(struct deploy *d)
 	}
 	sha256_final(&h, digest);
 	sha256_hex(digest, d->sha256);
-	free(d->body);
+	free(d->body);		/* the upload's memory goes before the unpack */
 	d->body = NULL;
 	if (d->want_sha256[0] != '\0' &&
 	    strcmp(d->want_sha256, d->sha256) != 0) {
@@ -134,7 +134,7 @@ release_unpack_work(struct deploy *d)
 fail:
 	if (fd >= 0)
 		close(fd);
-	free(d->body);
+	free(d->body);		/* when the write failed */
 	d->body = NULL;
 }
 
@@ -143,18 +143,18 @@ static void
 release_prune_work(struct deploy *d)
 {
 	const char *root = d->dp->svc->cfg.deployer.releases_dir;
-	char path[PATH_MAX], err[512];
+	char path[PATH_MAX];
+	struct stat st;
 
 	d->rc = 0;
 	for (size_t i = 0; i < d->nprune; i++) {
+		/* one already gone is what was wanted */
 		if (release_path(path, sizeof(path), root, d->app,
-		    d->prune[i]) != 0)
+		    d->prune[i]) != 0 || (lstat(path, &st) != 0 &&
+		    errno == ENOENT))
 			continue;
-		if (artifact_remove(path, err, sizeof(err)) != 0 &&
-		    errno != ENOENT) {
-			snprintf(d->err, sizeof(d->err), "%s", err);
+		if (artifact_remove(path, d->err, sizeof(d->err)) != 0)
 			d->rc = -1;
-		}
 	}
 }
 
