@@ -18,6 +18,7 @@
 
 /* Time given to the last publish to leave before the sockets close. */
 #define SERVICE_LINGER_MS 100
+#define SERVICE_STOP_MAX_S 3	/* see service_stop_deadline */
 
 struct service_rt {
 	struct service *s;
@@ -309,6 +310,24 @@ service_linger_cb(uv_timer_t *t)
 }
 
 static void
+service_stop_alarm(int sig)
+{
+	static const char line[] = "level=error msg=\"shutdown stuck: "
+	    "exiting without closing (a socket's close did not return)\"\n";
+
+	(void)sig;
+	(void)!write(2, line, sizeof(line) - 1);
+	_exit(1);
+}
+
+void
+service_stop_deadline(unsigned seconds)
+{
+	signal(SIGALRM, service_stop_alarm);
+	alarm(seconds);
+}
+
+static void
 service_signal_cb(uv_signal_t *h, int signum)
 {
 	struct service_rt *rt = h->data;
@@ -320,6 +339,7 @@ service_signal_cb(uv_signal_t *h, int signum)
 		return;
 	rt->stopping = true;
 	log_info("shutting down", "signal=%s", strsignal(signum));
+	service_stop_deadline(SERVICE_STOP_MAX_S);
 	uv_timer_stop(&rt->heartbeat);
 	if (s->shutdown != NULL)
 		s->shutdown(s);

@@ -62,6 +62,14 @@ struct service {
  */
 void service_event_ignored(struct service *s, const struct msg *m);
 
+/*
+ * Once a stop is asked: if the process has not exited SECONDS later, it
+ * logs that its shutdown is stuck and exits 1. nng 1.5.2's nng_close()
+ * can block for good (fixed upstream after 1.5.2); a daemon asked to
+ * stop must stop. Every daemon's SIGTERM arms it.
+ */
+void service_stop_deadline(unsigned seconds);
+
 /* Runs the daemon; returns the process exit status. */
 int service_main(struct service *s, int argc, char **argv);
 

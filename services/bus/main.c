@@ -193,6 +193,7 @@ main(int argc, char **argv)
 	    cfg.bus.in, cfg.bus.out, cfg.bus.admin);
 	sigwait(&sigs, &sig);
 	log_info("shutting down", "signal=%s", strsignal(sig));
+	service_stop_deadline(3);
 	/*
 	 * Stopping the aio cancels the receive and waits for a running
 	 * callback, so the sockets close with nothing of ours using them.
