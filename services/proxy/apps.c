@@ -1,8 +1,13 @@
 /*
  * The main thread's side of routing: the routes and app states as Redis
  * holds them, kept current by bus events and reloaded in full at start,
- * on every store reconnect and every route_refresh_ms (so a lost event
- * is repaired), and published to the workers as a sealed route table.
+ * on every store reconnect and every APPS_FULL_EVERY route_refresh_ms
+ * (so a lost event is repaired), and published to the workers as a
+ * sealed route table. The route_refresh_ms between read again only the
+ * records of the running apps (a lost app.stopped or instance event is
+ * the one that sends requests to the wrong place): with 100,000 apps a
+ * full reload reads 100,000 records, which is not a thing to do every
+ * 30 s.
  *
  * It also owns waking: workers holding requests for a sleeping app post
  * WMSG_WAKE; one wake command per app goes to autostart, and its answer
@@ -463,10 +468,35 @@ apps_reload(struct proxy *px)
 		free(l);
 }
 
+/* A refresh reads every record this often (in route_refresh_ms). */
+#define APPS_FULL_EVERY 10
+
+/* Reads again the records of the running apps only. */
+static void
+apps_reload_running(struct proxy *px)
+{
+	struct proxy_app *a;
+
+	if (px->svc->store == NULL || !store_connected(px->svc->store))
+		return;
+	pthread_mutex_lock(&px->apps_mu);
+	a = px->app_list;
+	pthread_mutex_unlock(&px->apps_mu);
+	/* the list only grows at its head: safe to walk from a snapshot */
+	for (; a != NULL; a = a->next)
+		if (apps_running(a))
+			apps_fetch(px, a);
+}
+
 static void
 apps_refresh_cb(uv_timer_t *t)
 {
-	apps_reload(t->data);
+	struct proxy *px = t->data;
+
+	if (++px->refreshes % APPS_FULL_EVERY == 0)
+		apps_reload(px);
+	else
+		apps_reload_running(px);
 }
 
 static void

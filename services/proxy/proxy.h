@@ -974,6 +974,7 @@ struct proxy {
 	uv_timer_t sample;		/* in-flight samples (activity.c) */
 	uv_idle_t publish;		/* rebuilds once per loop turn */
 	int fetching;			/* record/instance reads out */
+	unsigned refreshes;		/* route_refresh_ms ticks so far */
 	bool publish_due;		/* a rebuild waits for them */
 	uint64_t published_ms;		/* the last rebuild (loop time) */
 	uint64_t load_gen;		/* the reload in flight */

@@ -24,7 +24,8 @@ route_announce(struct ctl *c, const char *domain, const char *target)
 	snprintf(m.target, sizeof(m.target), "%s", target);
 	if (ctl_publish(c, &m) != 0) {
 		fprintf(stderr, "devcloudctl: the change is saved; proxies "
-		    "apply it at their next refresh\n");
+		    "apply it at their next full reload (every tenth "
+		    "proxy.route_refresh_ms, or on a reconnect)\n");
 		return -1;
 	}
 	return 0;
