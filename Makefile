@@ -1,5 +1,6 @@
 # devcloud: `make` builds everything into build/, `make test` runs the
-# tests, `make up` / `make down` run the suite locally.
+# tests, `make up` / `make down` run the suite locally, `make image`
+# builds the container images.
 
 CC ?= cc
 PKGS := libuv hiredis json-c libconfig libcurl libarchive
@@ -124,6 +125,11 @@ up: deps-auto
 down:
 	@deploy/down.sh
 
+# devcloud:VERSION, devcloud-redis and devcloud-demo on the Docker that
+# DOCKER_HOST names (deploy/image.sh; no registry needed).
+image:
+	@deploy/image.sh
+
 # Functions we do not use (unbounded or unchecked), as curl's checksrc.
 BANNED := sprintf|vsprintf|strcpy|strcat|strncpy|strtok|atoi|atol|gets
 check-src:
@@ -137,4 +143,4 @@ format:
 	clang-format -i common/*.[ch] services/*/*.[ch] tools/*/*.[ch]
 
 .PHONY: all unit test fuzz fuzz-corpus fuzz-replay check-deps deps deps-auto \
-	up down clean format check-src
+	up down image clean format check-src
