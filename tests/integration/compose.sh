@@ -35,7 +35,6 @@ TAG=$(cat "$ROOT/VERSION")
 export DEVCLOUD_TAG=$TAG DEVCLOUD_NETWORK=$PROJECT
 export DEVCLOUD_HTTP_PORT=$(free_ports 1)
 export DOCKER_SOCKET=$DOCKER_SOCK
-export DOCKER_GID=$(stat -c %g "$DOCKER_SOCK")
 DC=("${COMPOSE[@]}" -f "$ROOT/deploy/docker-compose.yml" -p "$PROJECT")
 # dc ARGS...: docker-compose on the project, its output in $T/compose.log.
 dc() { "${DC[@]}" "$@" >>"$T/compose.log" 2>&1; }
