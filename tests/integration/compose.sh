@@ -15,6 +15,7 @@
 # no other private dockerd of a concurrent test uses.
 for n in $(shuf -i 1-254 -n 20); do
 	ip -4 route 2>/dev/null | grep -q "^10\.213\.$n\." && continue
+	# shellcheck disable=SC2034 # lib_docker.sh's docker_up reads it
 	DOCKERD_EXTRA=(--default-address-pool "base=10.213.$n.0/24,size=27")
 	break
 done
@@ -33,7 +34,8 @@ echo "# $("${COMPOSE[@]}" version | head -n 1)"
 PROJECT=devcloud-test-$$
 TAG=$(cat "$ROOT/VERSION")
 export DEVCLOUD_TAG=$TAG DEVCLOUD_NETWORK=$PROJECT
-export DEVCLOUD_HTTP_PORT=$(free_ports 1)
+DEVCLOUD_HTTP_PORT=$(free_ports 1)
+export DEVCLOUD_HTTP_PORT
 export DOCKER_SOCKET=$DOCKER_SOCK
 DC=("${COMPOSE[@]}" -f "$ROOT/deploy/docker-compose.yml" -p "$PROJECT")
 # dc ARGS...: docker-compose on the project, its output in $T/compose.log.
