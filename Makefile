@@ -1,5 +1,6 @@
 # devcloud: `make` builds everything into build/, `make test` runs the
-# tests, `make up` / `make down` run the suite locally.
+# tests, `make up` / `make down` run the suite locally, `make image`
+# builds the container images (`make test-containers` tests them).
 
 CC ?= cc
 PKGS := libuv hiredis json-c libconfig libcurl libarchive
@@ -124,6 +125,17 @@ up: deps-auto
 down:
 	@deploy/down.sh
 
+# devcloud:VERSION, devcloud-redis and devcloud-demo on the Docker that
+# DOCKER_HOST names (deploy/image.sh; no registry needed).
+image:
+	@deploy/image.sh
+
+# The suite in containers, as deploy/docker-compose.yml runs it: slow
+# (it builds the images), so not part of `make test`.
+test-containers:
+	@DEVCLOUD_BUILD=$(CURDIR)/$(B) TESTS=compose TEST_TIMEOUT=1800 \
+		tests/run.sh
+
 # Functions we do not use (unbounded or unchecked), as curl's checksrc.
 BANNED := sprintf|vsprintf|strcpy|strcat|strncpy|strtok|atoi|atol|gets
 check-src:
@@ -137,4 +149,4 @@ format:
 	clang-format -i common/*.[ch] services/*/*.[ch] tools/*/*.[ch]
 
 .PHONY: all unit test fuzz fuzz-corpus fuzz-replay check-deps deps deps-auto \
-	up down clean format check-src
+	up down image test-containers clean format check-src

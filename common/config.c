@@ -122,6 +122,8 @@ static const struct conf_setting settings[] = {
 	    600000),
 	STR("autostart.docker_socket", autostart.docker_socket,
 	    "/var/run/docker.sock", CHECK_NONE, NULL),
+	STR("autostart.docker_network", autostart.docker_network, "",
+	    CHECK_NONE, NULL),
 	STR("autostart.host", autostart.host, "", CHECK_NONE, NULL),
 	INT("autostart.drain_ms", autostart.drain_ms, 1000, 0, 600000),
 	INT("autostart.instances_max", autostart.instances_max, 16, 1,

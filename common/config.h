@@ -73,6 +73,7 @@ struct config {
 		int start_timeout_ms;
 		int stop_grace_ms;
 		char docker_socket[CONFIG_PATH_MAX];
+		char docker_network[64];	/* "": Docker's default */
 		char host[64];		/* "": the host name */
 		int drain_ms;
 		int instances_max;

@@ -4,7 +4,8 @@
  * (autostart.docker_socket). The app names either an existing container
  * (its one instance) or an image; for an image the driver owns one
  * container per instance, "devcloud-NAME-ID", labelled devcloud.app=NAME
- * and devcloud.instance=ID, created on the first start and kept
+ * and devcloud.instance=ID, on the network autostart.docker_network
+ * (Docker's default bridge if empty), created on the first start and kept
  * (stopped) between wakes, so a wake is one "docker start" and not a
  * create. An instance's host is the Docker daemon's Name (GET /info),
  * asked once and kept.
@@ -76,6 +77,7 @@ struct docker_ct {
 struct docker {
 	uv_loop_t *loop;
 	char socket[CONFIG_PATH_MAX];
+	char network[64];		/* image apps join it; "": default */
 	char host[DRIVER_HOST_MAX];	/* the daemon's Name; "" until known */
 	bool info_queued;
 	driver_exit_cb on_exit;
@@ -106,6 +108,7 @@ struct docker_job {
 	char id[256];			/* container name or id */
 	bool owned;			/* "devcloud-NAME-ID", from the image */
 	char image[256];
+	char network[64];		/* HostConfig.NetworkMode; "": default */
 	char env[APP_TEXT_MAX];
 	int cport;
 	int grace_ms;			/* stop: before Docker kills */
@@ -332,6 +335,13 @@ docker_create_body(const struct docker_job *j)
 	json_object_object_add(o, "Env", env);
 	json_object_object_add(o, "Labels", labels);
 	json_object_object_add(o, "ExposedPorts", ports);
+	if (j->network[0] != '\0') {
+		json_object *host = json_object_new_object();
+
+		json_object_object_add(host, "NetworkMode",
+		    json_object_new_string(j->network));
+		json_object_object_add(o, "HostConfig", host);
+	}
 	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 done:
 	json_object_put(o);
@@ -825,6 +835,7 @@ docker_queue(struct docker *dk, enum docker_op op, const struct app *a,
 	snprintf(j->app, sizeof(j->app), "%s", a->name);
 	snprintf(j->inst, sizeof(j->inst), "%s", inst);
 	snprintf(j->image, sizeof(j->image), "%s", a->image);
+	snprintf(j->network, sizeof(j->network), "%s", dk->network);
 	snprintf(j->env, sizeof(j->env), "%s", a->env);
 	snprintf(j->res.host, sizeof(j->res.host), "%s", dk->host);
 	j->owned = a->container[0] == '\0';
@@ -874,6 +885,8 @@ docker_open(uv_loop_t *loop, const struct config *cfg, driver_exit_cb on_exit,
 	dk->arg = arg;
 	snprintf(dk->socket, sizeof(dk->socket), "%s",
 	    cfg->autostart.docker_socket);
+	snprintf(dk->network, sizeof(dk->network), "%s",
+	    cfg->autostart.docker_network);
 	if (access(dk->socket, F_OK) == 0)
 		docker_watch(dk);
 	return dk;

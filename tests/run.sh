@@ -16,7 +16,8 @@
 # its test. A program that exits non-zero without reporting a failed
 # case counts as one failure, and so does one that reports no case at
 # all: a test that stops reporting cannot pass by saying nothing.
-# TESTS="pattern" runs only the tests whose path matches.
+# TESTS="pattern" runs only the tests whose path matches; the slow
+# tests/integration/compose.sh runs only then.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -72,6 +73,11 @@ for t in "$BUILD"/tests/test_*; do
 done
 for t in tests/integration/*.sh; do
 	case $(basename "$t") in lib*.sh) continue ;; esac
+	# Slow ones (they build container images) run only when TESTS
+	# names them: make test-containers.
+	case $(basename "$t") in
+	compose.sh) [ -n "${TESTS:-}" ] || continue ;;
+	esac
 	[ -f "$t" ] && tests+=("$t")
 done
 for t in "${tests[@]}"; do

@@ -2,7 +2,8 @@
 #
 #   docker_up          a dockerd to talk to: the running one if `docker
 #                      info` works, else a private one under $T (stopped
-#                      by the trap). Sets DOCKER_HOST and DOCKER_SOCK.
+#                      by the trap), with the arguments DOCKERD_EXTRA
+#                      too if set. Sets DOCKER_HOST and DOCKER_SOCK.
 #                      Where Docker truly cannot run, the test is
 #                      skipped (lib.sh's skip_all "docker unavailable:
 #                      WHY"): counted as skipped, never as passed.
@@ -124,7 +125,8 @@ docker_up() {
 	DOCKERD_ARGS=(--data-root "$T/docker/data"
 		--exec-root "$T/docker/exec" --pidfile "$T/docker/dockerd.pid"
 		-H "unix://$DOCKER_SOCK" --iptables=false --ip6tables=false
-		--shutdown-timeout 2 "${net[@]}")
+		--shutdown-timeout 2 "${net[@]}"
+		${DOCKERD_EXTRA[@]+"${DOCKERD_EXTRA[@]}"})
 	docker_start_private
 	export DOCKER_HOST=unix://$DOCKER_SOCK
 	if ! wait_for 60 docker info; then
