@@ -293,6 +293,16 @@ bus_open(uv_loop_t *loop, const struct config *cfg, const char *source,
 		b->have_ctl = true;
 		nng_socket_set_size(b->ctl.sock, NNG_OPT_RECVMAXSZ,
 		    (size_t)b->max_msg);
+		/*
+		 * Answers leave without blocking (NNG_FLAG_NONBLOCK): with
+		 * nng's default send queue of the raw socket, a second
+		 * answer sent while the first is still being written is
+		 * refused (EAGAIN), and its requester waits for its retry.
+		 * Several waiters of one wake are answered at once.
+		 */
+		if (bus_set_queue(b->ctl.sock, NNG_OPT_SENDBUF, err,
+		    errlen) != 0)
+			goto fail;
 		if ((rv = nng_listen(b->ctl.sock, control, NULL, 0)) != 0) {
 			snprintf(err, errlen, "cannot listen on %s: %s",
 			    control, nng_strerror(rv));
@@ -417,14 +427,17 @@ bus_reply(struct bus *b, struct bus_request *req, struct msg *m)
 		return -1;
 	}
 	nng_msg_clear(req->msg);	/* keeps the header: the route back */
-	if (nng_msg_append(req->msg, buf, len) == 0 &&
-	    nng_sendmsg(b->ctl.sock, req->msg, NNG_FLAG_NONBLOCK) == 0) {
+	if ((rv = nng_msg_append(req->msg, buf, len)) == 0 &&
+	    (rv = nng_sendmsg(b->ctl.sock, req->msg,
+	    NNG_FLAG_NONBLOCK)) == 0)
 		req->msg = NULL;	/* owned by the socket now */
-		rv = 0;
-	}
+	else
+		log_warn("answer not sent", "type=%s err=\"%s\"",
+		    msg_type_name(m->type) ? msg_type_name(m->type) : "?",
+		    nng_strerror(rv));
 	free(buf);
 	bus_request_drop(req);
-	return rv;
+	return rv == 0 ? 0 : -1;
 }
 
 int

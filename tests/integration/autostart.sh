@@ -149,4 +149,19 @@ for args in "bad1" "bad2 --domain x.test" "bad3 --domain 'no spaces' --command x
 done
 check "bad app create wrote nothing" [ "$(rcli DBSIZE)" = "$before" ]
 
+# Six clients wake one cold app at once: one start, and every one of
+# them answered (all six answers leave together; none may be dropped).
+ctl app create many --domain many.test --ttl 600 \
+	--command "sleep 0.3; exec $T/tinyhttp" >/dev/null
+waits=()
+for i in 1 2 3 4 5 6; do
+	ctl -w 10000 app wake many >"$T/many.$i" 2>&1 &
+	waits+=($!)
+done
+answered=0
+for p in "${waits[@]}"; do wait "$p" && answered=$((answered + 1)); done
+check "six wakes of one cold app: all six answered ($answered)" [ "$answered" -eq 6 ]
+check "six wakes of one cold app: one start" [ \
+	"$(grep -c 'msg="app process started" app=many ' "$T/autostart.log")" -eq 1 ]
+
 finish
