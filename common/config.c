@@ -108,6 +108,7 @@ static const struct conf_setting settings[] = {
 	    60000),
 	INT("proxy.route_refresh_ms", proxy.route_refresh_ms, 30000, 100,
 	    3600000),
+	INT("proxy.stop_grace_ms", proxy.stop_grace_ms, 5000, 0, 600000),
 
 	DAEMON(autostart, "tcp://127.0.0.1:7411", "127.0.0.1:7421"),
 	STR("autostart.run_dir", autostart.run_dir, "/tmp/devcloud",

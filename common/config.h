@@ -63,6 +63,7 @@ struct config {
 		int hold_timeout_ms;
 		int flush_interval_ms;
 		int route_refresh_ms;
+		int stop_grace_ms;		/* drain on SIGTERM; 0: none */
 	} proxy;
 
 	struct {

@@ -119,6 +119,8 @@ conn_close(struct proxy_conn *c)
 	atomic_fetch_sub_explicit(&w->px->conns, 1, memory_order_relaxed);
 	loop_timer_stop(&w->loop, &c->timer);
 	stream_close(&c->s);		/* frees C at the end of the round */
+	if (w->draining)
+		worker_drain_check(w);
 }
 
 /*
@@ -171,6 +173,8 @@ void
 conn_settle(struct proxy_conn *c, bool keep)
 {
 	c->state = CONN_IDLE;
+	if (c->s.w->draining)
+		keep = false;		/* the proxy is stopping */
 	if (!keep || (c->s.flags & STREAM_EOF)) {
 		conn_linger(c);
 		return;

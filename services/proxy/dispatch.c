@@ -92,6 +92,8 @@ dispatch_to_app(struct proxy_conn *c, const struct route *r,
 	else if (!ex->wait_only && atomic_load(&ex->app->wake_page) &&
 	    wakepage_wanted(src, m))
 		conn_wake_answer(c, true);
+	else if (c->s.w->draining)
+		conn_fail(c, 503, "the proxy is stopping", NULL);
 	else
 		hold_add(c, ex->app);
 }

@@ -75,8 +75,11 @@ static void
 proxy_shutdown(struct service *s)
 {
 	struct proxy *px = s->priv;
+	int grace = px->cfg->proxy.stop_grace_ms;
 
-	worker_stop_all(px);
+	/* the drain's time counts into the stop's deadline (service.h) */
+	service_stop_deadline((unsigned)(grace / 1000 + 3));
+	worker_stop_all(px, grace);
 	activity_flush(px);
 	uv_close((uv_handle_t *)&px->flush, NULL);
 	activity_shutdown(px);

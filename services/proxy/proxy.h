@@ -872,6 +872,8 @@ enum wmsg_type {
 	WMSG_ROUTES,		/* main -> worker: new snapshot (ref held) */
 	WMSG_WAKE_DONE,		/* main -> worker: wake finished */
 	WMSG_STOP,		/* main -> worker: shut down */
+	WMSG_DRAIN,		/* main -> worker: finish, then shut down
+				 * (status: the grace in ms) */
 	WMSG_WAKE,		/* worker -> main: please wake app */
 	WMSG_ROUTES_OLD,	/* worker -> main: a snapshot it let go */
 	WMSG_RESOLVED,		/* lookup thread -> worker: address found */
@@ -935,14 +937,25 @@ struct proxy_worker {
 	size_t scratch_size;
 	struct http_msg msg;		/* parse scratch */
 	bool stopping;
+	bool draining;			/* stopping once its connections end */
+	struct loop_timer drain_timer;	/* the drain's deadline */
+	struct loop_task drain_task;	/* looks whether any is left */
 	bool accept_paused;		/* out of descriptors */
-	struct wmsg stop;		/* preallocated WMSG_STOP */
+	struct wmsg stop;		/* preallocated WMSG_STOP / _DRAIN */
 	struct proxy_stats stats;
 };
 
 /* Starts WORKERS threads listening on LISTEN. -1 with ERR set. */
 int worker_start_all(struct proxy *px, char *err, size_t errlen);
-void worker_stop_all(struct proxy *px);
+/*
+ * Stops every worker and waits for them: with GRACE_MS > 0 each first
+ * drains (no new connection, the open ones closed after their answer)
+ * for at most that long; 0 closes everything at once.
+ */
+void worker_stop_all(struct proxy *px, int grace_ms);
+/* A draining worker looks, at the end of the round, whether any
+ * connection is left (worker thread). */
+void worker_drain_check(struct proxy_worker *w);
 /* Main -> worker (any thread). Takes ownership of M. */
 void worker_post(struct proxy_worker *w, struct wmsg *m);
 void wqueue_push(struct wqueue *q, struct wmsg *m);

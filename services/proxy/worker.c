@@ -202,7 +202,7 @@ worker_sweep_cb(struct loop_timer *t)
 	struct proxy_worker *w = container_of(t, struct proxy_worker, sweep);
 
 	upstream_sweep(w, w->loop.now);
-	if (w->accept_paused) {
+	if (w->accept_paused && w->listener.fd >= 0) {
 		w->accept_paused = false;
 		loop_mod(&w->loop, &w->listener, EPOLLIN);
 	}
@@ -221,6 +221,64 @@ worker_stop(struct proxy_worker *w)
 	conn_close_all(w);
 	balance_close_all(w);
 	loop_stop(&w->loop);
+}
+
+static void
+worker_drain_task(struct loop_task *t)
+{
+	struct proxy_worker *w = container_of(t, struct proxy_worker,
+	    drain_task);
+
+	if (!w->stopping && LIST_EMPTY(&w->conns))
+		worker_stop(w);
+}
+
+void
+worker_drain_check(struct proxy_worker *w)
+{
+	/* at the end of the round: a connection is closing on the stack */
+	loop_post(&w->loop, &w->drain_task, worker_drain_task);
+}
+
+static void
+worker_drain_timeout(struct loop_timer *t)
+{
+	struct proxy_worker *w = container_of(t, struct proxy_worker,
+	    drain_timer);
+
+	if (!w->stopping) {
+		log_info("drain timed out: closing what is left", "worker=%d",
+		    w->id);
+		worker_stop(w);
+	}
+}
+
+/*
+ * The graceful stop: no new connection; the idle ones closed, held
+ * requests answered 503, the others closed after their answer; the
+ * worker stops when none is left, or after GRACE_MS.
+ */
+static void
+worker_drain(struct proxy_worker *w, uint64_t grace_ms)
+{
+	struct proxy_conn *c, *next;
+
+	if (w->draining || w->stopping)
+		return;
+	w->draining = true;
+	close(w->listener.fd);
+	w->listener.fd = -1;
+	handoff_take(w, false);		/* served, then closed */
+	for (c = LIST_FIRST(&w->conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, link);
+		if (c->state == CONN_IDLE)
+			conn_close(c);
+		else if (c->state == CONN_HELD)
+			conn_fail(c, 503, "the proxy is stopping", NULL);
+	}
+	loop_timer_start(&w->loop, &w->drain_timer, grace_ms,
+	    worker_drain_timeout);
+	worker_drain_check(w);
 }
 
 static void
@@ -260,6 +318,9 @@ worker_on_wake(struct loop *l)
 		case WMSG_STOP:
 			if (!w->stopping)
 				worker_stop(w);
+			break;
+		case WMSG_DRAIN:
+			worker_drain(w, (uint64_t)m->status);
 			break;
 		default:
 			log_warn("unknown worker message", "type=%d",
@@ -351,6 +412,7 @@ worker_init(struct proxy *px, struct proxy_worker *w, int id,
 	pthread_mutex_init(&w->handoff.mu, NULL);
 	w->inbox.loop = &w->loop;
 	loop_timer_init(&w->sweep);
+	loop_timer_init(&w->drain_timer);
 	loop_timer_start(&w->loop, &w->sweep, WORKER_SWEEP_MS,
 	    worker_sweep_cb);
 	/* Accepted sockets inherit TCP_NODELAY from the listener. */
@@ -417,11 +479,13 @@ worker_start_all(struct proxy *px, char *err, size_t errlen)
 }
 
 void
-worker_stop_all(struct proxy *px)
+worker_stop_all(struct proxy *px, int grace_ms)
 {
 	/* The stop order is preallocated: it must not fail to be sent. */
 	for (int i = 0; i < px->nthreads; i++) {
-		px->workers[i].stop.type = WMSG_STOP;
+		px->workers[i].stop.type = grace_ms > 0 ? WMSG_DRAIN :
+		    WMSG_STOP;
+		px->workers[i].stop.status = grace_ms;
 		worker_post(&px->workers[i], &px->workers[i].stop);
 	}
 	for (int i = 0; i < px->nthreads; i++)
