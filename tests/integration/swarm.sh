@@ -19,11 +19,15 @@
 
 docker_address_pool 213
 docker_up
-[ -n "$DOCKER_PRIVATE" ] ||
-	skip_all "a running dockerd: the test makes a swarm of its own dockerd only"
+# A running dockerd is used when it is in no swarm: the test makes one
+# and leaves it, which would take a node out of a swarm of its own.
+state=$(docker info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null)
+[ "$state" = inactive ] ||
+	skip_all "the dockerd is in a swarm already (state: ${state:-unknown})"
 command -v hey >/dev/null 2>&1 || skip_all "no hey (Debian package hey)"
 
 STACK=devcloud-test-$$
+CLIENT=$STACK-client
 docker_deploy_env "$STACK"
 DAEMONS="bus proxy autostart regulator idepool deployer"
 
@@ -38,8 +42,10 @@ swarm_cleanup() {
 	docker stack rm "$STACK" >/dev/null 2>&1
 	docker rm -f "$CLIENT" >/dev/null 2>&1
 	docker swarm leave --force >/dev/null 2>&1
-	# The swarm's bridge on the host, which the dockerd would leave.
-	docker network rm docker_gwbridge >/dev/null 2>&1
+	# The swarm's bridge on the host, which a private dockerd would
+	# leave behind.
+	[ -n "$DOCKER_PRIVATE" ] &&
+		docker network rm docker_gwbridge >/dev/null 2>&1
 	(exit $rc)
 	docker_cleanup
 }
@@ -65,7 +71,6 @@ ok "docker stack deploy"
 # IP carries a packet: the proxy goes to DNS round robin, unpublished,
 # and a client container on the network sends the requests (curl and
 # the host's hey).
-CLIENT=$STACK-client
 if [ -e /proc/net/ip_vs ]; then
 	MESH=1
 	URL=http://127.0.0.1:$DEVCLOUD_HTTP_PORT/
