@@ -133,7 +133,7 @@ image:
 # The suite in containers, as deploy/docker-compose.yml runs it: slow
 # (it builds the images), so not part of `make test`.
 test-containers:
-	@DEVCLOUD_BUILD=$(CURDIR)/$(B) TESTS=compose TEST_TIMEOUT=1800 \
+	@DEVCLOUD_BUILD=$(CURDIR)/$(B) TESTS='compose swarm' TEST_TIMEOUT=1800 \
 		tests/run.sh
 
 # Functions we do not use (unbounded or unchecked), as curl's checksrc.

@@ -16,8 +16,9 @@
 # its test. A program that exits non-zero without reporting a failed
 # case counts as one failure, and so does one that reports no case at
 # all: a test that stops reporting cannot pass by saying nothing.
-# TESTS="pattern" runs only the tests whose path matches; the slow
-# tests/integration/compose.sh runs only then.
+# TESTS="pattern ..." runs only the tests whose path matches one of the
+# patterns; the slow tests/integration/compose.sh and swarm.sh run only
+# then.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -76,15 +77,21 @@ for t in tests/integration/*.sh; do
 	# Slow ones (they build container images) run only when TESTS
 	# names them: make test-containers.
 	case $(basename "$t") in
-	compose.sh) [ -n "${TESTS:-}" ] || continue ;;
+	compose.sh | swarm.sh) [ -n "${TESTS:-}" ] || continue ;;
 	esac
 	[ -f "$t" ] && tests+=("$t")
 done
+# matches T: T's path matches a pattern of TESTS (all when it is empty).
+matches() {
+	local p
+	[ -n "${TESTS:-}" ] || return 0
+	for p in $TESTS; do
+		[[ "$1" == *${p}* ]] && return 0
+	done
+	return 1
+}
 for t in "${tests[@]}"; do
-	if [ -n "${TESTS:-}" ] && [[ "$t" != *${TESTS}* ]]; then
-		continue
-	fi
-	run_one "$t"
+	matches "$t" && run_one "$t"
 done
 
 echo

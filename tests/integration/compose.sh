@@ -13,12 +13,7 @@
 
 # The networks compose creates, on a private dockerd, come from a range
 # no other private dockerd of a concurrent test uses.
-for n in $(shuf -i 1-254 -n 20); do
-	ip -4 route 2>/dev/null | grep -q "^10\.213\.$n\." && continue
-	# shellcheck disable=SC2034 # lib_docker.sh's docker_up reads it
-	DOCKERD_EXTRA=(--default-address-pool "base=10.213.$n.0/24,size=27")
-	break
-done
+docker_address_pool 213
 docker_up
 
 if docker-compose version >/dev/null 2>&1; then
@@ -32,11 +27,7 @@ fi
 echo "# $("${COMPOSE[@]}" version | head -n 1)"
 
 PROJECT=devcloud-test-$$
-TAG=$(cat "$ROOT/VERSION")
-export DEVCLOUD_TAG=$TAG DEVCLOUD_NETWORK=$PROJECT
-DEVCLOUD_HTTP_PORT=$(free_ports 1)
-export DEVCLOUD_HTTP_PORT
-export DOCKER_SOCKET=$DOCKER_SOCK
+docker_deploy_env "$PROJECT"
 DC=("${COMPOSE[@]}" -f "$ROOT/deploy/docker-compose.yml" -p "$PROJECT")
 # dc ARGS...: docker-compose on the project, its output in $T/compose.log.
 dc() { "${DC[@]}" "$@" >>"$T/compose.log" 2>&1; }
@@ -54,18 +45,7 @@ compose_cleanup() {
 }
 trap compose_cleanup EXIT
 
-now() { echo $(($(date +%s%N) / 1000000)); }
-# since T0: the milliseconds since T0 (from now), in seconds.
-since() { printf '%d.%02d s' $((($(now) - $1) / 1000)) $(((($(now) - $1) % 1000) / 10)); }
-
-t0=$(now)
-if ! "$ROOT/deploy/image.sh" >"$T/image.log" 2>&1; then
-	sed 's/^/# /' "$T/image.log"
-	not_ok "make image builds devcloud:$TAG"
-	finish
-fi
-sed 's/^/# /' "$T/image.log"
-ok "images built or loaded in $(since "$t0")"
+docker_images
 
 t0=$(now)
 check "docker-compose up -d" dc up -d

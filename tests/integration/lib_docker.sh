@@ -198,3 +198,48 @@ docker_suite() {
 		check "$d ready" wait_for 10 healthz_is "${!v}" 200
 	done
 }
+
+# docker_address_pool A: the networks a private dockerd creates come
+# from a free 10.A.N.0/24 (a /27 each), a range no concurrent private
+# dockerd uses: sets DOCKERD_EXTRA for docker_up, or leaves it unset
+# when none is free.
+docker_address_pool() {
+	local n
+	for n in $(shuf -i 1-254 -n 20); do
+		ip -4 route 2>/dev/null | grep -q "^10\.$1\.$n\." && continue
+		DOCKERD_EXTRA=(--default-address-pool "base=10.$1.$n.0/24,size=27")
+		return 0
+	done
+	return 1
+}
+
+# now: milliseconds since the epoch. since T0: the time from T0 to now,
+# in seconds ("1.25 s").
+now() { echo $(($(date +%s%N) / 1000000)); }
+since() { printf '%d.%02d s' $((($(now) - $1) / 1000)) $(((($(now) - $1) % 1000) / 10)); }
+
+# docker_deploy_env NAME: the variables deploy/docker-compose.yml and
+# deploy/devcloud-stack.yml read, for a project or stack NAME: the
+# images of this VERSION (TAG), the network NAME, a free port for the
+# proxy (DEVCLOUD_HTTP_PORT) and the test's Docker socket.
+docker_deploy_env() {
+	TAG=$(cat "$ROOT/VERSION")
+	DEVCLOUD_HTTP_PORT=$(free_ports 1)
+	export DEVCLOUD_TAG=$TAG DEVCLOUD_NETWORK=$1 DEVCLOUD_HTTP_PORT
+	export DOCKER_SOCKET=$DOCKER_SOCK
+}
+
+# docker_images: the images of deploy/Dockerfile (deploy/image.sh, which
+# builds them once and loads them from build/image afterwards) on the
+# test's dockerd, reported; a failure ends the test.
+docker_images() {
+	local t0
+	t0=$(now)
+	if ! "$ROOT/deploy/image.sh" >"$T/image.log" 2>&1; then
+		sed 's/^/# /' "$T/image.log"
+		not_ok "make image builds devcloud:$(cat "$ROOT/VERSION")"
+		finish
+	fi
+	sed 's/^/# /' "$T/image.log"
+	ok "images built or loaded in $(since "$t0")"
+}
