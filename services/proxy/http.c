@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hex.h"
 #include "proxy.h"
 
 /* RFC 9110 tchar. */
@@ -570,17 +571,6 @@ enum {
 #define CK_MAX_DIGITS 15	/* 60 bits: no overflow */
 #define CK_MAX_TRAILER 16384
 
-static int
-http_hexval(unsigned char c)
-{
-	if (IS_DIGIT(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* DATA: when not NULL, stop after the first run of chunk data and say
  * where it is (http_body_dechunk). */
@@ -597,7 +587,7 @@ http_chunk_scan(struct http_chunk *k, const char *p, size_t n, size_t *used,
 		switch (k->state) {
 		case CK_SIZE_FIRST:
 		case CK_SIZE:
-			if ((h = http_hexval(c)) >= 0) {
+			if ((h = hex_digit(c)) >= 0) {
 				if (++k->digits > CK_MAX_DIGITS)
 					return -1;
 				k->left = k->left * 16 + (uint64_t)h;

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "hex.h"
 #include "keys.h"
 #include "webhook.h"
 
@@ -529,17 +530,6 @@ static const struct of_param {
 
 #define OF_NPARAMS NELEM(of_params)
 
-static int
-of_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * Decodes S's bytes FROM to TO (urlencoded: '+' a space, %XX a byte)
@@ -558,13 +548,13 @@ of_decode(const char *s, size_t from, size_t to, char *dst, size_t *dlen,
 			dst[d++] = ' ';
 		} else if (s[i] != '%') {
 			dst[d++] = s[i];
-		} else if (to - i < 3 || of_hex(s[i + 1]) < 0 ||
-		    of_hex(s[i + 2]) < 0) {
+		} else if (to - i < 3 || hex_digit(s[i + 1]) < 0 ||
+		    hex_digit(s[i + 2]) < 0) {
 			*bad = i;
 			return -1;
 		} else {
-			dst[d++] = (char)(of_hex(s[i + 1]) << 4 |
-			    of_hex(s[i + 2]));
+			dst[d++] = (char)(hex_digit(s[i + 1]) << 4 |
+			    hex_digit(s[i + 2]));
 			i += 2;
 		}
 	}
