@@ -25,6 +25,7 @@
 #include "bus.h"
 #include "driver.h"
 #include "keys.h"
+#include "probe.h"
 #include "service.h"
 
 struct waiter {
@@ -182,15 +183,6 @@ void stop_request(struct autostart *as, const char *app, const char *reason,
     struct bus_request *req);
 void stop_reconcile(struct autostart *as);
 void stop_abort_all(struct autostart *as);
-
-/* probe.c: readiness checks */
-struct probe;
-typedef void (*probe_cb)(bool ready, const char *why, void *arg);
-/* Checks ADDR once per READY ("tcp" or "http:/path"); CB runs once. */
-struct probe *probe_start(uv_loop_t *loop, const char *addr,
-    const char *ready, probe_cb cb, void *arg);
-/* Cancels: CB will not run. */
-void probe_cancel(struct probe *p);
 
 /* script.c: the state transitions, as Redis Lua scripts */
 extern const char script_wake[];

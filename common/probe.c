@@ -1,14 +1,14 @@
 /*
- * Readiness probes. "tcp": the app accepts a connection. "http:/path":
- * a GET of path answers 2xx or 3xx. One probe is one attempt, bounded by
- * PROBE_TIMEOUT_MS; wake.c decides when to try again.
+ * Readiness probes (probe.h): one attempt each, bounded by
+ * PROBE_TIMEOUT_MS.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
-#include "autostart.h"
+#include "config.h"
+#include "probe.h"
 
 #define PROBE_TIMEOUT_MS 1000
 

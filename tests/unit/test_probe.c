@@ -1,6 +1,6 @@
-// links: services/autostart/probe.c
+// links:
 /*
- * autostart's readiness probe (services/autostart/probe.c) against a real
+ * The readiness probe (common/probe.c) against a real
  * listener on the loop: "tcp" and "http:/path" on 127.0.0.1 and on the
  * IPv6 loopback written "[::1]:PORT", a refused connection, and the
  * addresses it must refuse without connecting (a bare IPv6 address, a
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "../../services/autostart/autostart.h"
+#include "probe.h"
 #include "unit.h"
 
 /* A tiny HTTP server: answers ANSWER to one request per connection. */
