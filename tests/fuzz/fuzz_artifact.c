@@ -1,4 +1,4 @@
-// links: services/deployer/artifact.c
+// links:
 /*
  * libFuzzer target for the artifact unpacker (services/deployer/
  * artifact.c), which reads archives a CI server made. Each input is an
@@ -30,7 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../services/deployer/artifact.h"
+#include "artifact.h"
 #include "fuzz.h"
 
 static const struct artifact_limits lim = {

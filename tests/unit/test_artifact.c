@@ -1,6 +1,6 @@
-// links: services/deployer/artifact.c
+// links:
 /*
- * The deployer's artifact checker (services/deployer/artifact.c). Every
+ * The deployer's artifact checker (common/artifact.c). Every
  * artifact is built at run time, in a temporary directory, with
  * libarchive's write API (which writes whatever names, types and modes
  * it is given), with GNU tar for a real-world one, or with Python's
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "../../services/deployer/artifact.h"
+#include "artifact.h"
 #include "sha256.h"
 #include "unit.h"
 
