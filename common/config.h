@@ -110,6 +110,17 @@ struct config {
 
 	struct {
 		struct config_daemon d;
+		char docker_socket[CONFIG_PATH_MAX];
+		char docker_network[64];	/* "": Docker's default */
+		char members_dir[CONFIG_PATH_MAX];	/* process members */
+		char workspace_dir[CONFIG_PATH_MAX];	/* the developers' files */
+		int workspace_max_bytes;
+		int max_concurrent_starts;	/* refills at once, all pools */
+		int ready_timeout_ms;		/* a member's start to ready */
+		int acquire_timeout_ms;		/* an acquire, all waits */
+		int fail_threshold;		/* failed starts in a row */
+		int sweep_interval_ms;		/* lease deadlines */
+		int reconcile_interval_ms;	/* Redis against the driver */
 	} idepool;
 
 	struct {

@@ -1,0 +1,108 @@
+/*
+ * A pool member's life, through one of two drivers (member_docker.c,
+ * member_process.c); the pool logic (pool.c, lease.c) never knows which.
+ *
+ *   create   docker: POST /containers/create, not started (INACTIVE:
+ *            costs disk, not memory), named "devcloud-pool-POOL-ID",
+ *            labelled devcloud.pool=POOL and devcloud.member=ID, on
+ *            idepool.docker_network (Docker's default bridge if empty).
+ *            process: the member's directory
+ *            idepool.members_dir/POOL/ID/ with its workspace in it.
+ *   start    docker: POST /containers/ID/start, then its address
+ *            (container IP on its network, and the pool's cport).
+ *            process: the pool's command run by /bin/sh in its own
+ *            process group, working directory the member's directory,
+ *            $PORT a free loopback port, $DEVCLOUD_WORKSPACE the
+ *            workspace path; the address is 127.0.0.1:$PORT.
+ *            Readiness is the caller's (common/probe.h).
+ *   stop     stopped, kept (a member whose files could not be saved).
+ *   remove   docker rm -f (and its anonymous volumes); process: the
+ *            process group killed and the directory removed. Removing a
+ *            member that is already gone is a success.
+ *   load     the developer's files, a directory of the workspace store,
+ *            copied into the member's workspace (Docker Engine API PUT
+ *            /containers/ID/archive; process: a copy into the member's
+ *            directory). More than max_bytes, an absolute path, "..",
+ *            or a link leaving the workspace is refused, naming it;
+ *            nothing is copied then.
+ *   save     the member's workspace copied out into DEST, a directory of
+ *            the store (GET /containers/ID/archive; process: a copy).
+ *            Unpacked by common/artifact.c's rules into a temporary
+ *            sibling and swapped in only when complete: a failed save
+ *            leaves DEST as it was.
+ *   list     every member the driver finds for POOL (containers with the
+ *            pool's label, or member directories), for reconciling with
+ *            Redis at start.
+ *
+ * Every call is asynchronous (Docker's calls run on libuv's thread pool,
+ * libcurl blocking there); its callback runs on the loop thread exactly
+ * once per accepted call. Each returns 0 if accepted, or -1 with the
+ * reason in ERR (then CB will not run).
+ */
+#ifndef DC_IDEPOOL_MEMBER_H
+#define DC_IDEPOOL_MEMBER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "msg.h"
+
+#define POOL_IMAGE_MAX 256
+#define POOL_COMMAND_MAX 1024
+#define POOL_PATH_MAX 256
+#define POOL_ENV_MAX 2048
+#define MEMBER_ERR_MAX 512
+#define MEMBER_ID_MAX 80		/* a container id is 64 hex digits */
+
+/* What every member of a pool is made from: the pool's record. */
+struct pool_spec {
+	char name[MSG_NAME_MAX];
+	char driver[16];		/* "docker" or "process" */
+	char image[POOL_IMAGE_MAX];	/* docker */
+	char command[POOL_COMMAND_MAX];	/* process */
+	int cport;			/* docker: the port the IDE serves */
+	char ready[POOL_PATH_MAX];	/* "tcp" or "http:/path" */
+	char workspace[POOL_PATH_MAX];	/* path of the files in a member */
+	char env[POOL_ENV_MAX];		/* "K=V" lines, '\n' between */
+};
+
+struct member_result {
+	bool ok;
+	bool running;			/* list: the member is started */
+	char container[MEMBER_ID_MAX];	/* docker: its id; process: pid */
+	char addr[MSG_ADDR_MAX];	/* start: where it answers */
+	char err[MEMBER_ERR_MAX];
+	int64_t bytes;			/* load, save: bytes of files copied */
+};
+
+typedef void (*member_cb)(const struct member_result *r, void *arg);
+/* list: once per member found, then once with ID NULL at the end (R->ok
+ * false there if the listing itself failed). */
+typedef void (*member_list_cb)(const char *id, const struct member_result *r,
+    void *arg);
+
+struct members;
+
+struct members *members_open(uv_loop_t *loop, const struct config *cfg);
+void members_close(struct members *m);
+
+int member_create(struct members *m, const struct pool_spec *p,
+    const char *id, member_cb cb, void *arg, char *err, size_t errlen);
+int member_start(struct members *m, const struct pool_spec *p,
+    const char *id, member_cb cb, void *arg, char *err, size_t errlen);
+int member_stop(struct members *m, const struct pool_spec *p,
+    const char *id, member_cb cb, void *arg, char *err, size_t errlen);
+int member_remove(struct members *m, const struct pool_spec *p,
+    const char *id, member_cb cb, void *arg, char *err, size_t errlen);
+int member_load(struct members *m, const struct pool_spec *p,
+    const char *id, const char *src_dir, int64_t max_bytes, member_cb cb,
+    void *arg, char *err, size_t errlen);
+int member_save(struct members *m, const struct pool_spec *p,
+    const char *id, const char *dest_dir, int64_t max_bytes, member_cb cb,
+    void *arg, char *err, size_t errlen);
+int members_list(struct members *m, const struct pool_spec *p,
+    member_list_cb cb, void *arg, char *err, size_t errlen);
+
+#endif
