@@ -195,6 +195,21 @@ static const struct conf_setting settings[] = {
 	INT("deployer.max_entries", deployer.max_entries, 100000, 1,
 	    10000000),
 	INT("deployer.keep_releases", deployer.keep_releases, 5, 1, 1000),
+
+	STR("drivers.kubernetes_api", drivers.kubernetes_api, "", CHECK_NONE,
+	    NULL),
+	STR("drivers.kubernetes_token_file", drivers.kubernetes_token_file,
+	    "/var/run/secrets/kubernetes.io/serviceaccount/token", CHECK_NONE,
+	    NULL),
+	STR("drivers.kubernetes_ca_file", drivers.kubernetes_ca_file,
+	    "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", CHECK_NONE,
+	    NULL),
+	STR("drivers.kubernetes_namespace", drivers.kubernetes_namespace, "",
+	    CHECK_NONE, NULL),
+	INT("drivers.kubernetes_timeout_ms", drivers.kubernetes_timeout_ms,
+	    10000, 100, 600000),
+	STR("drivers.swarm_network", drivers.swarm_network, "", CHECK_NONE,
+	    NULL),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -132,6 +132,16 @@ struct config {
 		int max_entries;		/* its entries */
 		int keep_releases;		/* kept per app, current aside */
 	} deployer;
+
+	/* The orchestrator drivers (driver_kubernetes.c, driver_swarm.c). */
+	struct {
+		char kubernetes_api[256];	/* "": in-cluster */
+		char kubernetes_token_file[CONFIG_PATH_MAX];
+		char kubernetes_ca_file[CONFIG_PATH_MAX];
+		char kubernetes_namespace[64];	/* "": the pod's own */
+		int kubernetes_timeout_ms;	/* one API request */
+		char swarm_network[64];		/* "": local bridge */
+	} drivers;
 };
 
 /*
