@@ -121,6 +121,8 @@ check "the deployment is at 2 replicas" replicas_are default web 2
 check "app is running" app_state_is web running
 check "its address is the Service's" bash -c \
 	"'$BIN/devcloudctl' -c '$CONF' app show web | grep -q '^addr *127.0.0.1:$WEB_PORT'"
+check "its instance's host is \"kubernetes\"" \
+	[ "$(rcli HGET "$(key instance web 1)" host)" = kubernetes ]
 check "app.ready published" wait_for 5 event app.ready web ""
 get web.test >/dev/null
 check "a warm request → 200" served_by default/web
