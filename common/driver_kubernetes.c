@@ -630,7 +630,7 @@ kube_stop(void *self, const struct app *a, const char *inst, int grace_ms,
     driver_cb cb, void *arg, char *err, size_t errlen)
 {
 	(void)inst;
-	(void)grace_ms;		/* the pods' terminationGracePeriodSeconds */
+	(void)grace_ms;	/* the pods' terminationGracePeriodSeconds */
 	return kube_queue(self, KUBE_STOP, a, KUBE_STOP_TIMEOUT_MS, cb, arg,
 	    err, errlen);
 }

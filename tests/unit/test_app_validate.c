@@ -12,7 +12,7 @@
 
 struct vcase {
 	const char *name;
-	const char *const *kv;		/* field/value pairs, NULL-ended */
+	const char *const *kv;	/* field/value pairs, NULL-ended */
 	const char *want;		/* NULL: valid; else in the error */
 };
 
