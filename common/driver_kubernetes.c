@@ -2,8 +2,10 @@
  * The kubernetes driver: an app is a Deployment of a Kubernetes cluster,
  * scaled between 0 and the app's replicas through the Deployment's
  * "scale" subresource, and reached at the HOST:PORT of its Service (the
- * app's "service" field). The app is one devcloud instance however many
- * replicas it has: the Service spreads the requests over the pods.
+ * app's "service" field), its name resolved when the app is ready (the
+ * readiness probe takes IP:PORT; a ClusterIP lasts as long as its
+ * Service). The app is one devcloud instance however many replicas it
+ * has: the Service spreads the requests over the pods.
  *
  *   start    GET  /apis/apps/v1/namespaces/NS/deployments/NAME/scale
  *            PATCH the same (application/merge-patch+json,
@@ -36,9 +38,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "addr.h"
 #include "driver.h"
 #include "log.h"
 
@@ -384,6 +391,46 @@ done:
 	return ret;
 }
 
+/*
+ * The Service's address as the app gives it, its name resolved: the
+ * readiness probe and the record take IP:PORT (a Service's ClusterIP
+ * stays as long as the Service does). Into res.addr.
+ */
+static int
+kube_service_addr(struct kube_job *j)
+{
+	struct addrinfo hints = {0}, *ai = NULL;
+	char host[256], ip[INET6_ADDRSTRLEN], portstr[8];
+	const void *in;
+	int port, rc;
+
+	if (addr_parse(j->service, 0, host, sizeof(host), &port, NULL) != 0) {
+		kube_fail(j, "kubernetes: the Service address \"%s\" is not "
+		    "HOST:PORT", j->service);
+		return -1;
+	}
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(host, portstr, &hints, &ai)) != 0) {
+		kube_fail(j, "kubernetes: cannot resolve the Service %s: %s",
+		    host, gai_strerror(rc));
+		return -1;
+	}
+	in = ai->ai_family == AF_INET6 ?
+	    (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr :
+	    (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+	if (inet_ntop(ai->ai_family, in, ip, sizeof(ip)) == NULL ||
+	    addr_format(j->res.addr, sizeof(j->res.addr), ip, port) < 0) {
+		freeaddrinfo(ai);
+		kube_fail(j, "kubernetes: the Service %s resolved to an "
+		    "address that cannot be used", host);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	return 0;
+}
+
 static int
 kube_start_now(struct kube_job *j)
 {
@@ -412,7 +459,7 @@ kube_start_now(struct kube_job *j)
 			delay = KUBE_POLL_MAX_MS;
 	}
 	j->res.running = true;
-	return 0;
+	return kube_service_addr(j);
 }
 
 static int
@@ -424,7 +471,7 @@ kube_inspect_now(struct kube_job *j)
 	if (kube_deployment_get(j, &want, &ready, &seen) < 0)
 		return -1;
 	j->res.running = want > 0 && ready > 0;
-	return 0;
+	return j->res.running ? kube_service_addr(j) : 0;
 }
 
 /* Runs on a thread-pool thread: may block, never touches the loop. */
@@ -463,10 +510,10 @@ out:
 	free(j->body.data);
 	j->body.data = NULL;
 	j->res.ok = ret == 0;
-	if (j->res.ok && j->res.running) {
-		snprintf(j->res.addr, sizeof(j->res.addr), "%s", j->service);
+	if (j->res.ok && j->res.running)
 		snprintf(j->res.host, sizeof(j->res.host), "%s", KUBE_HOST);
-	}
+	else
+		j->res.addr[0] = '\0';
 }
 
 static void

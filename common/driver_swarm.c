@@ -13,14 +13,16 @@
  *            none runs (within the stop grace and a margin)
  *   inspect  GET /tasks: running if a task runs
  *
- * Where the app answers: with drivers.swarm_network set, the service
- * joins that network with the "dnsrr" endpoint mode and the address is
- * the service's name on it (devcloud-NAME:CPORT, Docker's DNS gives
- * the tasks' addresses), for a proxy on that network. Without, the
- * tasks run on their node's local bridge and the address is the first
- * running task's container address (GET /containers/ID/json on this
- * daemon), for a proxy on the same node. The host is the task's node's
- * host name (GET /nodes/ID).
+ * Where the app answers: the first running task's address (lowest
+ * slot). With drivers.swarm_network set, the service joins that network
+ * and the address is the task's on it (its NetworksAttachments), for a
+ * proxy on that network; without, the tasks run on their node's local
+ * bridge and the address is the task's container address there (GET
+ * /containers/ID/json on this daemon), for a proxy on the same node.
+ * Either way it is IP:PORT, as the readiness probe takes it, and one
+ * task's: the others of an app of several replicas get no requests from
+ * the proxy (a swarm's virtual IP would spread them, but needs IPVS).
+ * The host is the task's node's host name (GET /nodes/ID).
  *
  * An update names the version it read: one made meanwhile by another
  * autostart replica makes Docker refuse it ("update out of sequence"),
@@ -98,6 +100,7 @@ struct swarm_job {
 	long status;
 	long deadline_ms;
 	char task_why[256];		/* the newest task's error, if any */
+	char task_ip[64];		/* the task's address on NETWORK */
 	struct driver_result res;
 };
 
@@ -445,6 +448,37 @@ swarm_set_replicas(struct swarm_job *j, int n, bool create)
  * and node into CID and NODE; 1 if none runs (with the newest task's
  * error, if one failed, in j->task_why); -1 with the job's error.
  */
+/*
+ * The task's address on the driver's network (NetworksAttachments:
+ * "10.0.1.5/24") into IP; "" if it has none there.
+ */
+static void
+swarm_task_ip(const struct swarm_job *j, json_object *t, char *ip,
+    size_t iplen)
+{
+	json_object *atts = swarm_get(t, "NetworksAttachments", NULL), *a;
+	const char *name, *id, *cidr;
+
+	ip[0] = '\0';
+	if (atts == NULL || !json_object_is_type(atts, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(atts); i++) {
+		a = json_object_array_get_idx(atts, i);
+		name = swarm_str(swarm_get(a, "Network", "Spec", "Name", NULL));
+		id = swarm_str(swarm_get(a, "Network", "ID", NULL));
+		if (strcmp(name, j->network) != 0 &&
+		    strcmp(id, j->network) != 0)
+			continue;
+		a = swarm_get(a, "Addresses", NULL);
+		if (a == NULL || !json_object_is_type(a, json_type_array) ||
+		    json_object_array_length(a) == 0)
+			return;
+		cidr = swarm_str(json_object_array_get_idx(a, 0));
+		snprintf(ip, iplen, "%.*s", (int)strcspn(cidr, "/"), cidr);
+		return;
+	}
+}
+
 static int
 swarm_running_task(struct swarm_job *j, char *cid, size_t cidlen, char *node,
     size_t nodelen, int *nrunning)
@@ -497,6 +531,8 @@ swarm_running_task(struct swarm_job *j, char *cid, size_t cidlen, char *node,
 		    "ContainerStatus", "ContainerID", NULL)));
 		snprintf(node, nodelen, "%s", swarm_str(swarm_get(t, "NodeID",
 		    NULL)));
+		if (j->network[0] != '\0')
+			swarm_task_ip(j, t, j->task_ip, sizeof(j->task_ip));
 	}
 	json_object_put(tasks);
 	return *nrunning > 0 ? 0 : 1;
@@ -576,16 +612,18 @@ swarm_locate(struct swarm_job *j, const char *cid, const char *node)
 	char ip[64];
 
 	if (j->network[0] != '\0') {
-		snprintf(j->res.addr, sizeof(j->res.addr), "%s:%d", j->name,
-		    j->cport);
-	} else {
-		if (swarm_container_ip(j, cid, ip, sizeof(ip)) < 0)
-			return -1;
-		if (addr_format(j->res.addr, sizeof(j->res.addr), ip,
-		    j->cport) < 0) {
-			swarm_fail(j, "swarm: address of %s too long", j->name);
+		if (j->task_ip[0] == '\0') {
+			swarm_fail(j, "swarm: the task of %s has no address "
+			    "on the network %s", j->name, j->network);
 			return -1;
 		}
+		snprintf(ip, sizeof(ip), "%s", j->task_ip);
+	} else if (swarm_container_ip(j, cid, ip, sizeof(ip)) < 0) {
+		return -1;
+	}
+	if (addr_format(j->res.addr, sizeof(j->res.addr), ip, j->cport) < 0) {
+		swarm_fail(j, "swarm: address of %s too long", j->name);
+		return -1;
 	}
 	swarm_node_host(j, node);
 	j->res.running = true;

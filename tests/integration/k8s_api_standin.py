@@ -15,9 +15,10 @@ Errors are Status objects (kind Status, status Failure, reason, message,
 code), as the API returns them: 401 without the bearer token, 404 for a
 deployment it does not have, 415 for another patch type.
 
-Each deployment is NS/NAME=PORT: while its spec.replicas is above 0 the
-stand-in runs one real backend (python3 -m http.server on 127.0.0.1:PORT
-serving a page that names the deployment), started after --pod-delay-ms
+Each deployment is NS/NAME=PORT[@HOST]: while its spec.replicas is above
+0 the stand-in runs one real backend (python3 -m http.server on
+HOST:PORT, 127.0.0.1 by default, serving a page that names the
+deployment), started after --pod-delay-ms
 as a pod would be scheduled; status.readyReplicas is spec.replicas once
 that backend accepts connections and is left out while it is 0, as the
 API leaves out zero counts. status.observedGeneration lags
@@ -65,9 +66,9 @@ def status_obj(code, message, name=None, kind="deployments"):
     return o
 
 
-def listening(port):
+def listening(host, port):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with socket.create_connection((host, port), timeout=0.2):
             return True
     except OSError:
         return False
@@ -80,7 +81,7 @@ def reconcile(d):
             t >= d["changed"] + ARGS.pod_delay_ms:
         d["proc"] = subprocess.Popen(
             [sys.executable, "-m", "http.server", str(d["port"]),
-             "--bind", "127.0.0.1", "--directory", d["www"]],
+             "--bind", d["host"], "--directory", d["www"]],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if d["spec_replicas"] == 0 and d["proc"] is not None:
         d["proc"].terminate()
@@ -89,7 +90,7 @@ def reconcile(d):
     if t >= d["changed"] + ARGS.controller_lag_ms:
         d["observed"] = d["generation"]
     d["ready"] = d["spec_replicas"] if d["proc"] is not None and \
-        listening(d["port"]) else 0
+        listening(d["host"], d["port"]) else 0
 
 
 def deployment_obj(d):
@@ -263,16 +264,18 @@ def main():
     p.add_argument("--log", required=True)
     p.add_argument("--pod-delay-ms", type=int, default=300)
     p.add_argument("--controller-lag-ms", type=int, default=100)
-    p.add_argument("deployment", nargs="*", help="NS/NAME=PORT")
+    p.add_argument("deployment", nargs="*", help="NS/NAME=PORT[@HOST]")
     ARGS = p.parse_args()
     for spec in ARGS.deployment:
         key, port = spec.split("=")
+        port, _, host = port.partition("@")
         ns, name = key.split("/")
         www = os.path.join(ARGS.dir, ns, name)
         os.makedirs(www, exist_ok=True)
         with open(os.path.join(www, "index.html"), "w") as f:
             f.write(f"<h1>deployment {key} served by its pod</h1>\n")
         deps[key] = {"ns": ns, "name": name, "port": int(port), "www": www,
+                     "host": host or "127.0.0.1",
                      "spec_replicas": 0, "generation": 1, "observed": 1,
                      "rv": 1, "changed": 0, "proc": None, "ready": 0}
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)

@@ -28,10 +28,13 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
 	-out "$SA/ca.crt" >"$T/openssl.log" 2>&1 ||
 	{ not_ok "openssl makes the stand-in's certificate"; finish; }
 
+# team-a/api's Service is named "localhost": the driver resolves it (its
+# backend listens on the first address the name has here).
+LOCAL_IP=$(python3 -c 'import socket; print(socket.getaddrinfo("localhost", 0, 0, socket.SOCK_STREAM)[0][4][0])')
 start standin python3 "$(dirname "$0")/k8s_api_standin.py" \
 	--port "$API_PORT" --token-file "$T/api-token" \
 	--tls-cert "$SA/ca.crt" --tls-key "$SA/key.pem" --dir "$T/pages" \
-	--log "$T/api.log" default/web="$WEB_PORT" team-a/api="$API2_PORT" \
+	--log "$T/api.log" default/web="$WEB_PORT" team-a/api="$API2_PORT@$LOCAL_IP" \
 	default/locked="$LOCKED_PORT" default/flaky="$FLAKY_PORT" \
 	default/hung="$HUNG_PORT"
 API=https://127.0.0.1:$API_PORT
@@ -91,8 +94,8 @@ create() {
 	local name=$1 dep=$2 port=$3
 	shift 3
 	ctl app create "$name" --domain "$name.test" --driver kubernetes \
-		--deployment "$dep" --service "127.0.0.1:$port" --ttl 2 \
-		--start-timeout 8000 "$@"
+		--deployment "$dep" --service "${SVC_HOST:-127.0.0.1}:$port" \
+		--ttl 2 --start-timeout 8000 "$@"
 }
 
 # --- the app's record: what the driver needs is checked at create ---
@@ -138,9 +141,12 @@ check "after app stop, 0 replicas" wait_for 10 replicas_are default web 0
 check "after app stop, state stopped" wait_for 5 app_state_is web stopped
 
 # --- a namespace of its own ---
-check "app create (deployment team-a/api)" create api team-a/api "$API2_PORT"
+SVC_HOST=localhost check "app create (deployment team-a/api, Service localhost)" \
+	create api team-a/api "$API2_PORT"
 get api.test >/dev/null
 check "NS/NAME: cold request → 200 from team-a/api" served_by team-a/api
+check "the Service's name was resolved ($LOCAL_IP)" [ "$(rcli HGET \
+	"$(key instance api 1)" addr)" = "$(hostport "$LOCAL_IP" "$API2_PORT")" ]
 check "team-a/api scaled to 1 (replicas default 1)" replicas_are team-a api 1
 check "idle → team-a/api scaled to 0" wait_for 20 replicas_are team-a api 0
 

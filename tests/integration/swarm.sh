@@ -164,8 +164,14 @@ check "a swarm-driver app registered" quiet docker run --rm \
 code=$(req -s -m 60 -o - -w '\n%{http_code}' -H "Host: $SWAPP.localhost" \
 	"$URL" >"$T/body")
 code=$(tail -n 1 "$T/body")
-check "its first request creates the service and is served (got $code)" \
-	test "$code" = 200
+if [ "$code" = 200 ]; then
+	ok "its first request creates the service and is served"
+else
+	not_ok "its first request creates the service and is served (got $code)"
+	docker service ps --no-trunc "devcloud-$SWAPP" 2>&1 | sed 's/^/# /'
+	docker service logs --tail 30 "${STACK}_autostart" 2>&1 | sed 's/^/# /'
+	docker service logs --tail 10 "${STACK}_proxy" 2>&1 | sed 's/^/# /'
+fi
 check "its service devcloud-$SWAPP is on the stack's network" bash -c \
 	"docker service inspect -f '{{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}}' \
 	devcloud-$SWAPP | xargs -n1 docker network inspect -f '{{.Name}}' |
