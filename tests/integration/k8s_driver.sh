@@ -217,8 +217,28 @@ check "once the API answers, the stop is retried → 0 replicas" \
 check "and the app is stopped, not stuck in stopping" \
 	wait_for 10 app_state_is web stopped
 
+# In a pod: no kubernetes_api, the API from KUBERNETES_SERVICE_HOST and
+# _PORT as the kubelet sets them (the token and CA stay configured: the
+# service account's directory is not the test's to write).
+kill "$PID_autostart"
+wait "$PID_autostart" 2>/dev/null
+sed -i "s|kubernetes_api = \"$API\";||" "$CONF"
+check "the config names no API server now" bash -c "! grep -q kubernetes_api '$CONF'"
+start autostart2 env KUBERNETES_SERVICE_HOST=127.0.0.1 \
+	KUBERNETES_SERVICE_PORT="$API_PORT" "$BIN/devcloud-autostart" -c "$CONF"
+PID_autostart=$PID_autostart2
+check "autostart with the in-cluster variables ready" \
+	wait_for 10 healthz_is "$ADMIN_autostart" 200
+ctl app stop api >/dev/null 2>&1
+wait_for 10 replicas_are team-a api 0
+get api.test >/dev/null
+check "in-cluster API discovery: a cold request → 200" served_by team-a/api
+check "team-a/api scaled up through https://\$KUBERNETES_SERVICE_HOST:PORT" \
+	replicas_are team-a api 1
+
 pong() { ctl ping autostart | grep -q '^autostart '; }
 check "autostart still answers ping" pong
 check "autostart logged no crash" bash -c \
-	"kill -0 $PID_autostart && ! grep -qi 'sanitizer\|segmentation' '$T/autostart.log'"
+	"kill -0 $PID_autostart && ! grep -qi 'sanitizer\|segmentation' \
+	'$T/autostart.log' '$T/autostart2.log'"
 finish
