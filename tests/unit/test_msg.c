@@ -31,6 +31,7 @@ static const struct field fields[] = {
 	FS(domain), FS(target), FS(addr), FS(state), FS(reason),
 	FI(uptime_ms), FI(queued_ms), FI(start_ms), FI(ready_ms), FI(pid),
 	FS(host), FS(release), FI(from), FI(to), FS(origin), FS(metric),
+	FS(pool), FS(tier), FI(ttl_s), FI(acquire_ms),
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -68,9 +69,20 @@ static const struct spec specs[] = {
 	{MSG_DEPLOY_DONE, "deploy.done", "app release duration_ms", ""},
 	{MSG_DEPLOY_FAILED, "deploy.failed", "app release reason duration_ms",
 	    ""},
+	{MSG_POOL_LEASED, "pool.leased",
+	    "pool domain instance addr tier ttl_s acquire_ms", ""},
+	{MSG_POOL_RELEASED, "pool.released", "pool domain instance reason",
+	    ""},
+	{MSG_POOL_REFILLED, "pool.refilled", "pool instance state", ""},
+	{MSG_POOL_FAILING, "pool.failing", "pool reason", ""},
+	{MSG_POOL_SAVE_FAILED, "pool.save_failed",
+	    "pool domain instance reason", ""},
 	{MSG_PING, "ping", "", ""},
 	{MSG_PING_OK, "ping.ok", "service instance version uptime_ms", "pid"},
 	{MSG_WAKE, "wake", "app", ""},
+	{MSG_ACQUIRE, "acquire", "pool domain", ""},
+	{MSG_ACQUIRE_OK, "acquire.ok", "pool domain instance addr ttl_s",
+	    "tier acquire_ms"},
 	{MSG_WAKE_OK, "wake.ok", "app addr", "state"},
 	{MSG_STOP, "stop", "app", "reason"},
 	{MSG_STOP_OK, "stop.ok", "app", "state"},
