@@ -123,6 +123,7 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	    0},
 	[MSG_POOL_SAVE_FAILED] = {"pool.save_failed", 1,
 	    BIT(F_POOL) | BIT(F_DOMAIN) | BIT(F_INSTANCE) | BIT(F_REASON), 0},
+	[MSG_POOL_CHANGED] = {"pool.changed", 1, BIT(F_POOL), BIT(F_STATE)},
 	[MSG_PING] = {"ping", 1, 0, 0},
 	[MSG_PING_OK] = {"ping.ok", 1, SVC | BIT(F_VERSION) | BIT(F_UPTIME_MS),
 	    BIT(F_PID)},
@@ -138,6 +139,9 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	[MSG_ACQUIRE_OK] = {"acquire.ok", 1,
 	    BIT(F_POOL) | BIT(F_DOMAIN) | BIT(F_INSTANCE) | BIT(F_ADDR) |
 	    BIT(F_TTL_S), BIT(F_TIER) | BIT(F_ACQUIRE_MS)},
+	[MSG_RELEASE] = {"release", 1, BIT(F_DOMAIN), BIT(F_REASON)},
+	[MSG_RELEASE_OK] = {"release.ok", 1,
+	    BIT(F_POOL) | BIT(F_DOMAIN) | BIT(F_INSTANCE) | BIT(F_REASON), 0},
 	[MSG_ERROR] = {"error", 1, BIT(F_REASON), BIT(F_APP)},
 };
 

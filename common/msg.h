@@ -45,6 +45,7 @@ enum msg_type {
 	MSG_POOL_REFILLED,
 	MSG_POOL_FAILING,
 	MSG_POOL_SAVE_FAILED,
+	MSG_POOL_CHANGED,
 	/* commands (req/rep) and their answers */
 	MSG_PING,
 	MSG_PING_OK,
@@ -56,6 +57,8 @@ enum msg_type {
 	MSG_SCALE_OK,
 	MSG_ACQUIRE,
 	MSG_ACQUIRE_OK,
+	MSG_RELEASE,
+	MSG_RELEASE_OK,
 	MSG_ERROR,
 	MSG_TYPE_COUNT
 };
