@@ -105,4 +105,76 @@ int member_save(struct members *m, const struct pool_spec *p,
 int members_list(struct members *m, const struct pool_spec *p,
     member_list_cb cb, void *arg, char *err, size_t errlen);
 
+/* --- the drivers' side, for member*.c only --- */
+
+/*
+ * One call, queued on libuv's thread pool: RUN (a driver's, may block)
+ * fills RES (and FOUND for a list) on a worker thread, then the caller's
+ * callback runs on the loop thread and the job is freed. The job holds
+ * copies of everything it names (the spec, the id, the paths): the
+ * caller's may go away as soon as the call returns.
+ */
+struct member_found {
+	char id[MEMBER_ID_MAX];
+	struct member_result r;
+};
+
+struct member_job {
+	uv_work_t work;
+	struct members *m;
+	void *drv;			/* the driver's state */
+	void (*run)(struct member_job *j);	/* NULL: nothing to do */
+	struct pool_spec spec;
+	char id[MEMBER_ID_MAX];
+	char path[POOL_PATH_MAX * 4];	/* load: the source; save: DEST */
+	int64_t max_bytes;
+	member_cb cb;
+	member_list_cb list_cb;
+	void *arg;
+	struct member_result res;
+	struct member_found *found;	/* list: what RUN found */
+	size_t nfound;
+};
+
+struct member_ops {
+	const char *name;
+	void *(*open)(uv_loop_t *loop, const struct config *cfg);
+	void (*close)(void *drv);	/* after every job has ended */
+	/* each fills the job (j->run, and j->res for a call done at once)
+	 * or returns -1 with ERR */
+	int (*create)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*start)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*stop)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*remove)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*load)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*save)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*list)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+};
+
+extern const struct member_ops member_docker_ops;
+extern const struct member_ops member_process_ops;
+
+/* member.c: a worker's error into J->res.err; adds a member to a list */
+void member_fail(struct member_job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int member_found_add(struct member_job *j, const char *id, bool running,
+    const char *container);
+
+/* member_tar.c: the workspace's files as a tar, both ways (see there) */
+int member_tar_pack(const char *src, const char *root, int64_t max_bytes,
+    int64_t *bytes, char *err, size_t errlen);
+int member_tar_rebase(int fd, const char *root, int64_t max_bytes,
+    int64_t *bytes, char *err, size_t errlen);
+int member_tar_replace(int fd, const char *dest, int64_t max_bytes,
+    char *err, size_t errlen);
+int member_tar_merge(int fd, const char *dir, int64_t max_bytes, char *err,
+    size_t errlen);
+
 #endif
