@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "bus.h"
 #include "keys.h"
 #include "msg.h"
 #include "target.h"
@@ -323,7 +324,7 @@ pool_write(struct ctl *c, redisContext *rc, const char *name, bool create,
 		    key_routes(kroutes, sizeof(kroutes)), pa.domain, target));
 		msg_init(&m, MSG_ROUTE_CHANGED);
 		snprintf(m.domain, sizeof(m.domain), "%s", pa.domain);
-		snprintf(m.target, sizeof(m.target), "%s", target);
+		memcpy(m.target, target, strlen(target) + 1);
 		ctl_publish(c, &m);
 	}
 	freeReplyObject(old);
