@@ -168,8 +168,8 @@ int member_found_add(struct member_job *j, const char *id, bool running,
     const char *container);
 
 /* member_tar.c: the workspace's files as a tar, both ways (see there) */
-int member_tar_pack(const char *src, const char *root, int64_t max_bytes,
-    int64_t *bytes, char *err, size_t errlen);
+int member_tar_pack(const char *src, const char *root, long uid, long gid,
+    int64_t max_bytes, int64_t *bytes, char *err, size_t errlen);
 int member_tar_rebase(int fd, const char *root, int64_t max_bytes,
     int64_t *bytes, char *err, size_t errlen);
 int member_tar_replace(int fd, const char *dest, int64_t max_bytes,

@@ -10,9 +10,9 @@
  * ("/workspace" when the pool names none). Loading packs the store's
  * directory into a tar whose root entry is the workspace's base name
  * (so a workspace the image lacks is created, its parent must exist)
- * and PUTs it at the workspace's parent with copyUIDGID=1: Docker gives
- * the files to the container's user (its image's USER), or leaves them
- * to the tar's uid and gid, 0, for an image that runs as root. Saving
+ * and PUTs it at the workspace's parent, the files given to the
+ * container's user (its image's USER, see md_owner; root's 0:0 when it
+ * has none). Saving
  * GETs the workspace's archive (a stopped container's too), makes it
  * relative to the workspace, and swaps it into the store's directory
  * (member_tar.c).
@@ -329,6 +329,55 @@ md_split(const char *ws, char *parent, size_t plen, const char **base)
 	    ws);
 }
 
+/*
+ * Who the files go to: the container's Config.User. "" (root): the
+ * tar's 0:0. Numeric "UID:GID": written into the tar, since Docker's
+ * copyUIDGID looks both up in the container's passwd and group files
+ * and fails when they are not there. A name (or a UID alone): Docker
+ * resolves it as it does to run the container (*BY_DOCKER). 0, or -1
+ * with the job's error.
+ */
+static int
+md_owner(struct md_ctx *c, long *uid, long *gid, bool *by_docker)
+{
+	json_object *o = NULL, *cfg;
+	const char *user = NULL;
+	char path[300], *end;
+	int ret = -1;
+
+	*uid = *gid = 0;
+	*by_docker = false;
+	snprintf(path, sizeof(path), "/containers/%s/json", c->name);
+	if (docker_request(&c->call, "GET", path, NULL) < 0)
+		return -1;
+	if (c->call.status != 200) {
+		docker_call_error(&c->call, "inspect", c->name);
+		return -1;
+	}
+	if ((o = json_tokener_parse(c->call.body)) == NULL ||
+	    !json_object_object_get_ex(o, "Config", &cfg)) {
+		member_fail(c->j, "docker: inspect %s: unexpected reply",
+		    c->name);
+		goto done;
+	}
+	if ((user = md_str(cfg, "User")) != NULL && *user != '\0') {
+		*uid = strtol(user, &end, 10);
+		if (end != user && *end == ':' && end[1] >= '0' &&
+		    end[1] <= '9') {
+			*gid = strtol(end + 1, &end, 10);
+			*by_docker = *end != '\0';
+		} else {
+			*by_docker = true;
+		}
+		if (*by_docker)
+			*uid = *gid = 0;
+	}
+	ret = 0;
+done:
+	json_object_put(o);
+	return ret;
+}
+
 static void
 md_load(struct md_ctx *c)
 {
@@ -337,11 +386,15 @@ md_load(struct md_ctx *c)
 	const char *base;
 	struct stat st;
 	int64_t bytes;
+	long uid, gid;
+	bool by_docker;
 	int fd;
 
 	md_split(c->ws, parent, sizeof(parent), &base);
-	if ((fd = member_tar_pack(j->path, base, j->max_bytes, &bytes,
-	    j->res.err, sizeof(j->res.err))) < 0) {
+	if (md_owner(c, &uid, &gid, &by_docker) < 0)
+		return;
+	if ((fd = member_tar_pack(j->path, base, uid, gid, j->max_bytes,
+	    &bytes, j->res.err, sizeof(j->res.err))) < 0) {
 		/* "load of member X: ..." reads better in a log than a path */
 		char why[MEMBER_ERR_MAX];
 
@@ -356,7 +409,8 @@ md_load(struct md_ctx *c)
 		return;
 	}
 	snprintf(path, sizeof(path), "/containers/%s/archive?path=%s&"
-	    "noOverwriteDirNonDir=1&copyUIDGID=1", c->name, esc);
+	    "noOverwriteDirNonDir=1%s", c->name, esc, by_docker ?
+	    "&copyUIDGID=1" : "");
 	curl_free(esc);
 	if (docker_request_put_fd(&c->call, path, fd, st.st_size) < 0) {
 		close(fd);

@@ -353,7 +353,7 @@ mp_load(struct member_job *j)
 
 	mp_workspace(&j->spec, ws, sizeof(ws), why, sizeof(why));
 	mp_path(j->drv, &j->spec, j->id, ws, path, sizeof(path));
-	if ((fd = member_tar_pack(j->path, "", j->max_bytes, &bytes, why,
+	if ((fd = member_tar_pack(j->path, "", 0, 0, j->max_bytes, &bytes, why,
 	    sizeof(why))) < 0) {
 		member_fail(j, "load into member %s refused: %s", j->id, why);
 		return;
@@ -384,7 +384,7 @@ mp_save(struct member_job *j)
 		    S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
 		return;
 	}
-	if ((fd = member_tar_pack(path, "", j->max_bytes, &bytes, why,
+	if ((fd = member_tar_pack(path, "", 0, 0, j->max_bytes, &bytes, why,
 	    sizeof(why))) < 0) {
 		member_fail(j, "save of member %s refused: %s", j->id, why);
 		return;

@@ -19,6 +19,9 @@
  *   save_refused   a workspace holding a symlink that leaves it, then a
  *                  DEST whose parent is read-only: refused, DEST as it
  *                  was
+ *   owner          the files loaded belong to the member's user (in
+ *                  docker, an image whose USER is "1000:1000"), who
+ *                  can change them
  *   gone           removing a member that does not exist succeeds
  *   errors         docker: an unreachable daemon says "cannot reach";
  *                  process: starting a member never created is refused
@@ -676,6 +679,48 @@ test_save_refused(void)
 		    "read-only DEST part did not run", strerror(why));
 }
 
+/* Who owns what was loaded: the container's user (an image whose USER
+ * is "1000:1000", with no passwd entry for it), or idepool's for a
+ * process member; either way the member can write its workspace. */
+static void
+test_owner(void)
+{
+	const char *image = getenv("DEVCLOUD_TEST_IMAGE_USER");
+	struct fx f;
+	struct member_result r;
+	char src[300], dest[300], want[64], check[400], addr[MSG_ADDR_MAX];
+
+	REQUIRE(fx_open(&f, "owner"));
+	if (f.docker && image == NULL) {
+		fx_close(&f);
+		REQUIRE(!"DEVCLOUD_TEST_IMAGE_USER names an image");
+	}
+	if (f.docker)
+		snprintf(f.spec.image, sizeof(f.spec.image), "%s", image);
+	snprintf(want, sizeof(want), "%s", f.docker ? "1000:1000" : "");
+	if (!f.docker)
+		snprintf(want, sizeof(want), "%d:%d", (int)geteuid(),
+		    (int)getegid());
+	snprintf(src, sizeof(src), "%s/store-e", f.tmp);
+	snprintf(dest, sizeof(dest), "%s/store-e", f.tmp);
+	CHECK(make_tree(src));
+	CHECK(call(&f, CREATE, "m6", NULL, 0, &r) == 0);
+	CHECK(call(&f, START, "m6", NULL, 0, &r) == 0);
+	snprintf(addr, sizeof(addr), "%s", r.addr);
+	CHECK(http_answers(addr));
+	CHECK(call(&f, LOAD, "m6", src, 10 << 20, &r) == 0);
+	snprintf(check, sizeof(check), "test \"$(busybox stat -c %%u:%%g . "
+	    "a/b/deep.txt big.bin | busybox sort -u)\" = %s", want);
+	CHECK(inside(&f, "m6", check));
+	CHECK(inside(&f, "m6", "echo mine > a/b/mine.txt && rm big.bin"));
+	CHECK(call(&f, SAVE, "m6", dest, 10 << 20, &r) == 0);
+	CHECK(file_is(dest, "a/b/mine.txt", "mine\n", 5));
+	snprintf(check, sizeof(check), "%s/big.bin", dest);
+	CHECK(access(check, F_OK) != 0);
+	CHECK(call(&f, REMOVE, "m6", NULL, 0, &r) == 0);
+	fx_close(&f);
+}
+
 static void
 test_gone(void)
 {
@@ -734,6 +779,7 @@ UNIT_TESTS = {
 	{"lifecycle", test_lifecycle},
 	{"load_refused", test_load_refused},
 	{"save_refused", test_save_refused},
+	{"owner", test_owner},
 	{"gone", test_gone},
 	{"errors", test_errors},
 	{NULL, NULL},
