@@ -63,9 +63,9 @@
  *     removed in the member is gone from DEST_DIR too); its parent must
  *     exist. A docker member's workspace must exist (loaded, or in the
  *     image). The workspace is held in memory on the way (twice, for
- *     Docker). A crash may leave ".NAME.new-XXXXXX" or ".NAME.tmp-XXXXXX"
- *     beside DEST_DIR (and ".WS.load-XXXXXX" in a process member's
- *     directory): remove them at start.
+ *     Docker). A crash may leave directories named ".NAME.new-*" or
+ *     "..NAME.new-*" beside DEST_DIR (NAME its last component): remove
+ *     them at start (a process member's go with its directory).
  *   - max_bytes (load, save) must be > 0: the files' bytes, at most.
  *   - stop: docker stop with 5 s of grace; a process group gets SIGTERM,
  *     then SIGKILL after 5 s. remove does not wait: docker rm -f, or
