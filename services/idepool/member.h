@@ -194,11 +194,14 @@ struct member_ops {
 extern const struct member_ops member_docker_ops;
 extern const struct member_ops member_process_ops;
 
-/* member.c: a worker's error into J->res.err; adds a member to a list */
+/* member.c: a worker's error into J->res.err; adds a member to a list;
+ * the path S into OUT without leading, doubled or trailing '/' nor "."
+ * components ("" for none): 0, -1 if it has "..", -2 if too long */
 void member_fail(struct member_job *j, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int member_found_add(struct member_job *j, const char *id, bool running,
     const char *container);
+int member_path_clean(const char *s, char *out, size_t len);
 
 /* member_tar.c: the workspace's files as a tar, both ways (see there) */
 int member_tar_pack(const char *src, const char *root, long uid, long gid,

@@ -73,42 +73,21 @@ md_workspace(const struct pool_spec *p, char *ws, size_t len, char *err,
     size_t errlen)
 {
 	const char *s = p->workspace[0] != '\0' ? p->workspace : MD_WORKSPACE;
-	size_t n = 0, k;
+	int rc;
 
 	if (*s != '/') {
 		snprintf(err, errlen, "pool %s: workspace \"%.200s\" is not "
 		    "an absolute path", p->name, s);
 		return -1;
 	}
-	while (*s != '\0') {
-		while (*s == '/')
-			s++;
-		k = strcspn(s, "/");
-		if (k == 0 || (k == 1 && s[0] == '.')) {
-			s += k;
-			continue;
-		}
-		if (k == 2 && s[0] == '.' && s[1] == '.') {
-			snprintf(err, errlen, "pool %s: workspace has a \"..\"",
-			    p->name);
-			return -1;
-		}
-		if (n + k + 2 > len) {
-			snprintf(err, errlen, "pool %s: workspace too long",
-			    p->name);
-			return -1;
-		}
-		ws[n++] = '/';
-		memcpy(ws + n, s, k);
-		n += k;
-		s += k;
-	}
-	ws[n] = '\0';
-	if (n == 0) {
-		snprintf(err, errlen, "pool %s: the workspace cannot be \"/\"",
-		    p->name);
+	if ((rc = member_path_clean(s, ws + 1, len - 1)) < 0 ||
+	    ws[1] == '\0') {
+		snprintf(err, errlen, "pool %s: workspace \"%.200s\" %s",
+		    p->name, s, rc == -1 ? "has a \"..\"" : rc == -2 ?
+		    "is too long" : "cannot be \"/\"");
 		return -1;
 	}
+	ws[0] = '/';
 	return 0;
 }
 
@@ -219,7 +198,8 @@ md_ip(json_object *o, const char *network)
 			return ip;
 		json_object_object_foreach(nets, name, v) {
 			(void)name;
-			if ((ip = md_str(v, "IPAddress")) != NULL && *ip != '\0')
+			ip = md_str(v, "IPAddress");
+			if (ip != NULL && *ip != '\0')
 				return ip;
 		}
 	}

@@ -82,35 +82,15 @@ static int
 mp_workspace(const struct pool_spec *p, char *ws, size_t len, char *err,
     size_t errlen)
 {
-	const char *s = p->workspace;
-	size_t n = 0, k;
+	int rc;
 
-	while (*s != '\0') {
-		while (*s == '/')
-			s++;
-		k = strcspn(s, "/");
-		if (k == 0 || (k == 1 && s[0] == '.')) {
-			s += k;
-			continue;
-		}
-		if (k == 2 && s[0] == '.' && s[1] == '.') {
-			snprintf(err, errlen, "pool %s: workspace has a \"..\"",
-			    p->name);
-			return -1;
-		}
-		if (n + k + 2 > len) {
-			snprintf(err, errlen, "pool %s: workspace too long",
-			    p->name);
-			return -1;
-		}
-		if (n > 0)
-			ws[n++] = '/';
-		memcpy(ws + n, s, k);
-		n += k;
-		s += k;
+	if ((rc = member_path_clean(p->workspace, ws, len)) < 0) {
+		snprintf(err, errlen, "pool %s: workspace \"%.200s\" %s",
+		    p->name, p->workspace, rc == -1 ? "has a \"..\"" :
+		    "is too long");
+		return -1;
 	}
-	ws[n] = '\0';
-	if (n == 0)
+	if (ws[0] == '\0')
 		snprintf(ws, len, "%s", MP_WORKSPACE);
 	return 0;
 }

@@ -701,7 +701,9 @@ tar_unpack(int fd, const char *dest, int64_t max_bytes, char *err,
     size_t errlen)
 {
 	struct artifact_limits lim = {
-		.max_bytes = UINT64_MAX,	/* the tar is ours, in memory */
+		/* the tar is ours, in memory: its files' bytes are what
+		 * counts */
+		.max_bytes = UINT64_MAX,
 		.max_unpacked = (uint64_t)max_bytes,
 		.max_entries = TAR_ENTRIES_MAX,
 	};
@@ -797,8 +799,8 @@ member_tar_merge(int fd, const char *dir, int64_t max_bytes, char *err,
 			}
 			if (pass == 1 && renameat2(dirfd(d), de->d_name, dfd,
 			    de->d_name, RENAME_NOREPLACE) < 0) {
-				snprintf(err, errlen, "\"%.300s\": cannot move "
-				    "it into %s: %s", de->d_name, dir,
+				snprintf(err, errlen, "\"%.300s\": cannot "
+				    "move it into %s: %s", de->d_name, dir,
 				    strerror(errno));
 				goto done;
 			}

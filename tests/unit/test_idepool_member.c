@@ -430,8 +430,8 @@ inside(struct fx *f, const char *id, const char *sh)
 
 	member_where(f, id, where, sizeof(where));
 	if (f->docker)
-		snprintf(cmd, sizeof(cmd), "docker exec %s sh -c 'cd %s && %s'",
-		    where, f->spec.workspace, sh);
+		snprintf(cmd, sizeof(cmd), "docker exec %s sh -c "
+		    "'cd %s && %s'", where, f->spec.workspace, sh);
 	else
 		snprintf(cmd, sizeof(cmd), "cd '%s' && %s", where, sh);
 	return system(cmd) == 0;
@@ -763,6 +763,21 @@ test_errors(void)
 		CHECK(call(&f, REMOVE, "m5", NULL, 0, &r) == 0);
 	}
 	/* refused at once, whatever the driver */
+	snprintf(f.spec.workspace, sizeof(f.spec.workspace), "%s",
+	    f.docker ? "/www/../etc" : "ws/../../x");
+	CHECK(call(&f, CREATE, "m5", NULL, 0, &r) < 0);
+	CHECK_CONTAINS(r.err, "has a \"..\"");
+	if (f.docker) {
+		snprintf(f.spec.workspace, sizeof(f.spec.workspace), "ws");
+		CHECK(call(&f, LOAD, "m5", f.tmp, 100, &r) < 0);
+		CHECK_CONTAINS(r.err, "not an absolute path");
+		snprintf(f.spec.workspace, sizeof(f.spec.workspace), "//");
+		CHECK(call(&f, SAVE, "m5", f.tmp, 100, &r) < 0);
+		CHECK_CONTAINS(r.err, "cannot be \"/\"");
+	}
+	snprintf(f.spec.workspace, sizeof(f.spec.workspace), "/www/ws");
+	CHECK(call(&f, SAVE, "m5", f.tmp, 0, &r) < 0);
+	CHECK_CONTAINS(r.err, "max_bytes > 0");
 	snprintf(f.spec.name, sizeof(f.spec.name), "../x");
 	CHECK(call(&f, CREATE, "m5", NULL, 0, &r) < 0);
 	CHECK_CONTAINS(r.err, "not valid");
