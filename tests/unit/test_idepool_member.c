@@ -181,11 +181,22 @@ fx_open(struct fx *f, const char *pool)
 	return (f->m = members_open(&f->loop, &f->cfg)) != NULL;
 }
 
+static int list_members(struct fx *f, struct waiter *w);
+
+/* Whatever a failed case left of its pool goes too. */
 static void
 fx_close(struct fx *f)
 {
+	struct member_result r;
+	struct waiter w;
 	char err[256];
 
+	if (strcmp(f->spec.driver, "docker") == 0 ||
+	    strcmp(f->spec.driver, "process") == 0) {
+		if (list_members(f, &w) == 0)
+			for (int i = 0; i < w.listed; i++)
+				call(f, REMOVE, w.ids[i], NULL, 0, &r);
+	}
 	members_close(f->m);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&f->loop);
