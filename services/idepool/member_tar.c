@@ -738,6 +738,12 @@ member_tar_replace(int fd, const char *dest, int64_t max_bytes, char *err,
 		snprintf(err, errlen, "%s: %s", dest, strerror(errno));
 		goto fail;
 	}
+	/* DEST keeps its mode (a developer's files are theirs alone when
+	 * the store says so); a new one is the owner's only */
+	if (chmod(tmp, exists ? st.st_mode & 0777 : 0700) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		goto fail;
+	}
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, exists ?
 	    RENAME_EXCHANGE : RENAME_NOREPLACE) < 0) {
 		snprintf(err, errlen, "%s: cannot swap the new files in: %s",

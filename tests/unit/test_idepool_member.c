@@ -488,6 +488,7 @@ test_lifecycle(void)
 	struct waiter w;
 	char src[300], dest[300], addr[MSG_ADDR_MAX], *big = big_data();
 	char target[64], path[400];
+	struct stat st;
 	ssize_t n;
 
 	REQUIRE(big != NULL);
@@ -527,9 +528,11 @@ test_lifecycle(void)
 	CHECK(inside(&f, "m1", "mkdir -p new/dir && echo written inside "
 	    "> new/dir/note.txt && echo changed > hello.txt && rm "
 	    "a/b/deep.txt"));
+	CHECK(chmod(dest, 0700) == 0);
 	CHECK(call(&f, SAVE, "m1", dest, 10 << 20, &r) == 0);
 	CHECK(file_is(dest, "new/dir/note.txt", "written inside\n", 15));
 	CHECK(file_is(dest, "hello.txt", "changed\n", 8));
+	CHECK(stat(dest, &st) == 0 && (st.st_mode & 0777) == 0700);
 	CHECK(file_is(dest, "big.bin", big, BIG));
 	CHECK(access(dest, F_OK) == 0);
 	snprintf(path, sizeof(path), "%s/a/b/deep.txt", dest);
