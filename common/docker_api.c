@@ -19,7 +19,8 @@
 #include "docker_api.h"
 
 #define DOCKER_CONNECT_TIMEOUT_MS 2000
-#define DOCKER_MIN_TIMEOUT_MS 500	/* for the last request of a late call */
+/* for the last request of a call that is late */
+#define DOCKER_MIN_TIMEOUT_MS 500
 
 long
 docker_now_ms(void)
@@ -188,10 +189,11 @@ docker_perform(struct docker_call *c, const char *method, const char *path,
 		 * stops curl waiting for a "100 Continue" on big ones.
 		 */
 		struct curl_slist *h = curl_slist_append(NULL, "Expect:");
-
-		if (h != NULL && (hdrs = curl_slist_append(h, c->upload_fd >= 0 ?
+		const char *type = c->upload_fd >= 0 ?
 		    "Content-Type: application/x-tar" :
-		    "Content-Type: application/json")) == NULL)
+		    "Content-Type: application/json";
+
+		if (h != NULL && (hdrs = curl_slist_append(h, type)) == NULL)
 			curl_slist_free_all(h);
 		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
 	}
@@ -228,8 +230,8 @@ docker_perform(struct docker_call *c, const char *method, const char *path,
 		return -1;
 	}
 	if (rc == CURLE_WRITE_ERROR) {
-		docker_call_fail(c, "docker: %s %s: reply over %d bytes or out "
-		    "of memory", method, path, DOCKER_BODY_MAX);
+		docker_call_fail(c, "docker: %s %s: reply over %d bytes or "
+		    "out of memory", method, path, DOCKER_BODY_MAX);
 		return -1;
 	}
 	if (rc == CURLE_ABORTED_BY_CALLBACK && c->upload_fd >= 0) {

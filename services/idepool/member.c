@@ -51,6 +51,34 @@ member_found_add(struct member_job *j, const char *id, bool running,
 	return 0;
 }
 
+int
+member_path_clean(const char *s, char *out, size_t len)
+{
+	size_t n = 0, k;
+
+	while (*s != '\0') {
+		while (*s == '/')
+			s++;
+		k = strcspn(s, "/");
+		if (k == 0 || (k == 1 && s[0] == '.')) {
+			s += k;
+			continue;
+		}
+		if (k == 2 && s[0] == '.' && s[1] == '.')
+			return -1;
+		if (n + k + 2 > len)
+			return -2;
+		if (n > 0)
+			out[n++] = '/';
+		memcpy(out + n, s, k);
+		n += k;
+		s += k;
+	}
+	if (len > 0)
+		out[n] = '\0';
+	return 0;
+}
+
 struct members *
 members_open(uv_loop_t *loop, const struct config *cfg)
 {

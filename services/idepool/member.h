@@ -38,6 +38,39 @@
  * libcurl blocking there); its callback runs on the loop thread exactly
  * once per accepted call. Each returns 0 if accepted, or -1 with the
  * reason in ERR (then CB will not run).
+ *
+ * For the caller:
+ *   - Call on the loop given to members_open; a callback never runs
+ *     inside the call that asked for it (even a result known at once
+ *     goes through the thread pool).
+ *   - The spec, the id and the paths are copied when the call is
+ *     accepted: the caller's may change or go at once. The result is
+ *     the callback's to read, not to keep (copy what you need).
+ *   - Names: the pool's name and the member's id as keys_name_valid
+ *     takes them, else refused at once.
+ *   - addr is "HOST:PORT" as addr_format writes it: the container's IP
+ *     on its network and the pool's cport, or 127.0.0.1:$PORT.
+ *     container is Docker's full id (create, start, list) or the
+ *     process's pid (start, list; "" when it is not running).
+ *   - load: a SRC_DIR that does not exist is an empty workspace (a
+ *     developer's first visit); the workspace is created if the image
+ *     lacks it (its parent must exist). Files are added to what the
+ *     workspace holds (docker overwrites a name that exists; a process
+ *     member's fresh workspace is empty, a name that exists is
+ *     refused). bytes: the files' bytes. The files belong to the
+ *     container's user (the image's USER; root if none).
+ *   - save: DEST_DIR becomes exactly the member's workspace (a file
+ *     removed in the member is gone from DEST_DIR too); its parent must
+ *     exist. A docker member's workspace must exist (loaded, or in the
+ *     image). The workspace is held in memory on the way (twice, for
+ *     Docker). A crash may leave directories named ".NAME.new-*" or
+ *     "..NAME.new-*" beside DEST_DIR (NAME its last component): remove
+ *     them at start (a process member's go with its directory).
+ *   - max_bytes (load, save) must be > 0: the files' bytes, at most.
+ *   - stop: docker stop with 5 s of grace; a process group gets SIGTERM,
+ *     then SIGKILL after 5 s. remove does not wait: docker rm -f, or
+ *     SIGKILL to the group. members_close leaves members running (the
+ *     process members' pid files let the next idepool find them).
  */
 #ifndef DC_IDEPOOL_MEMBER_H
 #define DC_IDEPOOL_MEMBER_H
@@ -161,15 +194,18 @@ struct member_ops {
 extern const struct member_ops member_docker_ops;
 extern const struct member_ops member_process_ops;
 
-/* member.c: a worker's error into J->res.err; adds a member to a list */
+/* member.c: a worker's error into J->res.err; adds a member to a list;
+ * the path S into OUT without leading, doubled or trailing '/' nor "."
+ * components ("" for none): 0, -1 if it has "..", -2 if too long */
 void member_fail(struct member_job *j, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int member_found_add(struct member_job *j, const char *id, bool running,
     const char *container);
+int member_path_clean(const char *s, char *out, size_t len);
 
 /* member_tar.c: the workspace's files as a tar, both ways (see there) */
-int member_tar_pack(const char *src, const char *root, int64_t max_bytes,
-    int64_t *bytes, char *err, size_t errlen);
+int member_tar_pack(const char *src, const char *root, long uid, long gid,
+    int64_t max_bytes, int64_t *bytes, char *err, size_t errlen);
 int member_tar_rebase(int fd, const char *root, int64_t max_bytes,
     int64_t *bytes, char *err, size_t errlen);
 int member_tar_replace(int fd, const char *dest, int64_t max_bytes,

@@ -10,9 +10,9 @@
  * ("/workspace" when the pool names none). Loading packs the store's
  * directory into a tar whose root entry is the workspace's base name
  * (so a workspace the image lacks is created, its parent must exist)
- * and PUTs it at the workspace's parent with copyUIDGID=1: Docker gives
- * the files to the container's user (its image's USER), or leaves them
- * to the tar's uid and gid, 0, for an image that runs as root. Saving
+ * and PUTs it at the workspace's parent, the files given to the
+ * container's user (its image's USER, see md_owner; root's 0:0 when it
+ * has none). Saving
  * GETs the workspace's archive (a stopped container's too), makes it
  * relative to the workspace, and swaps it into the store's directory
  * (member_tar.c).
@@ -73,42 +73,21 @@ md_workspace(const struct pool_spec *p, char *ws, size_t len, char *err,
     size_t errlen)
 {
 	const char *s = p->workspace[0] != '\0' ? p->workspace : MD_WORKSPACE;
-	size_t n = 0, k;
+	int rc;
 
 	if (*s != '/') {
 		snprintf(err, errlen, "pool %s: workspace \"%.200s\" is not "
 		    "an absolute path", p->name, s);
 		return -1;
 	}
-	while (*s != '\0') {
-		while (*s == '/')
-			s++;
-		k = strcspn(s, "/");
-		if (k == 0 || (k == 1 && s[0] == '.')) {
-			s += k;
-			continue;
-		}
-		if (k == 2 && s[0] == '.' && s[1] == '.') {
-			snprintf(err, errlen, "pool %s: workspace has a \"..\"",
-			    p->name);
-			return -1;
-		}
-		if (n + k + 2 > len) {
-			snprintf(err, errlen, "pool %s: workspace too long",
-			    p->name);
-			return -1;
-		}
-		ws[n++] = '/';
-		memcpy(ws + n, s, k);
-		n += k;
-		s += k;
-	}
-	ws[n] = '\0';
-	if (n == 0) {
-		snprintf(err, errlen, "pool %s: the workspace cannot be \"/\"",
-		    p->name);
+	if ((rc = member_path_clean(s, ws + 1, len - 1)) < 0 ||
+	    ws[1] == '\0') {
+		snprintf(err, errlen, "pool %s: workspace \"%.200s\" %s",
+		    p->name, s, rc == -1 ? "has a \"..\"" : rc == -2 ?
+		    "is too long" : "cannot be \"/\"");
 		return -1;
 	}
+	ws[0] = '/';
 	return 0;
 }
 
@@ -219,7 +198,8 @@ md_ip(json_object *o, const char *network)
 			return ip;
 		json_object_object_foreach(nets, name, v) {
 			(void)name;
-			if ((ip = md_str(v, "IPAddress")) != NULL && *ip != '\0')
+			ip = md_str(v, "IPAddress");
+			if (ip != NULL && *ip != '\0')
 				return ip;
 		}
 	}
@@ -329,6 +309,55 @@ md_split(const char *ws, char *parent, size_t plen, const char **base)
 	    ws);
 }
 
+/*
+ * Who the files go to: the container's Config.User. "" (root): the
+ * tar's 0:0. Numeric "UID:GID": written into the tar, since Docker's
+ * copyUIDGID looks both up in the container's passwd and group files
+ * and fails when they are not there. A name (or a UID alone): Docker
+ * resolves it as it does to run the container (*BY_DOCKER). 0, or -1
+ * with the job's error.
+ */
+static int
+md_owner(struct md_ctx *c, long *uid, long *gid, bool *by_docker)
+{
+	json_object *o = NULL, *cfg;
+	const char *user = NULL;
+	char path[300], *end;
+	int ret = -1;
+
+	*uid = *gid = 0;
+	*by_docker = false;
+	snprintf(path, sizeof(path), "/containers/%s/json", c->name);
+	if (docker_request(&c->call, "GET", path, NULL) < 0)
+		return -1;
+	if (c->call.status != 200) {
+		docker_call_error(&c->call, "inspect", c->name);
+		return -1;
+	}
+	if ((o = json_tokener_parse(c->call.body)) == NULL ||
+	    !json_object_object_get_ex(o, "Config", &cfg)) {
+		member_fail(c->j, "docker: inspect %s: unexpected reply",
+		    c->name);
+		goto done;
+	}
+	if ((user = md_str(cfg, "User")) != NULL && *user != '\0') {
+		*uid = strtol(user, &end, 10);
+		if (end != user && *end == ':' && end[1] >= '0' &&
+		    end[1] <= '9') {
+			*gid = strtol(end + 1, &end, 10);
+			*by_docker = *end != '\0';
+		} else {
+			*by_docker = true;
+		}
+		if (*by_docker)
+			*uid = *gid = 0;
+	}
+	ret = 0;
+done:
+	json_object_put(o);
+	return ret;
+}
+
 static void
 md_load(struct md_ctx *c)
 {
@@ -337,11 +366,15 @@ md_load(struct md_ctx *c)
 	const char *base;
 	struct stat st;
 	int64_t bytes;
+	long uid, gid;
+	bool by_docker;
 	int fd;
 
 	md_split(c->ws, parent, sizeof(parent), &base);
-	if ((fd = member_tar_pack(j->path, base, j->max_bytes, &bytes,
-	    j->res.err, sizeof(j->res.err))) < 0) {
+	if (md_owner(c, &uid, &gid, &by_docker) < 0)
+		return;
+	if ((fd = member_tar_pack(j->path, base, uid, gid, j->max_bytes,
+	    &bytes, j->res.err, sizeof(j->res.err))) < 0) {
 		/* "load of member X: ..." reads better in a log than a path */
 		char why[MEMBER_ERR_MAX];
 
@@ -356,7 +389,8 @@ md_load(struct md_ctx *c)
 		return;
 	}
 	snprintf(path, sizeof(path), "/containers/%s/archive?path=%s&"
-	    "noOverwriteDirNonDir=1&copyUIDGID=1", c->name, esc);
+	    "noOverwriteDirNonDir=1%s", c->name, esc, by_docker ?
+	    "&copyUIDGID=1" : "");
 	curl_free(esc);
 	if (docker_request_put_fd(&c->call, path, fd, st.st_size) < 0) {
 		close(fd);

@@ -21,12 +21,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +33,7 @@
 #include "keys.h"
 #include "log.h"
 #include "member.h"
+#include "proc.h"
 
 #define MP_WORKSPACE "workspace"	/* when the pool names none */
 #define MP_STOP_GRACE_MS 5000		/* SIGTERM, then SIGKILL */
@@ -83,62 +82,16 @@ static int
 mp_workspace(const struct pool_spec *p, char *ws, size_t len, char *err,
     size_t errlen)
 {
-	const char *s = p->workspace;
-	size_t n = 0, k;
+	int rc;
 
-	while (*s != '\0') {
-		while (*s == '/')
-			s++;
-		k = strcspn(s, "/");
-		if (k == 0 || (k == 1 && s[0] == '.')) {
-			s += k;
-			continue;
-		}
-		if (k == 2 && s[0] == '.' && s[1] == '.') {
-			snprintf(err, errlen, "pool %s: workspace has a \"..\"",
-			    p->name);
-			return -1;
-		}
-		if (n + k + 2 > len) {
-			snprintf(err, errlen, "pool %s: workspace too long",
-			    p->name);
-			return -1;
-		}
-		if (n > 0)
-			ws[n++] = '/';
-		memcpy(ws + n, s, k);
-		n += k;
-		s += k;
+	if ((rc = member_path_clean(p->workspace, ws, len)) < 0) {
+		snprintf(err, errlen, "pool %s: workspace \"%.200s\" %s",
+		    p->name, p->workspace, rc == -1 ? "has a \"..\"" :
+		    "is too long");
+		return -1;
 	}
-	ws[n] = '\0';
-	if (n == 0)
+	if (ws[0] == '\0')
 		snprintf(ws, len, "%s", MP_WORKSPACE);
-	return 0;
-}
-
-/*
- * From /proc/PID/stat: whether PID runs (not a zombie) and when it
- * started (field 22). 0, or -1 if there is no such process.
- */
-static int
-mp_stat(long pid, bool *running, unsigned long long *starttime)
-{
-	char path[64], buf[1024], *p;
-	int field = 2;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	p = fgets(buf, sizeof(buf), f) != NULL ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	if (p == NULL || p[1] != ' ')
-		return -1;
-	*running = p[2] != 'Z' && p[2] != 'X';
-	for (p++; *p != '\0' && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	*starttime = strtoull(p, NULL, 10);
 	return 0;
 }
 
@@ -192,10 +145,10 @@ static bool
 mp_running(const struct mp_pid *pf)
 {
 	unsigned long long st;
-	bool running;
+	char state;
 
-	return mp_stat(pf->pid, &running, &st) == 0 && running &&
-	    st == pf->starttime;
+	return proc_stat(pf->pid, &state, &st) == 0 && state != 'Z' &&
+	    state != 'X' && st == pf->starttime;
 }
 
 /*
@@ -207,10 +160,9 @@ static bool
 mp_group_alive(const struct mp_pid *pf)
 {
 	unsigned long long st;
-	bool running;
+	char state;
 
-	if (mp_stat(pf->pid, &running, &st) == 0 && running &&
-	    st != pf->starttime)
+	if (proc_stat(pf->pid, &state, &st) == 0 && st != pf->starttime)
 		return false;
 	return kill((pid_t)-pf->pid, 0) == 0 || errno == EPERM;
 }
@@ -353,7 +305,7 @@ mp_load(struct member_job *j)
 
 	mp_workspace(&j->spec, ws, sizeof(ws), why, sizeof(why));
 	mp_path(j->drv, &j->spec, j->id, ws, path, sizeof(path));
-	if ((fd = member_tar_pack(j->path, "", j->max_bytes, &bytes, why,
+	if ((fd = member_tar_pack(j->path, "", 0, 0, j->max_bytes, &bytes, why,
 	    sizeof(why))) < 0) {
 		member_fail(j, "load into member %s refused: %s", j->id, why);
 		return;
@@ -384,7 +336,7 @@ mp_save(struct member_job *j)
 		    S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
 		return;
 	}
-	if ((fd = member_tar_pack(path, "", j->max_bytes, &bytes, why,
+	if ((fd = member_tar_pack(path, "", 0, 0, j->max_bytes, &bytes, why,
 	    sizeof(why))) < 0) {
 		member_fail(j, "save of member %s refused: %s", j->id, why);
 		return;
@@ -438,23 +390,6 @@ mp_list(struct member_job *j)
 	}
 	closedir(d);
 	j->res.ok = true;
-}
-
-static int
-mp_free_port(void)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sin);
-	int fd, port = -1;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
 }
 
 /* environ without PORT and DEVCLOUD_WORKSPACE, then those two, then the
@@ -555,7 +490,7 @@ process_member_start(void *drv, struct member_job *j, char *err,
 	struct mp_child *c;
 	struct mp_pid pf = {0};
 	struct stat st;
-	bool running;
+	char state;
 	int fd, rc;
 
 	if (j->spec.command[0] == '\0') {
@@ -580,7 +515,7 @@ process_member_start(void *drv, struct member_job *j, char *err,
 		    j->spec.name, wpath, "not created (no such directory)");
 		return -1;
 	}
-	if ((pf.port = mp_free_port()) <= 0) {
+	if ((pf.port = proc_free_port()) <= 0) {
 		snprintf(err, errlen, "no free port: %s", strerror(errno));
 		return -1;
 	}
@@ -626,7 +561,7 @@ process_member_start(void *drv, struct member_job *j, char *err,
 	c->next = mp->children;
 	mp->children = c;
 	pf.pid = c->handle.pid;
-	mp_stat(pf.pid, &running, &pf.starttime);	/* else it stays 0 */
+	proc_stat(pf.pid, &state, &pf.starttime);	/* else it stays 0 */
 	if (mp_pid_write(mdir, &pf) < 0)
 		log_warn("cannot write the member's pid file", "member=%s "
 		    "dir=%s err=\"%s\"", c->name, mdir, strerror(errno));

@@ -20,8 +20,9 @@
  * files' bytes stay within max_bytes. Sockets, FIFOs and device nodes
  * are no one's work: they are left out, not refused. setuid, setgid and
  * sticky bits are dropped. Owners are not kept: every entry is written
- * as uid 0, gid 0 (the docker driver asks Docker to give the files to
- * the container's user, see member_docker.c).
+ * as the caller says (the docker driver gives the files to the
+ * container's user, see member_docker.c; unpacked here, they are
+ * idepool's).
  *
  * These block (disk, memory): they run on libuv's thread pool only.
  */
@@ -60,6 +61,7 @@ struct tar_link {
 struct tar_pack {
 	struct archive *a;
 	const char *root;	/* "" or the name of the root entry */
+	long uid, gid;		/* the owner written on every entry */
 	int64_t max_bytes;
 	int64_t bytes;
 	uint64_t entries;
@@ -187,8 +189,8 @@ tar_entry(struct tar_pack *t, const char *path, const struct stat *st,
 	archive_entry_set_pathname(e, name);
 	archive_entry_set_filetype(e, type);
 	archive_entry_set_perm(e, type == AE_IFDIR ? perm | 0700 : perm);
-	archive_entry_set_uid(e, 0);
-	archive_entry_set_gid(e, 0);
+	archive_entry_set_uid(e, t->uid);
+	archive_entry_set_gid(e, t->gid);
 	archive_entry_set_mtime(e, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
 	return e;
 }
@@ -386,15 +388,16 @@ tar_utf8_end(locale_t l, locale_t old)
 
 /*
  * Packs the directory SRC into a tar in a new memfd: the root entry is
- * named ROOT ("" for ".") and every path is under it. A SRC that does
+ * named ROOT ("" for ".") and every path is under it, every entry owned
+ * by UID and GID. A SRC that does
  * not exist is an empty workspace (a developer's first visit). Refused
  * by the rules above, naming the path: then nothing is returned. The
  * memfd's descriptor (the caller closes it) and *BYTES the files'
  * bytes, or -1 with ERR.
  */
 int
-member_tar_pack(const char *src, const char *root, int64_t max_bytes,
-    int64_t *bytes, char *err, size_t errlen)
+member_tar_pack(const char *src, const char *root, long uid, long gid,
+    int64_t max_bytes, int64_t *bytes, char *err, size_t errlen)
 {
 	struct tar_pack *t;
 	struct stat st = {.st_mode = S_IFDIR | 0755};
@@ -406,6 +409,8 @@ member_tar_pack(const char *src, const char *root, int64_t max_bytes,
 		return -1;
 	}
 	t->root = root;
+	t->uid = uid;
+	t->gid = gid;
 	t->max_bytes = max_bytes;
 	t->err = err;
 	t->errlen = errlen;
@@ -696,7 +701,9 @@ tar_unpack(int fd, const char *dest, int64_t max_bytes, char *err,
     size_t errlen)
 {
 	struct artifact_limits lim = {
-		.max_bytes = UINT64_MAX,	/* the tar is ours, in memory */
+		/* the tar is ours, in memory: its files' bytes are what
+		 * counts */
+		.max_bytes = UINT64_MAX,
 		.max_unpacked = (uint64_t)max_bytes,
 		.max_entries = TAR_ENTRIES_MAX,
 	};
@@ -729,6 +736,12 @@ member_tar_replace(int fd, const char *dest, int64_t max_bytes, char *err,
 	}
 	if (!exists && errno != ENOENT) {
 		snprintf(err, errlen, "%s: %s", dest, strerror(errno));
+		goto fail;
+	}
+	/* DEST keeps its mode (a developer's files are theirs alone when
+	 * the store says so); a new one is the owner's only */
+	if (chmod(tmp, exists ? st.st_mode & 0777 : 0700) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, exists ?
@@ -792,8 +805,8 @@ member_tar_merge(int fd, const char *dir, int64_t max_bytes, char *err,
 			}
 			if (pass == 1 && renameat2(dirfd(d), de->d_name, dfd,
 			    de->d_name, RENAME_NOREPLACE) < 0) {
-				snprintf(err, errlen, "\"%.300s\": cannot move "
-				    "it into %s: %s", de->d_name, dir,
+				snprintf(err, errlen, "\"%.300s\": cannot "
+				    "move it into %s: %s", de->d_name, dir,
 				    strerror(errno));
 				goto done;
 			}
