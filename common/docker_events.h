@@ -16,11 +16,11 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "docker_api.h"	/* DOCKER_API */
+
 /* The labels devcloud puts on the containers it creates. */
 #define DOCKER_LABEL_APP "devcloud.app"
 #define DOCKER_LABEL_INSTANCE "devcloud.instance"
-
-#define DOCKER_API "http://localhost/v1.41"	/* dockerd 20.10 and later */
 
 enum docker_event_kind {
 	DOCKER_EVENT_DIE,	/* the container's main process ended */

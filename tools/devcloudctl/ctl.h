@@ -65,6 +65,9 @@ const char *ctl_hash_get(const redisReply *r, const char *field);
 int ctl_deploy(struct ctl *c, int argc, char **argv);
 int ctl_releases(struct ctl *c, int argc, char **argv);
 
+/* pool.c: pool create|update|rm|list|show|pause|resume|release */
+int ctl_pool(struct ctl *c, int argc, char **argv);
+
 /* route.c: route add|rm|list */
 int ctl_route(struct ctl *c, int argc, char **argv);
 
