@@ -32,7 +32,8 @@
  * event stream therefore leaves them alone.
  *
  * As in driver_docker.c, libcurl blocks, so every call is a job on
- * libuv's thread pool and Docker's "message" becomes the result's err.
+ * libuv's thread pool, its requests made with docker_api.h (Docker's
+ * "message" becomes the result's err).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,19 +46,17 @@
 #include <json-c/json.h>
 
 #include "addr.h"
-#include "docker_events.h"
+#include "docker_api.h"
+#include "docker_events.h"	/* DOCKER_LABEL_APP */
 #include "driver.h"
 #include "log.h"
 
-#define SWARM_CONNECT_TIMEOUT_MS 2000
 #define SWARM_INSPECT_TIMEOUT_MS 5000
 #define SWARM_START_MARGIN_MS 2000
 #define SWARM_STOP_MARGIN_MS 10000
-#define SWARM_MIN_TIMEOUT_MS 500
 #define SWARM_POLL_FIRST_MS 20		/* task polls, doubling */
 #define SWARM_POLL_MAX_MS 500
 #define SWARM_UPDATE_TRIES 5		/* against concurrent updates */
-#define SWARM_BODY_MAX (4 << 20)
 #define SWARM_NS_PER_MS 1000000LL
 
 enum swarm_op { SWARM_START, SWARM_STOP, SWARM_INSPECT };
@@ -69,11 +68,6 @@ struct swarm {
 	int stop_grace_ms;		/* the tasks' StopGracePeriod */
 	int njobs;
 	bool closing;
-};
-
-struct swarm_buf {
-	char *data;
-	size_t len;
 };
 
 /* One call; the worker never touches SW. */
@@ -95,23 +89,11 @@ struct swarm_job {
 	void *arg;
 
 	/* worker state */
-	CURL *curl;
-	struct swarm_buf body;
-	long status;
-	long deadline_ms;
+	struct docker_call call;
 	char task_why[256];		/* the newest task's error, if any */
 	char task_ip[64];		/* the task's address on NETWORK */
 	struct driver_result res;
 };
-
-static long
-swarm_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void swarm_fail(struct swarm_job *j, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -126,108 +108,12 @@ swarm_fail(struct swarm_job *j, const char *fmt, ...)
 	va_end(ap);
 }
 
-static size_t
-swarm_write(char *p, size_t size, size_t n, void *arg)
-{
-	struct swarm_buf *b = arg;
-	size_t len = size * n;
-	char *data;
-
-	if (b->len + len > SWARM_BODY_MAX)
-		return 0;
-	if ((data = realloc(b->data, b->len + len + 1)) == NULL)
-		return 0;
-	memcpy(data + b->len, p, len);
-	b->len += len;
-	data[b->len] = '\0';
-	b->data = data;
-	return len;
-}
-
-/*
- * One request to Docker within what is left of the job's budget: 0 with
- * j->status and j->body, whatever the status; -1 with j->res.err if no
- * answer came.
- */
-static int
-swarm_request(struct swarm_job *j, const char *method, const char *path,
-    const char *json)
-{
-	struct curl_slist *hdrs = NULL;
-	char url[1024];
-	long left = j->deadline_ms - swarm_now_ms(), oserr = 0;
-	CURLcode rc;
-
-	if (left < SWARM_MIN_TIMEOUT_MS)
-		left = SWARM_MIN_TIMEOUT_MS;
-	free(j->body.data);
-	j->body.data = NULL;
-	j->body.len = 0;
-	snprintf(url, sizeof(url), "%s%s", DOCKER_API, path);
-
-	curl_easy_reset(j->curl);
-	curl_easy_setopt(j->curl, CURLOPT_UNIX_SOCKET_PATH, j->socket);
-	curl_easy_setopt(j->curl, CURLOPT_URL, url);
-	curl_easy_setopt(j->curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(j->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(j->curl, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)SWARM_CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(j->curl, CURLOPT_TIMEOUT_MS, left);
-	curl_easy_setopt(j->curl, CURLOPT_WRITEFUNCTION, swarm_write);
-	curl_easy_setopt(j->curl, CURLOPT_WRITEDATA, &j->body);
-	if (strcmp(method, "POST") == 0) {
-		hdrs = curl_slist_append(hdrs, "Expect:");
-		hdrs = curl_slist_append(hdrs,
-		    "Content-Type: application/json");
-		curl_easy_setopt(j->curl, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(j->curl, CURLOPT_POSTFIELDS,
-		    json != NULL ? json : "");
-	}
-	rc = curl_easy_perform(j->curl);
-	curl_slist_free_all(hdrs);
-	if (rc == CURLE_OK) {
-		curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &j->status);
-		return 0;
-	}
-	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		swarm_fail(j, "swarm: %s %s timed out after %ld ms", method,
-		    path, left);
-		return -1;
-	}
-	curl_easy_getinfo(j->curl, CURLINFO_OS_ERRNO, &oserr);
-	if (oserr != 0)
-		swarm_fail(j, "swarm: cannot reach %s: %s (%s)", j->socket,
-		    curl_easy_strerror(rc), strerror((int)oserr));
-	else
-		swarm_fail(j, "swarm: cannot reach %s: %s", j->socket,
-		    curl_easy_strerror(rc));
-	return -1;
-}
-
-/* Docker's {"message": "..."} as the job's error. */
-static void
-swarm_api_error(struct swarm_job *j, const char *what)
-{
-	json_object *o = NULL, *m;
-
-	if (j->body.data != NULL)
-		o = json_tokener_parse(j->body.data);
-	if (o != NULL && json_object_object_get_ex(o, "message", &m) &&
-	    json_object_is_type(m, json_type_string))
-		swarm_fail(j, "swarm: %s %s: %s", what, j->name,
-		    json_object_get_string(m));
-	else
-		swarm_fail(j, "swarm: %s %s: HTTP %ld", what, j->name,
-		    j->status);
-	json_object_put(o);
-}
-
 /* Docker's message says another update came first. */
 static bool
 swarm_out_of_sequence(const struct swarm_job *j)
 {
-	return j->status != 200 && j->body.data != NULL &&
-	    strstr(j->body.data, "out of sequence") != NULL;
+	return j->call.status != 200 && j->call.body != NULL &&
+	    strstr(j->call.body, "out of sequence") != NULL;
 }
 
 /* O's member at the path of NULL-ended names; NULL if absent. */
@@ -330,15 +216,15 @@ swarm_service_get(struct swarm_job *j, json_object **out)
 	char path[256];
 
 	snprintf(path, sizeof(path), "/services/%s", j->name);
-	if (swarm_request(j, "GET", path, NULL) < 0)
+	if (docker_request(&j->call, "GET", path, NULL) < 0)
 		return -1;
-	if (j->status == 404)
+	if (j->call.status == 404)
 		return 1;
-	if (j->status != 200) {
-		swarm_api_error(j, "inspect service");
+	if (j->call.status != 200) {
+		docker_call_error(&j->call, "inspect service", j->name);
 		return -1;
 	}
-	if ((*out = json_tokener_parse(j->body.data)) == NULL ||
+	if ((*out = json_tokener_parse(j->call.body)) == NULL ||
 	    swarm_get(*out, "Spec", NULL) == NULL ||
 	    swarm_get(*out, "Version", "Index", NULL) == NULL) {
 		json_object_put(*out);
@@ -361,15 +247,15 @@ swarm_create(struct swarm_job *j, int n)
 		swarm_fail(j, "swarm: create %s: out of memory", j->name);
 		return -1;
 	}
-	ret = swarm_request(j, "POST", "/services/create", body);
+	ret = docker_request(&j->call, "POST", "/services/create", body);
 	free(body);
 	if (ret < 0)
 		return -1;
-	if (j->status != 201 && j->status != 409) {
-		swarm_api_error(j, "create service");
+	if (j->call.status != 201 && j->call.status != 409) {
+		docker_call_error(&j->call, "create service", j->name);
 		return -1;
 	}
-	if (j->status == 201)
+	if (j->call.status == 201)
 		log_info("swarm service created", "app=%s service=%s image=%s "
 		    "replicas=%d", j->app, j->name, j->image, n);
 	return 0;
@@ -423,13 +309,13 @@ swarm_set_replicas(struct swarm_job *j, int n, bool create)
 			    json_object_new_string(j->image));
 		snprintf(path, sizeof(path), "/services/%s/update?version=%lld",
 		    j->name, version);
-		if (swarm_request(j, "POST", path,
+		if (docker_request(&j->call, "POST", path,
 		    json_object_to_json_string_ext(spec,
 		    JSON_C_TO_STRING_PLAIN)) < 0) {
 			json_object_put(svc);
 			return -1;
 		}
-		if (j->status == 200) {
+		if (j->call.status == 200) {
 			log_info("swarm service scaled", "app=%s service=%s "
 			    "replicas=%d", j->app, j->name, n);
 			json_object_put(svc);
@@ -438,7 +324,7 @@ swarm_set_replicas(struct swarm_job *j, int n, bool create)
 		if (!swarm_out_of_sequence(j))
 			break;
 	}
-	swarm_api_error(j, "update service");
+	docker_call_error(&j->call, "update service", j->name);
 	json_object_put(svc);
 	return -1;
 }
@@ -489,19 +375,19 @@ swarm_running_task(struct swarm_job *j, char *cid, size_t cidlen, char *node,
 	long slot, best = -1;
 
 	snprintf(filters, sizeof(filters), "{\"service\":[\"%s\"]}", j->name);
-	if ((enc = curl_easy_escape(j->curl, filters, 0)) == NULL) {
+	if ((enc = curl_easy_escape(j->call.curl, filters, 0)) == NULL) {
 		swarm_fail(j, "swarm: tasks of %s: out of memory", j->name);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/tasks?filters=%s", enc);
 	curl_free(enc);
-	if (swarm_request(j, "GET", path, NULL) < 0)
+	if (docker_request(&j->call, "GET", path, NULL) < 0)
 		return -1;
-	if (j->status != 200) {
-		swarm_api_error(j, "list tasks of");
+	if (j->call.status != 200) {
+		docker_call_error(&j->call, "list tasks of", j->name);
 		return -1;
 	}
-	if ((tasks = json_tokener_parse(j->body.data)) == NULL ||
+	if ((tasks = json_tokener_parse(j->call.body)) == NULL ||
 	    !json_object_is_type(tasks, json_type_array)) {
 		json_object_put(tasks);
 		swarm_fail(j, "swarm: tasks of %s: unexpected reply", j->name);
@@ -549,19 +435,19 @@ swarm_container_ip(struct swarm_job *j, const char *cid, char *ip,
 
 	ip[0] = '\0';
 	snprintf(path, sizeof(path), "/containers/%s/json", cid);
-	if (swarm_request(j, "GET", path, NULL) < 0)
+	if (docker_request(&j->call, "GET", path, NULL) < 0)
 		return -1;
-	if (j->status == 404) {
+	if (j->call.status == 404) {
 		swarm_fail(j, "swarm: the task of %s runs on another node "
 		    "(its container is not on %s): set drivers.swarm_network "
 		    "for a proxy on a swarm network", j->name, j->socket);
 		return -1;
 	}
-	if (j->status != 200) {
-		swarm_api_error(j, "inspect the task container of");
+	if (j->call.status != 200) {
+		docker_call_error(&j->call, "inspect the task container of", j->name);
 		return -1;
 	}
-	o = json_tokener_parse(j->body.data);
+	o = json_tokener_parse(j->call.body);
 	if ((nets = swarm_get(o, "NetworkSettings", "Networks", NULL)) !=
 	    NULL && json_object_is_type(nets, json_type_object)) {
 		json_object_object_foreach(nets, name, n) {
@@ -591,8 +477,8 @@ swarm_node_host(struct swarm_job *j, const char *node)
 	char path[300];
 
 	snprintf(path, sizeof(path), "/nodes/%s", node);
-	if (node[0] != '\0' && swarm_request(j, "GET", path, NULL) == 0 &&
-	    j->status == 200 && (o = json_tokener_parse(j->body.data)) !=
+	if (node[0] != '\0' && docker_request(&j->call, "GET", path, NULL) == 0 &&
+	    j->call.status == 200 && (o = json_tokener_parse(j->call.body)) !=
 	    NULL) {
 		host_name(swarm_str(swarm_get(o, "Description", "Hostname",
 		    NULL)), j->res.host, sizeof(j->res.host));
@@ -644,7 +530,7 @@ swarm_wait(struct swarm_job *j, bool start, char *cid, size_t cidlen,
 			return -1;
 		if ((rc == 0) == start)
 			return 0;
-		if (swarm_now_ms() + delay >= j->deadline_ms)
+		if (docker_now_ms() + delay >= j->call.deadline_ms)
 			break;
 		usleep((useconds_t)delay * 1000);
 		if ((delay *= 2) > SWARM_POLL_MAX_MS)
@@ -703,11 +589,9 @@ swarm_work(uv_work_t *w)
 	struct swarm_job *j = w->data;
 	int ret = -1;
 
-	j->deadline_ms = swarm_now_ms() + j->timeout_ms;
-	if ((j->curl = curl_easy_init()) == NULL) {
-		swarm_fail(j, "swarm: cannot create a curl handle");
+	if (docker_call_init(&j->call, j->socket, j->timeout_ms, j->res.err,
+	    sizeof(j->res.err)) < 0)
 		goto out;
-	}
 	switch (j->op) {
 	case SWARM_START:
 		ret = swarm_start_now(j);
@@ -719,11 +603,8 @@ swarm_work(uv_work_t *w)
 		ret = swarm_inspect_now(j);
 		break;
 	}
-	curl_easy_cleanup(j->curl);
-	j->curl = NULL;
 out:
-	free(j->body.data);
-	j->body.data = NULL;
+	docker_call_cleanup(&j->call);
 	j->res.ok = ret == 0;
 	if (!j->res.ok || !j->res.running) {
 		j->res.addr[0] = '\0';
