@@ -6,6 +6,8 @@
  * and our peers', and go to service_event_ignored. Its state is a struct
  * idepool in s->priv.
  */
+#include <stdlib.h>
+
 #include "idepool.h"
 #include "log.h"
 #include "service.h"
@@ -75,6 +77,10 @@ idepool_shutdown(struct service *s)
 int
 main(int argc, char **argv)
 {
+	/* Member calls block on libuv's pool (Docker, copies, a stop's
+	 * grace): four threads would queue an acquire's load behind
+	 * releases. Set before the loop's first job. */
+	setenv("UV_THREADPOOL_SIZE", "16", 0);
 	static const char *const topics[] = {"pool.changed", NULL};
 	static struct idepool ip;
 	static struct service s = {

@@ -25,6 +25,7 @@
 #include "probe.h"
 
 #define BOOT_PROBE_EVERY_MS 50
+#define BOOT_ALIVE_EVERY_MS 500	/* is a member still probed running? */
 
 struct metric m_refill_failures = METRIC_COUNTER(
     "devcloud_idepool_refill_failures_total",
@@ -409,6 +410,9 @@ struct boot {
 	struct probe *probe;
 	uv_timer_t timer;
 	int64_t deadline;
+	int64_t alive_due;		/* mono ms of the next running check */
+	bool listing;			/* a members_list is out */
+	bool seen_running;		/* the last list had it running */
 	boot_cb cb;
 	void *arg;
 };
@@ -431,16 +435,49 @@ boot_end(struct boot *b, bool ok, const char *what)
 
 static void boot_probe(uv_timer_t *t);
 
+/* A member that exits while it is probed fails now, not at the ready
+ * timeout: a broken image trips the breaker in seconds. */
+static void
+boot_listed(const char *id, const struct member_result *r, void *arg)
+{
+	struct boot *b = arg;
+	char err[MSG_TEXT_MAX];
+
+	if (id != NULL) {
+		if (strcmp(id, b->id) == 0 && r->running)
+			b->seen_running = true;
+		return;
+	}
+	b->listing = false;
+	if (!r->ok || b->seen_running) {
+		uv_timer_start(&b->timer, boot_probe, BOOT_PROBE_EVERY_MS, 0);
+		return;
+	}
+	snprintf(err, sizeof(err), "member %s exited before it was ready",
+	    b->id);
+	boot_end(b, false, err);
+}
+
 static void
 boot_probed(bool ready, const char *why, void *arg)
 {
 	struct boot *b = arg;
 	char err[MSG_TEXT_MAX];
+	int64_t now = service_mono_ms();
 
 	b->probe = NULL;
 	if (ready) {
 		boot_end(b, true, b->addr);
 		return;
+	}
+	if (now >= b->alive_due && now < b->deadline) {
+		b->alive_due = now + BOOT_ALIVE_EVERY_MS;
+		b->seen_running = false;
+		if (members_list(b->ip->members, &b->spec, boot_listed, b, err,
+		    sizeof(err)) == 0) {
+			b->listing = true;
+			return;
+		}
 	}
 	if (service_mono_ms() >= b->deadline) {
 		snprintf(err, sizeof(err), "member %s not ready in %d ms: %s",
@@ -511,7 +548,9 @@ boot_run(struct start_wait *w)
 	struct boot *b = (struct boot *)w;
 	char err[MEMBER_ERR_MAX], msg[MSG_TEXT_MAX];
 
-	b->deadline = service_mono_ms() + b->ip->svc->cfg.idepool.ready_timeout_ms;
+	b->deadline = service_mono_ms() +
+	    b->ip->svc->cfg.idepool.ready_timeout_ms;
+	b->alive_due = service_mono_ms() + BOOT_ALIVE_EVERY_MS;
 	if (!b->create) {
 		boot_start(b);
 		return;

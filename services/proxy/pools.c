@@ -270,6 +270,9 @@ pools_on_event(struct proxy *px, const struct msg *m)
 			    0, NULL);
 		return true;
 	case MSG_POOL_RELEASED:
+	case MSG_POOL_SAVE_FAILED:
+		/* kept: the member is stopped and the domain refused until
+		 * its files are saved */
 		pools_lease_clear(px, m->domain);
 		return true;
 	default:
