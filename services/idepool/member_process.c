@@ -289,7 +289,9 @@ mp_remove(struct member_job *j)
 		j->res.ok = true;	/* gone already */
 		return;
 	}
-	if (artifact_remove(mdir, why, sizeof(why)) < 0) {
+	if (artifact_remove(mdir, why, sizeof(why)) < 0 &&
+	    !(lstat(mdir, &st) < 0 && errno == ENOENT)) {
+		/* (another remover may have finished it meanwhile) */
 		member_fail(j, "member %s: %s", j->id, why);
 		return;
 	}
