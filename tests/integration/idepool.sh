@@ -8,7 +8,7 @@
 # of it, a broken command tripping the breaker, a store that cannot be
 # written (member kept, files recoverable), kill -9 of idepool during an
 # acquire and during a release, and pool rm. Real redis-server, bus,
-# proxy, idepool, curl, and tests/apps/ide.py as the IDE.
+# proxy, idepool, curl, and deploy/ide/ide.py as the IDE.
 . "$(dirname "$0")/lib.sh"
 
 # Members are process groups of their own: idepool leaves them running
@@ -35,7 +35,7 @@ write_config
 start_daemons proxy idepool || not_ok "daemons ready"
 start events "$BIN/devcloudctl" -c "$CONF" events
 
-IDE="mkdir -p tmp && TMPDIR=\$PWD/tmp exec python3 $ROOT/tests/apps/ide.py"
+IDE="mkdir -p tmp && TMPDIR=\$PWD/tmp exec python3 $ROOT/deploy/ide/ide.py"
 # count STATE [POOL]: members of POOL (ide) in STATE
 count() {
 	ctl pool show "${2:-ide}" 2>/dev/null |

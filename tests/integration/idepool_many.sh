@@ -5,7 +5,7 @@
 # beyond the ACTIVE tier wait for INACTIVE starts and cold creates), and
 # the same domain asked through both proxies at once gets the same
 # member. Real redis-server, bus, two proxies, two idepools, curl, and
-# tests/apps/ide.py (ready 300 ms after its start) as the IDE.
+# deploy/ide/ide.py (ready 300 ms after its start) as the IDE.
 . "$(dirname "$0")/lib.sh"
 
 pool_cleanup() {
@@ -42,7 +42,7 @@ wait_for 10 healthz_is "127.0.0.1:${p[4]}" 200 || not_ok "idepool 2 ready"
 check "the second replicas use other addresses" \
 	test "$(grep -c "127.0.0.1:$PROXY2_PORT" "$CONF2")" = 1
 
-IDE="READY_DELAY_MS=300 exec python3 $ROOT/tests/apps/ide.py"
+IDE="READY_DELAY_MS=300 exec python3 $ROOT/deploy/ide/ide.py"
 ctl pool create ide --driver process --command "$IDE" --ready http:/ready \
 	--domain '*.ide.test' --active 4 --inactive 4 --ttl 600 >/dev/null ||
 	not_ok "pool create"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A stand-in online IDE for the pool tests and bench/idepool: an HTTP
+"""A stand-in online IDE, for `make up`'s demo pool and the pool tests: an HTTP
 server that becomes ready only after READY_DELAY_MS (as a real IDE takes
 seconds to load), and lets a test act as a developer would:
 
