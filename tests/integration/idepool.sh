@@ -102,6 +102,10 @@ for _ in 1 2 3 4 5 6; do
 done
 check "a lease in use outlives its ttl (same member)" \
 	test "$(member_of dev-a.ide.test)" = "$MA"
+# an open exchange (an IDE's WebSocket is one) keeps it too: 4 s > ttl
+check "a lease with an exchange open for twice its ttl is kept" \
+	sh -c "test \"\$(curl -s -m 10 -H 'Host: dev-a.ide.test' http://127.0.0.1:$PROXY_PORT/sleep/4)\" = slept"
+check "... the same member after it" test "$(member_of dev-a.ide.test)" = "$MA"
 
 # A goes away: released, saved, destroyed
 if wait_for 10 sh -c "grep '\"type\":\"pool.released\"' $T/events.log | grep -q dev-a.ide.test"; then
