@@ -196,6 +196,17 @@ hget(const redisReply *r, const char *field)
 	return "";
 }
 
+/* FIELD of R as an integer within 0..MAX, else 0. */
+static int
+hget_int(const redisReply *r, const char *field, long max)
+{
+	char *end;
+	const char *v = hget(r, field);
+	long n = strtol(v, &end, 10);
+
+	return *v != '\0' && *end == '\0' && n >= 0 && n <= max ? (int)n : 0;
+}
+
 static void
 pool_read_cb(struct store *st, redisReply *r, void *arg)
 {
@@ -212,7 +223,7 @@ pool_read_cb(struct store *st, redisReply *r, void *arg)
 		snprintf(s->image, sizeof(s->image), "%s", hget(r, "image"));
 		snprintf(s->command, sizeof(s->command), "%s",
 		    hget(r, "command"));
-		s->cport = atoi(hget(r, "cport"));
+		s->cport = hget_int(r, "cport", 65535);
 		snprintf(s->ready, sizeof(s->ready), "%s", hget(r, "ready"));
 		if (s->ready[0] == '\0')
 			snprintf(s->ready, sizeof(s->ready), "tcp");
@@ -221,9 +232,9 @@ pool_read_cb(struct store *st, redisReply *r, void *arg)
 		snprintf(s->env, sizeof(s->env), "%s", hget(r, "env"));
 		snprintf(p->domain, sizeof(p->domain), "%s",
 		    hget(r, "domain"));
-		p->active = atoi(hget(r, "active"));
-		p->inactive = atoi(hget(r, "inactive"));
-		p->ttl_s = atoi(hget(r, "ttl"));
+		p->active = hget_int(r, "active", 1000);
+		p->inactive = hget_int(r, "inactive", 1000);
+		p->ttl_s = hget_int(r, "ttl", 31536000);
 		if (p->ttl_s <= 0)
 			p->ttl_s = ip->svc->cfg.autostart.default_ttl_s;
 		p->paused = strcmp(hget(r, "paused"), "1") == 0;
