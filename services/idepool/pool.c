@@ -278,39 +278,6 @@ pool_load(struct idepool *ip, const char *name,
 	}
 }
 
-static void
-pool_loaded_refill(struct idepool *ip, struct pool *p, void *arg)
-{
-	(void)arg;
-	if (p != NULL)
-		pool_refill(ip, p);
-}
-
-static void
-pool_names_cb(struct store *st, redisReply *r, void *arg)
-{
-	struct idepool *ip = arg;
-
-	(void)st;
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-		return;
-	for (size_t i = 0; i < r->elements; i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING &&
-		    keys_name_valid(r->element[i]->str))
-			pool_load(ip, r->element[i]->str, pool_loaded_refill,
-			    NULL);
-}
-
-void
-pool_load_all(struct idepool *ip)
-{
-	char key[KEY_MAX];
-
-	if (ip->svc->store != NULL)
-		(void)store_command(ip->svc->store, pool_names_cb, ip,
-		    "SMEMBERS %s", key_pools(key, sizeof(key)));
-}
-
 /* ---- start slots ---- */
 
 void
