@@ -145,13 +145,12 @@ swarm_create_body(const struct swarm_job *j, int n)
 	json_object *o = json_object_new_object();
 	json_object *tt = json_object_new_object();
 	json_object *cs = json_object_new_object();
-	json_object *env = json_object_new_array();
+	json_object *env = docker_env_array(j->env);
 	json_object *labels = json_object_new_object();
 	json_object *mode = json_object_new_object();
 	json_object *repl = json_object_new_object();
 	json_object *ep = json_object_new_object();
 	json_object *restart = json_object_new_object();
-	const char *line = j->env, *nl;
 	char *s = NULL;
 
 	if (o == NULL || tt == NULL || cs == NULL || env == NULL ||
@@ -166,13 +165,6 @@ swarm_create_body(const struct swarm_job *j, int n)
 		json_object_put(ep);
 		json_object_put(restart);
 		goto done;
-	}
-	for (; *line != '\0'; line = *nl ? nl + 1 : nl) {
-		if ((nl = strchr(line, '\n')) == NULL)
-			nl = line + strlen(line);
-		if (nl > line)
-			json_object_array_add(env, json_object_new_string_len(
-			    line, (int)(nl - line)));
 	}
 	json_object_object_add(cs, "Image", json_object_new_string(j->image));
 	json_object_object_add(cs, "Env", env);
