@@ -40,7 +40,8 @@ check_one() {
 		pkg-config --exists "${1#pkg:}" ;;
 	hdr:*) [ -f "/usr/include/${1#hdr:}" ] ;;
 	bin:*) command -v "${1#bin:}" >/dev/null 2>&1 ;;
-	py:*) python3 -c "import ${1#py:}" >/dev/null 2>&1 ;;
+	# Debian's python3 modules are for /usr/bin/python3
+	py:*) /usr/bin/python3 -c "import ${1#py:}" >/dev/null 2>&1 ;;
 	# a clang runtime library (make fuzz: -fsanitize=fuzzer,address)
 	rt:*) command -v clang >/dev/null 2>&1 && [ -f "$(clang \
 		-print-file-name="${1#rt:}-$(uname -m).a")" ] ;;

@@ -23,8 +23,12 @@ if ! command -v kubectl >/dev/null 2>&1; then
 	not_ok "kubectl is installed (Debian package kubernetes-client; make deps)"
 	finish
 fi
-# No kubeconfig of the user's: nothing may reach a cluster.
-export KUBECONFIG=$T/no-kubeconfig HOME=$T
+# No kubeconfig of the user's: an empty one of ours, naming no cluster,
+# so nothing may reach one (and kubectl 1.20, Debian's, has no missing
+# file to warn about).
+export KUBECONFIG=$T/empty-kubeconfig HOME=$T
+printf 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n' \
+	>"$KUBECONFIG"
 kubectl label --local -f "$DIR" devcloud.test/checked=1 -o name \
 	>"$T/objects" 2>"$T/kubectl.err"
 check "kubectl reads every manifest offline (label --local)" \
@@ -58,10 +62,16 @@ LIST
 check "kubectl sees exactly the expected objects" \
 	diff -u "$T/expected" "$T/objects.sorted"
 
-if ! python3 -c 'import yaml' 2>/dev/null; then
+# Debian's python3-yaml is for Debian's python3, which may not be the
+# first python3 on the PATH (a pyenv one, say)
+PY=
+for p in python3 /usr/bin/python3; do
+	"$p" -c 'import yaml' 2>/dev/null && { PY=$p; break; }
+done
+if [ -z "$PY" ]; then
 	not_ok "python3-yaml is installed (make deps)"
 	finish
 fi
-python3 "$(dirname "$0")/k8s_manifests.py" "$DIR" "$BIN" \
+"$PY" "$(dirname "$0")/k8s_manifests.py" "$DIR" "$BIN" \
 	"$(cat "$ROOT/VERSION")" "$T/conf" || FAILS=$((FAILS + 1))
 finish
