@@ -1,7 +1,8 @@
 #!/bin/sh
 # Checks (or installs, with "install") the Debian packages devcloud needs
-# to build and to run its tests. Each missing piece is named with the
-# package that provides it.
+# to build and to run its tests, and its benchmarks too with a second
+# argument "bench". Each missing piece is named with the package that
+# provides it.
 set -u
 
 # what to look for          the Debian package that provides it
@@ -32,6 +33,16 @@ bin:chromium                chromium
 bin:kubectl                 kubernetes-client
 py:yaml                     python3-yaml
 '
+# and for the benchmarks (make bench): the reference servers, the load
+# generators, what their scripts compute with
+BENCH_CHECKS='
+bin:nginx                   nginx
+bin:haproxy                 haproxy
+bin:wrk                     wrk
+bin:bc                      bc
+bin:debootstrap             debootstrap
+'
+[ "${2:-}" = bench ] && CHECKS="$CHECKS$BENCH_CHECKS"
 
 missing=""
 check_one() {
@@ -76,7 +87,7 @@ install)
 		--no-install-recommends $missing
 	;;
 *)
-	echo "usage: $0 check|install" >&2
+	echo "usage: $0 check|install [bench]" >&2
 	exit 2
 	;;
 esac
