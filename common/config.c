@@ -195,6 +195,11 @@ static const struct conf_setting settings[] = {
 	INT("deployer.max_entries", deployer.max_entries, 100000, 1,
 	    10000000),
 	INT("deployer.keep_releases", deployer.keep_releases, 5, 1, 1000),
+	INT("deployer.drain_ms", deployer.drain_ms, 2000, 0, 600000),
+	INT("deployer.watch_ms", deployer.watch_ms, 30000, 0, 3600000),
+	INT("deployer.watch_interval_ms", deployer.watch_interval_ms, 500, 50,
+	    60000),
+	INT("deployer.watch_failures", deployer.watch_failures, 2, 1, 100),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -131,6 +131,10 @@ struct config {
 		int max_unpacked_bytes;		/* its files, unpacked */
 		int max_entries;		/* its entries */
 		int keep_releases;		/* kept per app, current aside */
+		int drain_ms;			/* old instances, after switch */
+		int watch_ms;			/* new ones watched after it */
+		int watch_interval_ms;		/* between the watch's probes */
+		int watch_failures;		/* probes failed in a row: bad */
 	} deployer;
 };
 

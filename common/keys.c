@@ -217,3 +217,9 @@ key_release(char *buf, size_t len, const char *app,
 		return NULL;
 	return key_fmt(buf, len, "%srelease:%s:%llu", prefix, app, release);
 }
+
+const char *
+key_deploying(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%sdeploying", prefix);
+}

@@ -44,6 +44,9 @@
  *                                     their number
  *   PREFIX release:APP:N       hash  one release: sha256, size, source,
  *                                     time (ms), state
+ *   PREFIX deploying           set   apps with a deploy in progress (the
+ *                                     deployer's recovery looks here
+ *                                     for deploys whose lock lapsed)
  *
  * Each function writes the key into BUF and returns BUF, or NULL when the
  * name is not a valid name (keys_name_valid) or the key does not fit.
@@ -95,5 +98,6 @@ const char *key_releases(char *buf, size_t len, const char *app);
 /* RELEASE: a release number (1 and up). */
 const char *key_release(char *buf, size_t len, const char *app,
     unsigned long long release);
+const char *key_deploying(char *buf, size_t len);
 
 #endif

@@ -20,7 +20,7 @@ enum field_id {
 	F_SERVICE, F_INSTANCE, F_VERSION, F_CONTROL, F_APP, F_DOMAIN,
 	F_TARGET, F_ADDR, F_STATE, F_REASON, F_UPTIME_MS, F_QUEUED_MS,
 	F_START_MS, F_READY_MS, F_PID, F_HOST, F_RELEASE, F_FROM, F_TO,
-	F_ORIGIN, F_METRIC, F_VALUE, F_DURATION_MS, F_COUNT
+	F_ORIGIN, F_METRIC, F_VALUE, F_DURATION_MS, F_PHASE, F_COUNT
 };
 
 #define BIT(f) (1u << (f))
@@ -61,6 +61,7 @@ static const struct field fields[F_COUNT] = {
 	[F_METRIC] = FSTR("metric", metric),
 	[F_VALUE] = FNUM("value", value),
 	[F_DURATION_MS] = FINT("duration_ms", duration_ms),
+	[F_PHASE] = FSTR("phase", phase),
 };
 
 struct msg_def {
@@ -106,7 +107,13 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	    BIT(F_APP) | BIT(F_RELEASE) | BIT(F_DURATION_MS), 0},
 	[MSG_DEPLOY_FAILED] = {"deploy.failed", 1,
 	    BIT(F_APP) | BIT(F_RELEASE) | BIT(F_REASON) | BIT(F_DURATION_MS),
-	    0},
+	    BIT(F_PHASE)},
+	[MSG_DEPLOY_PROGRESS] = {"deploy.progress", 1,
+	    BIT(F_APP) | BIT(F_RELEASE) | BIT(F_PHASE), BIT(F_REASON)},
+	[MSG_DEPLOY_SWITCHED] = {"deploy.switched", 1,
+	    BIT(F_APP) | BIT(F_RELEASE), BIT(F_FROM) | BIT(F_TO)},
+	[MSG_DEPLOY_ROLLEDBACK] = {"deploy.rolledback", 1,
+	    BIT(F_APP) | BIT(F_RELEASE) | BIT(F_REASON), BIT(F_TO)},
 	[MSG_PING] = {"ping", 1, 0, 0},
 	[MSG_PING_OK] = {"ping.ok", 1, SVC | BIT(F_VERSION) | BIT(F_UPTIME_MS),
 	    BIT(F_PID)},
@@ -118,6 +125,13 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	[MSG_SCALE] = {"scale", 1, BIT(F_APP) | BIT(F_TO), BIT(F_REASON)},
 	[MSG_SCALE_OK] = {"scale.ok", 1, BIT(F_APP) | BIT(F_FROM) | BIT(F_TO),
 	    BIT(F_REASON)},
+	[MSG_STAGE] = {"stage", 1, BIT(F_APP) | BIT(F_RELEASE), 0},
+	[MSG_STAGE_OK] = {"stage.ok", 1,
+	    BIT(F_APP) | BIT(F_INSTANCE) | BIT(F_ADDR),
+	    BIT(F_HOST) | BIT(F_RELEASE)},
+	[MSG_RETIRE] = {"retire", 1, BIT(F_APP) | BIT(F_INSTANCE),
+	    BIT(F_REASON)},
+	[MSG_RETIRE_OK] = {"retire.ok", 1, BIT(F_APP) | BIT(F_INSTANCE), 0},
 	[MSG_ERROR] = {"error", 1, BIT(F_REASON), BIT(F_APP)},
 };
 

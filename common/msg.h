@@ -40,6 +40,9 @@ enum msg_type {
 	MSG_DEPLOY_STARTED,
 	MSG_DEPLOY_DONE,
 	MSG_DEPLOY_FAILED,
+	MSG_DEPLOY_PROGRESS,
+	MSG_DEPLOY_SWITCHED,
+	MSG_DEPLOY_ROLLEDBACK,
 	/* commands (req/rep) and their answers */
 	MSG_PING,
 	MSG_PING_OK,
@@ -49,6 +52,10 @@ enum msg_type {
 	MSG_STOP_OK,
 	MSG_SCALE,
 	MSG_SCALE_OK,
+	MSG_STAGE,
+	MSG_STAGE_OK,
+	MSG_RETIRE,
+	MSG_RETIRE_OK,
 	MSG_ERROR,
 	MSG_TYPE_COUNT
 };
@@ -88,6 +95,7 @@ struct msg {
 	char metric[MSG_NAME_MAX * 2];	/* what crossed its threshold */
 	double value;			/* the metric's figure */
 	int64_t duration_ms;		/* how long a deploy took */
+	char phase[MSG_NAME_MAX];	/* a deploy's step */
 };
 
 /* "app.ready" for MSG_APP_READY; NULL for an unknown type. */

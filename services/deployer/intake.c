@@ -54,16 +54,38 @@ static struct metric m_refused = METRIC_COUNTER(
     "Uploads answered with a 4xx or 5xx status.");
 
 /*
- * KEYS app record, lock, counter; ARGV lock_ms. Returns {"unknown"},
- * {"busy", holder} or {"ok", N}: the lock is taken, holding N.
+ * KEYS app record, lock, counter, deploying set, releases; ARGV lock_ms,
+ * app, rollback target ("": a new release). Returns {"unknown"}, {"busy",
+ * holder}, {"norelease", why} or {"ok", N}: the lock is taken, holding
+ * N, and the record says "deploying" N. A new release's N comes from
+ * the counter; a rollback's is the release it goes back to (by
+ * default the record's release_prev), which must exist and not be the
+ * current one.
  */
 static const char script_begin[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end\n"
     "local held = redis.call('GET', KEYS[2])\n"
     "if held then return {'busy', held} end\n"
-    "local n = redis.call('INCR', KEYS[3])\n"
+    "local n\n"
+    "if ARGV[3] == '' then\n"
+    "  n = tostring(redis.call('INCR', KEYS[3]))\n"
+    "else\n"
+    "  n = ARGV[3]\n"
+    "  if n == 'prev' then\n"
+    "    n = redis.call('HGET', KEYS[1], 'release_prev') or ''\n"
+    "    if n == '' then return {'norelease', 'no previous release'} end\n"
+    "  end\n"
+    "  if n == redis.call('HGET', KEYS[1], 'release') then\n"
+    "    return {'norelease', 'release ' .. n .. ' is the current one'}\n"
+    "  end\n"
+    "  if not redis.call('ZSCORE', KEYS[5], n) then\n"
+    "    return {'norelease', 'no release ' .. n}\n"
+    "  end\n"
+    "end\n"
     "redis.call('SET', KEYS[2], n, 'PX', ARGV[1])\n"
-    "return {'ok', tostring(n)}\n";
+    "redis.call('HSET', KEYS[1], 'deploying', n)\n"
+    "redis.call('SADD', KEYS[4], ARGV[2])\n"
+    "return {'ok', n}\n";
 
 /*
  * KEYS releases, release hash, app record; ARGV N, sha256, size, time
@@ -93,30 +115,73 @@ static const char script_record[] =
     "end\n"
     "return gone\n";
 
-/* KEYS lock; ARGV N: released only if it still holds N. */
+/*
+ * KEYS lock, app record, deploying set; ARGV N, app: released only if
+ * it still holds N, with the record's "deploying" mark.
+ */
 static const char script_unlock[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-    "  return redis.call('DEL', KEYS[1])\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  if redis.call('HGET', KEYS[2], 'deploying') == ARGV[1] then\n"
+    "    redis.call('HDEL', KEYS[2], 'deploying')\n"
+    "  end\n"
+    "  redis.call('SREM', KEYS[3], ARGV[2])\n"
+    "  return 1\n"
     "end\n"
     "return 0\n";
 
+/* Frees D now, or once the callbacks that name it are back. */
 static void
 deploy_free(struct deploy *d)
 {
+	d->finished = true;
+	if (d->pending > 0)
+		return;
 	LIST_REMOVE(d, link);
 	free(d->body);
 	free(d);
 }
 
-/* Sends deploy.done or deploy.failed, releases the lock, frees D. */
-static void
+bool
+deploy_back(struct deploy *d)
+{
+	d->pending--;
+	if (d->finished) {
+		deploy_free(d);
+		return true;
+	}
+	return d->dp->stopping;
+}
+
+void
+deploy_progress(struct deploy *d, const char *phase)
+{
+	struct msg m;
+
+	d->phase = phase;
+	msg_init(&m, MSG_DEPLOY_PROGRESS);
+	snprintf(m.app, sizeof(m.app), "%s", d->app);
+	snprintf(m.release, sizeof(m.release), "%llu", d->release);
+	snprintf(m.phase, sizeof(m.phase), "%s", phase);
+	bus_publish(d->dp->svc->bus, &m);
+	log_info("deploy progress", "app=%s release=%llu phase=%s", d->app,
+	    d->release, phase);
+}
+
+void
 deploy_finish(struct deploy *d, const char *reason)
 {
 	struct service *s = d->dp->svc;
-	char key[KEY_MAX], n[32];
+	char key[KEY_MAX], kapp[KEY_MAX], kset[KEY_MAX], n[32];
 	struct msg m;
 
+	if (d->finished)
+		return;
 	snprintf(n, sizeof(n), "%llu", d->release);
+	if (d->quiet) {
+		deploy_free(d);
+		return;
+	}
 	if (d->dp->stopping) {
 		log_warn("deploy cut short by the shutdown", "app=%s "
 		    "release=%s reason=\"%s\"", d->app, n,
@@ -124,19 +189,23 @@ deploy_finish(struct deploy *d, const char *reason)
 		deploy_free(d);
 		return;
 	}
-	if (key_deploy_lock(key, sizeof(key), d->app) != NULL)
-		store_command(s->store, NULL, NULL, "EVAL %s 1 %s %s",
-		    script_unlock, key, n);
+	if (key_deploy_lock(key, sizeof(key), d->app) != NULL &&
+	    key_app(kapp, sizeof(kapp), d->app) != NULL &&
+	    key_deploying(kset, sizeof(kset)) != NULL)
+		store_command(s->store, NULL, NULL, "EVAL %s 3 %s %s %s %s %s",
+		    script_unlock, key, kapp, kset, n, d->app);
 	msg_init(&m, reason == NULL ? MSG_DEPLOY_DONE : MSG_DEPLOY_FAILED);
 	snprintf(m.app, sizeof(m.app), "%s", d->app);
 	snprintf(m.release, sizeof(m.release), "%s", n);
 	m.duration_ms = service_mono_ms() - d->t0;
 	if (reason != NULL) {
 		snprintf(m.reason, sizeof(m.reason), "%s", reason);
+		snprintf(m.phase, sizeof(m.phase), "%s", d->phase != NULL ?
+		    d->phase : "intake");
 		metric_add(&m_failed, 1);
 		log_warn("deploy failed", "app=%s release=%s duration_ms=%lld "
-		    "reason=\"%s\"", d->app, n, (long long)m.duration_ms,
-		    reason);
+		    "phase=%s reason=\"%s\"", d->app, n,
+		    (long long)m.duration_ms, m.phase, reason);
 	} else {
 		metric_add(&m_done, 1);
 		log_info("deploy done", "app=%s release=%s duration_ms=%lld "
@@ -153,7 +222,7 @@ deploy_pruned(struct deploy *d)
 	if (d->rc != 0)
 		log_warn("cannot remove an old release", "app=%s err=\"%s\"",
 		    d->app, d->err);
-	deploy_finish(d, NULL);
+	switch_begin(d);
 }
 
 /* The release could not be recorded: it goes from the disk too. */
@@ -198,7 +267,7 @@ deploy_recorded(struct store *st, redisReply *r, void *arg)
 			d->prune[d->nprune++] = n;
 	}
 	if (d->nprune == 0 || release_prune(d, deploy_pruned) != 0)
-		deploy_finish(d, NULL);
+		switch_begin(d);
 }
 
 /* Back from the pool with release D->release on disk, or a reason. */
@@ -215,6 +284,7 @@ deploy_unpacked(struct deploy *d)
 		deploy_finish(d, d->rc != 0 ? d->err : "shutdown");
 		return;
 	}
+	d->phase = "record";
 	snprintf(n, sizeof(n), "%llu", d->release);
 	snprintf(size, sizeof(size), "%zu", d->len);
 	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
@@ -293,6 +363,11 @@ deploy_begun(struct store *st, redisReply *r, void *arg)
 		    r->element[1]->str);
 		return;
 	}
+	if (strcmp(what, "norelease") == 0) {
+		deploy_answer(d, 409, "cannot roll back: %s\n",
+		    r->element[1]->str);
+		return;
+	}
 	d->release = strtoull(r->element[1]->str, &end, 10);
 	if (*end != '\0' || d->release == 0) {
 		deploy_answer(d, 503, "redis: bad release number %s\n",
@@ -306,6 +381,13 @@ deploy_begun(struct store *st, redisReply *r, void *arg)
 	snprintf(m.app, sizeof(m.app), "%s", d->app);
 	snprintf(m.release, sizeof(m.release), "%llu", d->release);
 	bus_publish(d->dp->svc->bus, &m);
+	d->renew_at = service_mono_ms() + DEPLOYER_RENEW_MS;
+	if (d->manual_rollback) {
+		d->target = d->release;
+		switch_begin(d);
+		return;
+	}
+	d->phase = "unpack";
 	if (release_unpack(d, deploy_unpacked) != 0) {
 		snprintf(d->err, sizeof(d->err), "cannot queue the unpack");
 		deploy_finish(d, d->err);
@@ -339,20 +421,27 @@ intake_authorize(const struct config *cfg, const struct admin_req *r,
 }
 
 /*
- * The app's name from "/v1/apps/APP/releases" into APP; 0, or -1 for
+ * The app's name from "/v1/apps/APP/releases" (a new release) or
+ * "/v1/apps/APP/rollback" (*ROLLBACK set) into APP; 0, or -1 for
  * another path (404), or -2 for a name keys_name_valid refuses (400).
  */
 static int
-intake_app(const char *path, char app[MSG_NAME_MAX])
+intake_app(const char *path, char app[MSG_NAME_MAX], bool *rollback)
 {
-	static const char pre[] = "/v1/apps/", post[] = "/releases";
+	static const char pre[] = "/v1/apps/";
 	const char *p, *slash;
 	size_t len;
 
 	if (strncmp(path, pre, sizeof(pre) - 1) != 0)
 		return -1;
 	p = path + sizeof(pre) - 1;
-	if ((slash = strchr(p, '/')) == NULL || strcmp(slash, post) != 0)
+	if ((slash = strchr(p, '/')) == NULL)
+		return -1;
+	if (strcmp(slash, "/rollback") == 0)
+		*rollback = true;
+	else if (strcmp(slash, "/releases") == 0)
+		*rollback = false;
+	else
 		return -1;
 	len = (size_t)(slash - p);
 	if (len == 0 || len >= MSG_NAME_MAX)
@@ -362,6 +451,83 @@ intake_app(const char *path, char app[MSG_NAME_MAX])
 	return keys_name_valid(app) ? 0 : -2;
 }
 
+/* What a request asks of the switch-over, from its headers. */
+struct deploy_opts {
+	char check[256];
+	bool wake;
+	int watch_ms;
+};
+
+/*
+ * X-Devcloud-Check: /PATH (must answer 2xx before the switch),
+ * X-Devcloud-Wake: 1 (a sleeping app is started now), X-Devcloud-Watch-Ms:
+ * N (the watch's length, deployer.watch_ms by default). 0, or -1 with
+ * the reason in ERR.
+ */
+static int
+intake_opts(const struct admin_req *r, struct deploy_opts *o, char *err,
+    size_t errlen)
+{
+	const char *v;
+	char *end;
+	long n;
+
+	memset(o, 0, sizeof(*o));
+	o->watch_ms = -1;
+	if ((v = admin_req_header(r, "X-Devcloud-Check")) != NULL) {
+		if (v[0] != '/' || strlen(v) >= sizeof(o->check) ||
+		    strpbrk(v, " \t\r\n") != NULL) {
+			snprintf(err, errlen, "X-Devcloud-Check must be a path "
+			    "(/...), at most %zu bytes, without spaces\n",
+			    sizeof(o->check) - 1);
+			return -1;
+		}
+		snprintf(o->check, sizeof(o->check), "%s", v);
+	}
+	if ((v = admin_req_header(r, "X-Devcloud-Wake")) != NULL) {
+		if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0) {
+			snprintf(err, errlen, "X-Devcloud-Wake must be 0 or "
+			    "1\n");
+			return -1;
+		}
+		o->wake = v[0] == '1';
+	}
+	if ((v = admin_req_header(r, "X-Devcloud-Watch-Ms")) != NULL) {
+		n = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || n < 0 || n > 3600000) {
+			snprintf(err, errlen, "X-Devcloud-Watch-Ms must be "
+			    "0-3600000\n");
+			return -1;
+		}
+		o->watch_ms = (int)n;
+	}
+	return 0;
+}
+
+/* A rollback's body: empty (the previous release) or its number. */
+static int
+intake_target(const struct admin_req *r, char *buf, size_t len, char *err,
+    size_t errlen)
+{
+	size_t n = r->len;
+
+	while (n > 0 && (r->body[n - 1] == '\n' || r->body[n - 1] == '\r'))
+		n--;
+	if (n == 0) {
+		buf[0] = '\0';
+		return 0;
+	}
+	if (n >= len || r->body[0] == '0' || strspn(r->body, "0123456789") <
+	    n) {
+		snprintf(err, errlen, "a rollback's body is empty or a "
+		    "release number\n");
+		return -1;
+	}
+	memcpy(buf, r->body, n);
+	buf[n] = '\0';
+	return 0;
+}
+
 /* The route's handler (loop). */
 static void
 intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
@@ -369,10 +535,12 @@ intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
 	struct deployer *dp = arg;
 	struct service *s = dp->svc;
 	char app[MSG_NAME_MAX], kapp[KEY_MAX], klock[KEY_MAX], kseq[KEY_MAX];
-	char lock_ms[16];
+	char lock_ms[16], krels[KEY_MAX], kset[KEY_MAX], target[32] = "";
 	const char *sha;
 	struct deploy *d;
+	struct deploy_opts o;
 	uint8_t digest[SHA256_LEN];
+	bool rollback = false;
 	int rv;
 
 	a->status = 400;
@@ -383,10 +551,10 @@ intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
 	}
 	if (intake_authorize(&s->cfg, r, a) != 0)
 		goto refuse;
-	if ((rv = intake_app(r->path, app)) == -1) {
+	if ((rv = intake_app(r->path, app, &rollback)) == -1) {
 		a->status = 404;
 		snprintf(a->body, sizeof(a->body), "no such route: POST "
-		    "/v1/apps/APP/releases\n");
+		    "/v1/apps/APP/releases or /v1/apps/APP/rollback\n");
 		goto refuse;
 	}
 	if (rv == -2) {
@@ -394,7 +562,12 @@ intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
 		    "A-Z a-z 0-9 . _ -, not starting with . or -\n");
 		goto refuse;
 	}
-	if (r->len == 0) {
+	if (intake_opts(r, &o, a->body, sizeof(a->body)) != 0)
+		goto refuse;
+	if (rollback && intake_target(r, target, sizeof(target), a->body,
+	    sizeof(a->body)) != 0)
+		goto refuse;
+	if (!rollback && r->len == 0) {
 		snprintf(a->body, sizeof(a->body), "empty body: the artifact "
 		    "(.tar.gz) is the request's body\n");
 		goto refuse;
@@ -406,7 +579,7 @@ intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
 		goto refuse;
 	}
 	if ((d = calloc(1, sizeof(*d))) == NULL ||
-	    (d->body = malloc(r->len)) == NULL) {
+	    (!rollback && (d->body = malloc(r->len)) == NULL)) {
 		free(d);
 		a->status = 503;
 		snprintf(a->body, sizeof(a->body), "out of memory\n");
@@ -416,18 +589,28 @@ intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
 	snprintf(d->app, sizeof(d->app), "%s", app);
 	if (sha != NULL)
 		sha256_hex(digest, d->want_sha256);
-	memcpy(d->body, r->body, r->len);
-	d->len = r->len;
+	if (!rollback) {
+		memcpy(d->body, r->body, r->len);
+		d->len = r->len;
+	}
+	d->manual_rollback = rollback;
+	snprintf(d->check, sizeof(d->check), "%s", o.check);
+	d->wake = o.wake;
+	d->watch_ms = o.watch_ms;
 	d->later = a->later;
 	d->waiting = true;
 	d->t0 = service_mono_ms();
 	LIST_INSERT_HEAD(&dp->deploys, d, link);
-	snprintf(lock_ms, sizeof(lock_ms), "%d", DEPLOYER_LOCK_MS);
+	snprintf(lock_ms, sizeof(lock_ms), "%d", DEPLOYER_LEASE_MS);
 	if (key_app(kapp, sizeof(kapp), app) == NULL ||
 	    key_deploy_lock(klock, sizeof(klock), app) == NULL ||
 	    key_release_seq(kseq, sizeof(kseq), app) == NULL ||
-	    store_command(s->store, deploy_begun, d, "EVAL %s 3 %s %s %s %s",
-	    script_begin, kapp, klock, kseq, lock_ms) != 0) {
+	    key_deploying(kset, sizeof(kset)) == NULL ||
+	    key_releases(krels, sizeof(krels), app) == NULL ||
+	    store_command(s->store, deploy_begun, d,
+	    "EVAL %s 5 %s %s %s %s %s %s %s %s", script_begin, kapp, klock,
+	    kseq, kset, krels, lock_ms, app, rollback ? (target[0] ? target :
+	    "prev") : "") != 0) {
 		deploy_free(d);
 		a->status = 503;
 		snprintf(a->body, sizeof(a->body), "redis is not reachable\n");

@@ -7,6 +7,20 @@
 #include "log.h"
 #include "service.h"
 
+static void
+deployer_tick(uv_timer_t *t)
+{
+	struct deployer *dp = t->data;
+
+	if (dp->stopping)
+		return;
+	switch_tick(dp);
+	if (service_mono_ms() >= dp->recover_at) {
+		dp->recover_at = service_mono_ms() + DEPLOYER_RECOVER_MS;
+		recover_scan(dp);
+	}
+}
+
 static int
 deployer_init(struct service *s)
 {
@@ -14,6 +28,10 @@ deployer_init(struct service *s)
 
 	dp->svc = s;
 	intake_routes(dp);
+	uv_timer_init(s->loop, &dp->tick);
+	dp->tick.data = dp;
+	uv_timer_start(&dp->tick, deployer_tick, DEPLOYER_TICK_MS,
+	    DEPLOYER_TICK_MS);
 	if (release_sweep(dp) != 0)
 		log_warn("cannot sweep releases_dir", "dir=%s",
 		    s->cfg.deployer.releases_dir);
@@ -24,6 +42,9 @@ static void
 deployer_on_event(struct service *s, const struct msg *m)
 {
 	switch (m->type) {
+	case MSG_INSTANCE_STOPPED:
+		switch_on_event(s->priv, m);
+		break;
 	default:
 		service_event_ignored(s, m);
 		break;
@@ -33,17 +54,23 @@ deployer_on_event(struct service *s, const struct msg *m)
 static void
 deployer_shutdown(struct service *s)
 {
-	intake_shutdown(s->priv);
+	struct deployer *dp = s->priv;
+
+	intake_shutdown(dp);
+	uv_timer_stop(&dp->tick);
+	uv_close((uv_handle_t *)&dp->tick, NULL);
 }
 
 int
 main(int argc, char **argv)
 {
+	static const char *const topics[] = {"instance.", NULL};
 	static struct deployer dp;
 	static struct service s = {
 		.name = "deployer",
 		.summary = "The devcloud deployer: new builds replace running "
 		    "ones without a failed request.",
+		.topics = topics,
 		.init = deployer_init,
 		.on_event = deployer_on_event,
 		.shutdown = deployer_shutdown,
