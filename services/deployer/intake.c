@@ -504,26 +504,33 @@ intake_opts(const struct admin_req *r, struct deploy_opts *o, char *err,
 	return 0;
 }
 
-/* A rollback's body: empty (the previous release) or its number. */
+/* A rollback's target: X-Devcloud-Release, or the body; neither: the
+ * previous release (""). */
 static int
 intake_target(const struct admin_req *r, char *buf, size_t len, char *err,
     size_t errlen)
 {
-	size_t n = r->len;
+	const char *p = admin_req_header(r, "X-Devcloud-Release");
+	size_t n;
 
-	while (n > 0 && (r->body[n - 1] == '\n' || r->body[n - 1] == '\r'))
+	if (p == NULL)
+		p = r->body;
+	n = p == r->body ? r->len : strlen(p);
+	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
 		n--;
 	if (n == 0) {
 		buf[0] = '\0';
 		return 0;
 	}
-	if (n >= len || r->body[0] == '0' || strspn(r->body, "0123456789") <
-	    n) {
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < '0' || p[i] > '9')
+			n = len;	/* not a number: refused below */
+	if (n >= len || p[0] == '0') {
 		snprintf(err, errlen, "a rollback's body is empty or a "
 		    "release number\n");
 		return -1;
 	}
-	memcpy(buf, r->body, n);
+	memcpy(buf, p, n);
 	buf[n] = '\0';
 	return 0;
 }

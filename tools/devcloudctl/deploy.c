@@ -76,11 +76,10 @@ deploy_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
  * the HTTP status (0 if none came) with the answer's body in ANS.
  */
 static long
-deploy_upload(struct ctl *c, const char *app, FILE *f, off_t size,
-    struct deploy_answer *ans)
+deploy_upload(struct ctl *c, const char *app, const char *what, FILE *f,
+    off_t size, struct curl_slist *hdr, struct deploy_answer *ans)
 {
 	struct deploy_progress prog = {0};
-	struct curl_slist *hdr = NULL;
 	char url[CONFIG_ADDR_MAX + 128], auth[256];
 	bool tty = isatty(STDERR_FILENO);
 	long status = 0;
@@ -91,12 +90,11 @@ deploy_upload(struct ctl *c, const char *app, FILE *f, off_t size,
 		snprintf(ans->text, sizeof(ans->text), "cannot start libcurl");
 		return 0;
 	}
-	snprintf(url, sizeof(url), "http://%s/v1/apps/%s/releases",
-	    c->cfg.deployer.d.admin, app);
+	snprintf(url, sizeof(url), "http://%s/v1/apps/%s/%s",
+	    c->cfg.deployer.d.admin, app, what);
 	/* nng's server does not answer "Expect: 100-continue": curl would
 	 * wait a second for nothing */
 	hdr = curl_slist_append(hdr, "Expect:");
-	hdr = curl_slist_append(hdr, "Content-Type: application/gzip");
 	if (c->cfg.deployer.token[0] != '\0') {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
 		    c->cfg.deployer.token);
@@ -104,25 +102,31 @@ deploy_upload(struct ctl *c, const char *app, FILE *f, off_t size,
 	}
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_READDATA, f);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
+	if (f != NULL) {
+		curl_easy_setopt(h, CURLOPT_READDATA, f);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)size);
+	} else {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, deploy_body_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, ans);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)DEPLOY_STALL_S);
-	if (tty) {
+	if (tty && f != NULL) {
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION,
 		    deploy_progress_cb);
 		curl_easy_setopt(h, CURLOPT_XFERINFODATA, &prog);
 		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	} else {
+	} else if (f != NULL) {
 		printf("uploading %lld bytes to %s\n", (long long)size, url);
 		fflush(stdout);
 	}
 	rc = curl_easy_perform(h);
-	if (tty)
+	if (tty && f != NULL)
 		fprintf(stderr, "\n");
 	if (rc != CURLE_OK)
 		snprintf(ans->text, sizeof(ans->text), "upload to %s failed: "
@@ -174,48 +178,119 @@ deploy_wait(struct ctl *c, nng_socket s, const char *app, const char *id)
 	    c->wait_ms >= 0 ? c->wait_ms : DEPLOY_WAIT_MS, app);
 }
 
-int
-ctl_deploy(struct ctl *c, int argc, char **argv)
+/*
+ * Sends the request (an upload of F, or a rollback when F is NULL) with
+ * the headers HDR (freed here), then waits for the outcome on the bus.
+ */
+static int
+deploy_send(struct ctl *c, const char *app, const char *what, FILE *f,
+    off_t size, struct curl_slist *hdr)
 {
 	struct deploy_answer ans = {0};
-	const char *app, *id;
-	struct stat st;
+	const char *id;
 	nng_socket s;
 	long status;
-	FILE *f;
 	char *nl;
 
-	if (argc != 2)
-		return ctl_usage_error("usage: deploy APP FILE.tar.gz");
-	app = argv[0];
-	if (!keys_name_valid(app))
-		return ctl_usage_error("deploy: invalid app name \"%s\"", app);
-	if ((f = fopen(argv[1], "rb")) == NULL)
-		return ctl_error("deploy: cannot open %s: %s", argv[1],
-		    strerror(errno));
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return ctl_error("deploy: %s is not a regular file", argv[1]);
-	}
 	if (ctl_subscribe(c, &s, "deploy.") != 0) {
-		fclose(f);
+		curl_slist_free_all(hdr);
 		return 1;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	status = deploy_upload(c, app, f, st.st_size, &ans);
-	fclose(f);
+	status = deploy_upload(c, app, what, f, size, hdr, &ans);
 	if ((nl = strchr(ans.text, '\n')) != NULL)
 		*nl = '\0';
 	if (status != 202 || strncmp(ans.text, "accepted ", 9) != 0) {
 		if (status == 0)
-			return ctl_error("deploy: %s", ans.text);
-		return ctl_error("deploy: the deployer answered %ld: %s",
-		    status, ans.text);
+			return ctl_error("%s: %s", f ? "deploy" : "rollback",
+			    ans.text);
+		return ctl_error("%s: the deployer answered %ld: %s",
+		    f ? "deploy" : "rollback", status, ans.text);
 	}
 	id = ans.text + 9;
-	printf("deploy %s of %s accepted\n", id, app);
+	printf("%s %s of %s accepted\n", f ? "deploy" : "rollback to release",
+	    id, app);
 	fflush(stdout);
 	return deploy_wait(c, s, app, id);
+}
+
+int
+ctl_deploy(struct ctl *c, int argc, char **argv)
+{
+	static const char usage[] = "usage: deploy APP FILE.tar.gz "
+	    "[--check /PATH] [--wake] [--watch-ms MS]";
+	struct curl_slist *hdr = NULL;
+	const char *app, *file = NULL;
+	char line[400];
+	struct stat st;
+	FILE *f;
+	int rv;
+
+	if (argc < 2)
+		return ctl_usage_error(usage);
+	app = argv[0];
+	if (!keys_name_valid(app))
+		return ctl_usage_error("deploy: invalid app name \"%s\"", app);
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+
+		if (strcmp(o, "--wake") == 0) {
+			hdr = curl_slist_append(hdr, "X-Devcloud-Wake: 1");
+		} else if ((strcmp(o, "--check") == 0 ||
+		    strcmp(o, "--watch-ms") == 0) && i + 1 < argc) {
+			snprintf(line, sizeof(line), "%s: %s",
+			    o[2] == 'c' ? "X-Devcloud-Check" :
+			    "X-Devcloud-Watch-Ms", argv[++i]);
+			hdr = curl_slist_append(hdr, line);
+		} else if (o[0] != '-' && file == NULL) {
+			file = o;
+		} else {
+			curl_slist_free_all(hdr);
+			return ctl_usage_error(usage);
+		}
+	}
+	if (file == NULL) {
+		curl_slist_free_all(hdr);
+		return ctl_usage_error(usage);
+	}
+	if ((f = fopen(file, "rb")) == NULL) {
+		curl_slist_free_all(hdr);
+		return ctl_error("deploy: cannot open %s: %s", file,
+		    strerror(errno));
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		curl_slist_free_all(hdr);
+		return ctl_error("deploy: %s is not a regular file", file);
+	}
+	hdr = curl_slist_append(hdr, "Content-Type: application/gzip");
+	rv = deploy_send(c, app, "releases", f, st.st_size, hdr);
+	fclose(f);
+	return rv;
+}
+
+int
+ctl_rollback(struct ctl *c, int argc, char **argv)
+{
+	struct curl_slist *hdr = NULL;
+	char line[64];
+
+	if (argc < 1 || argc > 2)
+		return ctl_usage_error("usage: rollback APP [RELEASE]");
+	if (!keys_name_valid(argv[0]))
+		return ctl_usage_error("rollback: invalid app name \"%s\"",
+		    argv[0]);
+	if (argc == 2) {
+		if (argv[1][0] == '\0' || argv[1][0] == '0' ||
+		    argv[1][strspn(argv[1], "0123456789")] != '\0' ||
+		    strlen(argv[1]) > 20)
+			return ctl_usage_error("rollback: \"%s\" is not a "
+			    "release number", argv[1]);
+		snprintf(line, sizeof(line), "X-Devcloud-Release: %s",
+		    argv[1]);
+		hdr = curl_slist_append(hdr, line);
+	}
+	return deploy_send(c, argv[0], "rollback", NULL, 0, hdr);
 }
 
 /* "2026-11-30 05:34:46" (UTC) of the ms timestamp S into BUF. */

@@ -34,8 +34,11 @@ static const char usage[] =
     "  route list                list the routes\n"
     "  hosts                     hosts, overloaded or not, and what the\n"
     "                            regulator last did on each\n"
-    "  deploy APP FILE.tar.gz    upload a build to the deployer and wait\n"
+    "  deploy APP FILE.tar.gz [--check /PATH] [--wake] [--watch-ms MS]\n"
+    "                            upload a build to the deployer and wait\n"
     "                            (-w, default 60 s) for its outcome\n"
+    "  rollback APP [RELEASE]    switch APP back to RELEASE (default: the\n"
+    "                            one before the current one) and wait\n"
     "  releases APP              the app's releases, the current one\n"
     "                            marked *\n"
     "  publish FRAME             send FRAME (\"TOPIC JSON\") verbatim on the\n"
@@ -91,6 +94,7 @@ static const struct {
 	{"hosts", ctl_hosts},
 	{"deploy", ctl_deploy},
 	{"releases", ctl_releases},
+	{"rollback", ctl_rollback},
 	{"publish", ctl_publish_raw},
 };
 
