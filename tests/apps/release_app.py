@@ -9,12 +9,14 @@ release on purpose:
 
     exit    it exits at once (never ready)
     500     it listens, and answers every request 500
+    slow    it waits 4 s before it listens (a deploy in flight for long)
 
 Used by tests/integration/deploy_*.sh and bench/deploy; not part of
 devcloud.
 """
 import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 try:
@@ -24,6 +26,8 @@ except OSError:
     MODE = "ok"
 if MODE == "exit":
     sys.exit(1)
+if MODE == "slow":
+    time.sleep(4)
 PORT = int(os.environ["PORT"])
 BODY = ("release %s\n" % os.environ.get("DEVCLOUD_RELEASE", "-")).encode()
 
