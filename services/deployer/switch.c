@@ -525,11 +525,14 @@ switch_activated(struct store *st, redisReply *r, void *arg)
 		snprintf(d->prev, sizeof(d->prev), "%s", r->element[1]->str);
 		switch_sleeping(d);
 	} else if (strcmp(what, "running") == 0 && r->elements == 5) {
-		d->want = atoi(r->element[1]->str);
+		d->want = (int)strtol(r->element[1]->str, NULL, 10);
 		snprintf(d->prev, sizeof(d->prev), "%s", r->element[2]->str);
-		d->start_timeout_ms = atoi(r->element[3]->str);
+		d->start_timeout_ms = (int)strtol(r->element[3]->str, NULL,
+		    10);
 		if (d->want > DEPLOY_INSTANCES_MAX)
 			d->want = DEPLOY_INSTANCES_MAX;
+		if (d->start_timeout_ms < 100)
+			d->start_timeout_ms = 30000;
 		switch_stage(d);
 	} else if (strcmp(what, "busy") == 0 &&
 	    service_mono_ms() - d->t0 < 10 * 60 * 1000) {
