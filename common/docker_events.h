@@ -19,6 +19,9 @@
 /* The labels devcloud puts on the containers it creates. */
 #define DOCKER_LABEL_APP "devcloud.app"
 #define DOCKER_LABEL_INSTANCE "devcloud.instance"
+/* the release a container was made for (deploys: the driver replaces a
+ * kept container made for another) */
+#define DOCKER_LABEL_RELEASE "devcloud.release"
 
 #define DOCKER_API "http://localhost/v1.41"	/* dockerd 20.10 and later */
 
