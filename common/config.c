@@ -200,6 +200,15 @@ static const struct conf_setting settings[] = {
 	INT("deployer.watch_interval_ms", deployer.watch_interval_ms, 500, 50,
 	    60000),
 	INT("deployer.watch_failures", deployer.watch_failures, 2, 1, 100),
+	INT("deployer.fetch_timeout_ms", deployer.fetch_timeout_ms, 300000,
+	    100, 3600000),
+	INT("deployer.fetch_connect_timeout_ms",
+	    deployer.fetch_connect_timeout_ms, 10000, 100, 600000),
+	INT("deployer.fetch_max_redirects", deployer.fetch_max_redirects, 5, 0,
+	    50),
+	STR("deployer.fetch_bearer", deployer.fetch_bearer, "", CHECK_NONE,
+	    NULL),
+	STR("deployer.fetch_user", deployer.fetch_user, "", CHECK_NONE, NULL),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -135,6 +135,11 @@ struct config {
 		int watch_ms;			/* new ones watched after it */
 		int watch_interval_ms;		/* between the watch's probes */
 		int watch_failures;		/* probes failed in a row: bad */
+		int fetch_timeout_ms;		/* a download, whole */
+		int fetch_connect_timeout_ms;
+		int fetch_max_redirects;
+		char fetch_bearer[256];		/* the CI server's token */
+		char fetch_user[256];		/* or USER:PASSWORD (basic) */
 	} deployer;
 };
 

@@ -45,6 +45,7 @@ struct deploy_inst {
 };
 
 #define DEPLOY_INSTANCES_MAX 64
+#define DEPLOY_URL_MAX 2048
 
 /*
  * One deploy, from its request to its deploy.done or deploy.failed.
@@ -57,6 +58,7 @@ struct deploy {
 	char app[MSG_NAME_MAX];
 	unsigned long long release;	/* 0 until the lock was taken */
 	char want_sha256[SHA256_HEX_LEN];	/* "": the upload gave none */
+	char url[DEPLOY_URL_MAX];	/* "": the body is the artifact */
 	char *body;			/* the artifact, until written */
 	size_t len;
 	struct admin_later later;	/* the request */
@@ -149,8 +151,9 @@ void recover_scan(struct deployer *dp);
 /*
  * release.c: the steps that touch the disk, each on libuv's thread pool,
  * then DONE on the loop with D back (D->rc, D->err say how it went).
- * release_unpack: writes D->body to an unnamed file in the app's
- * directory, hashes it and unpacks it as release D->release.
+ * release_unpack: writes D->body (or what D->url answers, downloaded
+ * with libcurl: deployer.fetch_* settings) to an unnamed file in the
+ * app's directory, hashes it and unpacks it as release D->release.
  * release_prune: removes the releases D->prune names.
  * release_remove: removes release D->release (recorded it could not be).
  * release_sweep: removes what a crash left in releases_dir (temporary

@@ -38,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -90,7 +92,8 @@ static const char script_begin[] =
 /*
  * KEYS releases, release hash, app record; ARGV N, sha256, size, time
  * (ms), keep, a release hash's key ending in "1" (key_release's
- * template: the last character is replaced by a number), max. Records
+ * template: the last character is replaced by a number), max, source
+ * ("upload" or the URL it was downloaded from). Records
  * release N, then forgets the oldest releases past the newest KEEP,
  * never the record's current one (its "release" field), which is kept
  * besides; at most MAX of them (struct deploy's prune list), the rest
@@ -99,7 +102,7 @@ static const char script_begin[] =
  */
 static const char script_record[] =
     "redis.call('HSET', KEYS[2], 'sha256', ARGV[2], 'size', ARGV[3],"
-    " 'source', 'upload', 'time', ARGV[4], 'state', 'ready')\n"
+    " 'source', ARGV[8], 'time', ARGV[4], 'state', 'ready')\n"
     "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])\n"
     "local cur = redis.call('HGET', KEYS[3], 'release') or ''\n"
     "local keep = tonumber(ARGV[5])\n"
@@ -277,7 +280,7 @@ deploy_unpacked(struct deploy *d)
 	struct service *s = d->dp->svc;
 	char krels[KEY_MAX], krel[KEY_MAX], kapp[KEY_MAX], ktpl[KEY_MAX];
 	char n[32], size[32], now[32], keep[16], max[16];
-	const char *argv[13];
+	const char *argv[14];
 	size_t i = 0;
 
 	if (d->rc != 0 || d->dp->stopping) {
@@ -304,6 +307,7 @@ deploy_unpacked(struct deploy *d)
 	argv[i++] = keep;
 	argv[i++] = key_release(ktpl, sizeof(ktpl), d->app, 1);
 	argv[i++] = max;
+	argv[i++] = d->url[0] != '\0' ? d->url : "upload";
 	if (argv[3] == NULL || argv[4] == NULL || argv[5] == NULL ||
 	    argv[11] == NULL || store_commandv(s->store, deploy_recorded, d,
 	    (int)i, argv, NULL) != 0) {
@@ -504,6 +508,63 @@ intake_opts(const struct admin_req *r, struct deploy_opts *o, char *err,
 	return 0;
 }
 
+/*
+ * A JSON body, {"url": URL, "sha256": HEX}: the artifact is downloaded
+ * from URL (http or https) by the deployer. Into D; 0, or -1 with ERR.
+ */
+static int
+intake_json(const struct admin_req *r, struct deploy *d, char *err,
+    size_t errlen)
+{
+	struct json_tokener *tok;
+	json_object *o, *v;
+	const char *url;
+	uint8_t digest[SHA256_LEN];
+	int rv = -1;
+
+	if ((tok = json_tokener_new()) == NULL) {
+		snprintf(err, errlen, "out of memory\n");
+		return -1;
+	}
+	o = json_tokener_parse_ex(tok, r->body, (int)r->len);
+	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object)) {
+		snprintf(err, errlen, "the body is not a JSON object "
+		    "{\"url\": ..., \"sha256\": ...}\n");
+		goto done;
+	}
+	if (!json_object_object_get_ex(o, "url", &v) ||
+	    !json_object_is_type(v, json_type_string)) {
+		snprintf(err, errlen, "\"url\" is required, a string\n");
+		goto done;
+	}
+	url = json_object_get_string(v);
+	if ((strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0) ||
+	    strlen(url) >= sizeof(d->url) ||
+	    strspn(url, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-._~:/?#[]@!$&'()*+,;=%") != strlen(url)) {
+		snprintf(err, errlen, "\"url\" must be an http:// or https:// "
+		    "URL of at most %zu bytes\n", sizeof(d->url) - 1);
+		goto done;
+	}
+	snprintf(d->url, sizeof(d->url), "%s", url);
+	if (json_object_object_get_ex(o, "sha256", &v)) {
+		if (!json_object_is_type(v, json_type_string) ||
+		    sha256_parse_hex(json_object_get_string(v), digest) != 0) {
+			snprintf(err, errlen, "\"sha256\" must be 64 hex "
+			    "digits\n");
+			goto done;
+		}
+		sha256_hex(digest, d->want_sha256);
+	}
+	rv = 0;
+done:
+	json_object_put(o);
+	json_tokener_free(tok);
+	return rv;
+}
+
 /* A rollback's target: X-Devcloud-Release, or the body; neither: the
  * previous release (""). */
 static int
@@ -547,7 +608,8 @@ intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
 	struct deploy *d;
 	struct deploy_opts o;
 	uint8_t digest[SHA256_LEN];
-	bool rollback = false;
+	bool rollback = false, json;
+	const char *ctype;
 	int rv;
 
 	a->status = 400;
@@ -574,6 +636,9 @@ intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
 	if (rollback && intake_target(r, target, sizeof(target), a->body,
 	    sizeof(a->body)) != 0)
 		goto refuse;
+	ctype = admin_req_header(r, "Content-Type");
+	json = !rollback && ctype != NULL &&
+	    strncmp(ctype, "application/json", 16) == 0;
 	if (!rollback && r->len == 0) {
 		snprintf(a->body, sizeof(a->body), "empty body: the artifact "
 		    "(.tar.gz) is the request's body\n");
@@ -586,7 +651,7 @@ intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
 		goto refuse;
 	}
 	if ((d = calloc(1, sizeof(*d))) == NULL ||
-	    (!rollback && (d->body = malloc(r->len)) == NULL)) {
+	    (!rollback && !json && (d->body = malloc(r->len)) == NULL)) {
 		free(d);
 		a->status = 503;
 		snprintf(a->body, sizeof(a->body), "out of memory\n");
@@ -596,7 +661,11 @@ intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
 	snprintf(d->app, sizeof(d->app), "%s", app);
 	if (sha != NULL)
 		sha256_hex(digest, d->want_sha256);
-	if (!rollback) {
+	if (json && intake_json(r, d, a->body, sizeof(a->body)) != 0) {
+		free(d);
+		goto refuse;
+	}
+	if (!rollback && !json) {
 		memcpy(d->body, r->body, r->len);
 		d->len = r->len;
 	}

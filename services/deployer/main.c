@@ -3,6 +3,8 @@
  * state is a struct deployer in s->priv; its upload route is intake.c's;
  * every event it does not act on goes to service_event_ignored.
  */
+#include <curl/curl.h>
+
 #include "deployer.h"
 #include "log.h"
 #include "service.h"
@@ -77,5 +79,7 @@ main(int argc, char **argv)
 		.priv = &dp,
 	};
 
+	/* before any thread: downloads run on the thread pool */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	return service_main(&s, argc, argv);
 }

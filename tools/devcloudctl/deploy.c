@@ -16,6 +16,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,8 @@ deploy_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
  */
 static long
 deploy_upload(struct ctl *c, const char *app, const char *what, FILE *f,
-    off_t size, struct curl_slist *hdr, struct deploy_answer *ans)
+    off_t size, const char *mem, struct curl_slist *hdr,
+    struct deploy_answer *ans)
 {
 	struct deploy_progress prog = {0};
 	char url[CONFIG_ADDR_MAX + 128], auth[256];
@@ -107,8 +109,9 @@ deploy_upload(struct ctl *c, const char *app, const char *what, FILE *f,
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)size);
 	} else {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, mem ? mem : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE,
+		    (long)(mem ? strlen(mem) : 0));
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, deploy_body_cb);
@@ -184,7 +187,7 @@ deploy_wait(struct ctl *c, nng_socket s, const char *app, const char *id)
  */
 static int
 deploy_send(struct ctl *c, const char *app, const char *what, FILE *f,
-    off_t size, struct curl_slist *hdr)
+    off_t size, const char *mem, struct curl_slist *hdr)
 {
 	struct deploy_answer ans = {0};
 	const char *id;
@@ -197,7 +200,7 @@ deploy_send(struct ctl *c, const char *app, const char *what, FILE *f,
 		return 1;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	status = deploy_upload(c, app, what, f, size, hdr, &ans);
+	status = deploy_upload(c, app, what, f, size, mem, hdr, &ans);
 	if ((nl = strchr(ans.text, '\n')) != NULL)
 		*nl = '\0';
 	if (status != 202 || strncmp(ans.text, "accepted ", 9) != 0) {
@@ -205,23 +208,42 @@ deploy_send(struct ctl *c, const char *app, const char *what, FILE *f,
 			return ctl_error("%s: %s", f ? "deploy" : "rollback",
 			    ans.text);
 		return ctl_error("%s: the deployer answered %ld: %s",
-		    f ? "deploy" : "rollback", status, ans.text);
+		    f || mem ? "deploy" : "rollback", status, ans.text);
 	}
 	id = ans.text + 9;
-	printf("%s %s of %s accepted\n", f ? "deploy" : "rollback to release",
-	    id, app);
+	printf("%s %s of %s accepted\n", f || mem ? "deploy" :
+	    "rollback to release", id, app);
 	fflush(stdout);
 	return deploy_wait(c, s, app, id);
+}
+
+/* {"url": URL, "sha256": SHA} (SHA may be NULL); caller frees. */
+static char *
+deploy_json(const char *url, const char *sha)
+{
+	json_object *o = json_object_new_object();
+	char *s = NULL;
+
+	if (o == NULL)
+		return NULL;
+	json_object_object_add(o, "url", json_object_new_string(url));
+	if (sha != NULL)
+		json_object_object_add(o, "sha256",
+		    json_object_new_string(sha));
+	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
 }
 
 int
 ctl_deploy(struct ctl *c, int argc, char **argv)
 {
-	static const char usage[] = "usage: deploy APP FILE.tar.gz "
-	    "[--check /PATH] [--wake] [--watch-ms MS]";
+	static const char usage[] = "usage: deploy APP FILE.tar.gz | "
+	    "--url URL [--sha256 HEX]  [--check /PATH] [--wake] "
+	    "[--watch-ms MS]";
 	struct curl_slist *hdr = NULL;
-	const char *app, *file = NULL;
-	char line[400];
+	const char *app, *file = NULL, *url = NULL, *sha = NULL;
+	char line[400], *body;
 	struct stat st;
 	FILE *f;
 	int rv;
@@ -242,6 +264,10 @@ ctl_deploy(struct ctl *c, int argc, char **argv)
 			    o[2] == 'c' ? "X-Devcloud-Check" :
 			    "X-Devcloud-Watch-Ms", argv[++i]);
 			hdr = curl_slist_append(hdr, line);
+		} else if (strcmp(o, "--url") == 0 && i + 1 < argc) {
+			url = argv[++i];
+		} else if (strcmp(o, "--sha256") == 0 && i + 1 < argc) {
+			sha = argv[++i];
 		} else if (o[0] != '-' && file == NULL) {
 			file = o;
 		} else {
@@ -249,9 +275,19 @@ ctl_deploy(struct ctl *c, int argc, char **argv)
 			return ctl_usage_error(usage);
 		}
 	}
-	if (file == NULL) {
+	if ((file == NULL) == (url == NULL) || (sha != NULL && url == NULL)) {
 		curl_slist_free_all(hdr);
 		return ctl_usage_error(usage);
+	}
+	if (url != NULL) {
+		if ((body = deploy_json(url, sha)) == NULL) {
+			curl_slist_free_all(hdr);
+			return ctl_error("deploy: out of memory");
+		}
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		rv = deploy_send(c, app, "releases", NULL, 0, body, hdr);
+		free(body);
+		return rv;
 	}
 	if ((f = fopen(file, "rb")) == NULL) {
 		curl_slist_free_all(hdr);
@@ -264,7 +300,7 @@ ctl_deploy(struct ctl *c, int argc, char **argv)
 		return ctl_error("deploy: %s is not a regular file", file);
 	}
 	hdr = curl_slist_append(hdr, "Content-Type: application/gzip");
-	rv = deploy_send(c, app, "releases", f, st.st_size, hdr);
+	rv = deploy_send(c, app, "releases", f, st.st_size, NULL, hdr);
 	fclose(f);
 	return rv;
 }
@@ -290,7 +326,7 @@ ctl_rollback(struct ctl *c, int argc, char **argv)
 		    argv[1]);
 		hdr = curl_slist_append(hdr, line);
 	}
-	return deploy_send(c, argv[0], "rollback", NULL, 0, hdr);
+	return deploy_send(c, argv[0], "rollback", NULL, 0, NULL, hdr);
 }
 
 /* "2026-11-30 05:34:46" (UTC) of the ms timestamp S into BUF. */

@@ -37,6 +37,8 @@ static const char usage[] =
     "  deploy APP FILE.tar.gz [--check /PATH] [--wake] [--watch-ms MS]\n"
     "                            upload a build to the deployer and wait\n"
     "                            (-w, default 60 s) for its outcome\n"
+    "  deploy APP --url URL [--sha256 HEX] [...]\n"
+    "                            the same, downloaded by the deployer\n"
     "  rollback APP [RELEASE]    switch APP back to RELEASE (default: the\n"
     "                            one before the current one) and wait\n"
     "  releases APP              the app's releases, the current one\n"
