@@ -16,8 +16,10 @@
  *   PREFIX service:SVC/INST    hash  the heartbeat's fields
  *   PREFIX instances:APP       set   ids of the app's instances
  *   PREFIX instance:APP:ID     hash  one instance: state (starting,
- *                                     ready, draining, stopping), addr,
- *                                     host, release, started (ms)
+ *                                     ready, draining, stopping, or
+ *                                     staged: a deploy's, not in service
+ *                                     yet), addr, host, release, started
+ *                                     (ms)
  *   PREFIX hosts               zset  host -> ms it was last seen
  *   PREFIX host:HOST           set   "APP/ID" of the instances on HOST
  *   PREFIX hoststate:HOST      hash  the regulator's view of HOST:

@@ -34,6 +34,10 @@ BODY = ("release %s\n" % os.environ.get("DEVCLOUD_RELEASE", "-")).encode()
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # one segment per answer: the status line and headers apart from the
+    # body would wait for the client's delayed ACK (40 ms) under Nagle
+    wbufsize = 65536
+    disable_nagle_algorithm = True
 
     def do_GET(self):
         code = 500 if MODE == "500" else 200

@@ -2,7 +2,7 @@
 # The deployer's switch-over, start-first: a sleeping app's deploy makes
 # the release current without waking it, and its next request runs it;
 # a running app with two instances is deployed 5 times in a row under
-# steady load (hey, ~200 requests/s, plus a keep-alive checker that
+# steady load (hey, 8 clients at 50 requests/s each, plus a keep-alive checker that
 # reads every answer) with zero failed requests, every answer from one
 # release, and exactly the new release's instances left each time; a
 # release that never gets ready is refused before the switch, the old
@@ -85,8 +85,11 @@ failures() {
 	     END { print n + 0 }' "$1"
 }
 
+# db: web's sidekick (its group), woken with it, never touched by a deploy
+check "app create db (web's sidekick)" ctl app create db --ttl 600 --domain db.test \
+	--command "python3 -m http.server \$PORT --bind 127.0.0.1"
 check "app create web" ctl app create web --domain web.test --ttl 600 \
-	--command "python3 app.py" --start-timeout 5000
+	--command "python3 app.py" --start-timeout 5000 --group db
 
 # --- a sleeping app: the release becomes current, nothing starts --------
 st=$(upload "$A/good.tgz")
@@ -103,7 +106,9 @@ check "its instance records release 1" only_release 1 1
 check "app update web --min 2 --max 2" ctl app update web --min 2 --max 2
 check "app scale web 2" ctl app scale web 2
 check "two ready instances" wait_for 20 only_release 1 2
-start hey hey -z 600s -c 4 -q 50 -disable-keepalive=false \
+check "the sidekick runs" wait_for 20 app_state_is db running
+db_pids=$(awk '{ print $1 }' "$T/run/db.pid")
+start hey hey -z 600s -c 8 -q 50 \
 	-host web.test "http://127.0.0.1:$PROXY_PORT/"
 start check python3 "$ROOT/tests/integration/deploy_check.py" \
 	"$PROXY_PORT" web.test 4 "$T/stop"
@@ -124,6 +129,8 @@ check "deploy.progress names the phases" bash -c "
 	grep '\"type\":\"deploy.progress\"' $T/events.log | grep -q '\"phase\":\"watching\"'"
 check "release 6 current, two instances on it" bash -c "[ \"\$(redis-cli -p $REDIS_PORT hget $(key app web) release)\" = 6 ]"
 check "exactly two app processes run" [ "$(live_pids | wc -l)" -eq 2 ]
+check "the sidekick kept running through the deploys, same process" bash -c "
+	[ \"\$(awk '{ print \$1 }' $T/run/db.pid)\" = '$db_pids' ] && kill -0 $db_pids"
 
 # --- a release that never gets ready: refused, old serving ---------------
 st=$(upload "$A/never.tgz")

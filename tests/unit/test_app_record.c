@@ -191,7 +191,63 @@ test_not_a_hash(void)
 	reply_free(r);
 }
 
+/*
+ * The release fields: "release" a number or empty, "release_path" an
+ * absolute path; app_release_apply points the record at the release's
+ * files and says which it is in the environment; app_fields never
+ * writes "release" (the deployer's alone).
+ */
+static void
+test_release(void)
+{
+	static const char *const kv[] = {"name", "web", "release", "12",
+	    "env", "A=1", "dir", "/srv/web", NULL};
+	const char *argv[APP_FIELDS_MAX];
+	size_t argvlen[APP_FIELDS_MAX];
+	char err[300], buf[APP_FIELDS_BUF];
+	redisReply *r = reply_hash(kv);
+	struct app a, b;
+	int argc;
+
+	app_defaults(&a, 60, 1000);
+	CHECK(app_from_hash(&a, r, err, sizeof(err)) == 0);
+	reply_free(r);
+	CHECK(strcmp(a.release, "12") == 0);
+	CHECK(app_set(&a, "release", "0", err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "release number");
+	CHECK(app_set(&a, "release", "1x", err, sizeof(err)) == -1);
+	CHECK(app_set(&a, "release_path", "rel", err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "absolute");
+	CHECK(app_set(&a, "release_path", "/www/rel", err, sizeof(err)) == 0);
+	b = a;
+	CHECK(app_release_apply(&b, "/var/rel", err, sizeof(err)) == 0);
+	CHECK(strcmp(b.dir, "/var/rel/web/12") == 0);
+	CHECK(strcmp(b.release_dir, "/var/rel/web/12") == 0);
+	CHECK(strcmp(b.env, "A=1\nDEVCLOUD_RELEASE=12") == 0);
+	/* docker: the files are mounted, the directory is not the cwd */
+	b = a;
+	snprintf(b.driver, sizeof(b.driver), "docker");
+	CHECK(app_release_apply(&b, "/var/rel", err, sizeof(err)) == 0);
+	CHECK(strcmp(b.dir, "/srv/web") == 0);
+	/* no release: nothing changes */
+	b = a;
+	b.release[0] = '\0';
+	CHECK(app_release_apply(&b, "/var/rel", err, sizeof(err)) == 0);
+	CHECK(strcmp(b.dir, "/srv/web") == 0 && strcmp(b.env, "A=1") == 0);
+	/* an environment with no room left: refused, left as it was */
+	b = a;
+	memset(b.env, 'x', sizeof(b.env) - 5);
+	b.env[sizeof(b.env) - 5] = '\0';
+	CHECK(app_release_apply(&b, "/var/rel", err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "DEVCLOUD_RELEASE");
+	CHECK(strlen(b.env) == sizeof(b.env) - 5);
+	CHECK(app_fields(&a, argv, argvlen, &argc, buf, sizeof(buf)) == 0);
+	for (int i = 0; i < argc; i += 2)
+		CHECK(strcmp(argv[i], "release") != 0);
+}
+
 UNIT_TESTS = {
+	{"release fields", test_release},
 	{"summary read", test_summary_read},
 	{"summary defaults", test_summary_defaults},
 	{"shared rules", test_shared_rules},
