@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <hiredis/hiredis.h>
 
@@ -500,6 +501,7 @@ app_release_apply(struct app *a, const char *releases_dir, char *err,
     size_t errlen)
 {
 	size_t used = strlen(a->env);
+	struct stat st;
 	int n;
 
 	if (a->release[0] == '\0')
@@ -519,6 +521,12 @@ app_release_apply(struct app *a, const char *releases_dir, char *err,
 		snprintf(err, errlen, "app %s: env: no room for "
 		    "DEVCLOUD_RELEASE", a->name);
 		return -1;
+	}
+	/* an image deploy's release has no files: nothing to run in or
+	 * to mount */
+	if (stat(a->release_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		a->release_dir[0] = '\0';
+		return 0;
 	}
 	if (strcmp(a->driver, "process") == 0)
 		snprintf(a->dir, sizeof(a->dir), "%s", a->release_dir);

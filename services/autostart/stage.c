@@ -46,9 +46,11 @@ struct stage {
 };
 
 /*
- * KEYS app, instances; ARGV release, now_ms, inst_tpl. Reserves a staged
- * instance of a running app: {"start", id}, or {"missing"} / {"idle",
- * state} when there is no app or it does not run.
+ * KEYS app, instances, release; ARGV release, now_ms, inst_tpl. Reserves
+ * a staged instance of a running app: {"start", id, image} (the
+ * release's image, "" for none: an image deploy's, which the instance
+ * runs), or {"missing"} / {"idle", state} when there is no app or it
+ * does not run.
  */
 static const char script_stage[] =
     "local st = redis.call('HGET', KEYS[1], 'state')\n"
@@ -61,7 +63,7 @@ static const char script_stage[] =
     "redis.call('HSET', string.sub(ARGV[3], 1, -2) .. id, 'state', 'staged',"
     " 'addr', '', 'host', '', 'release', ARGV[1], 'started', ARGV[2])\n"
     "redis.call('SADD', KEYS[2], id)\n"
-    "return {'start', id}\n";
+    "return {'start', id, redis.call('HGET', KEYS[3], 'image') or ''}\n";
 
 /*
  * KEYS hosts; ARGV name, id, addr, host, now_ms, inst_tpl, host_tpl.
@@ -212,7 +214,8 @@ stage_reserved(struct store *st, redisReply *r, void *arg)
 		stage_fail(sg, "redis: unexpected answer");
 		return;
 	}
-	if (strcmp(r->element[0]->str, "start") != 0 || r->elements != 2) {
+	if (strcmp(r->element[0]->str, "start") != 0 || r->elements != 3 ||
+	    r->element[2]->type != REDIS_REPLY_STRING) {
 		snprintf(why, sizeof(why), "app %s is %s", sg->app,
 		    r->elements > 1 && r->element[1]->type ==
 		    REDIS_REPLY_STRING ? r->element[1]->str : "unknown");
@@ -220,6 +223,12 @@ stage_reserved(struct store *st, redisReply *r, void *arg)
 		return;
 	}
 	snprintf(sg->inst, sizeof(sg->inst), "%s", r->element[1]->str);
+	if (r->element[2]->str[0] != '\0' && app_set(&sg->rec, "image",
+	    r->element[2]->str, why, sizeof(why)) != 0) {
+		stage_forget(sg, why);
+		stage_fail(sg, why);
+		return;
+	}
 	log_info("staging instance", "app=%s instance=%s release=%s", sg->app,
 	    sg->inst, sg->release);
 	if ((sg->starter = starter_run(sg->as, &sg->rec, sg->inst,
@@ -258,7 +267,7 @@ stage_loaded(struct autostart *as, const struct app *a, const char *err,
 {
 	struct stage *sg = arg;
 	struct app_keys k;
-	char now[32], derr[DRIVER_ERR_MAX];
+	char now[32], derr[DRIVER_ERR_MAX], krel[KEY_MAX];
 
 	if (stage_back(sg))
 		return;
@@ -280,14 +289,15 @@ stage_loaded(struct autostart *as, const struct app *a, const char *err,
 	/* checked by app_set in stage_request: it fits */
 	memcpy(sg->rec.release, sg->release, strlen(sg->release) + 1);
 	snprintf(now, sizeof(now), "%lld", (long long)service_now_ms());
-	if (record_keys(sg->app, &k) != 0) {
+	if (record_keys(sg->app, &k) != 0 || key_release(krel, sizeof(krel),
+	    sg->app, strtoull(sg->release, NULL, 10)) == NULL) {
 		stage_fail(sg, "bad app name");
 		return;
 	}
 	sg->pending++;
 	if (store_command(as->svc->store, stage_reserved, sg,
-	    "EVAL %s 2 %s %s %s %s %s", script_stage, k.app, k.instances,
-	    sg->release, now, k.inst_tpl) != 0) {
+	    "EVAL %s 3 %s %s %s %s %s %s", script_stage, k.app, k.instances,
+	    krel, sg->release, now, k.inst_tpl) != 0) {
 		sg->pending--;
 		stage_fail(sg, "redis is not reachable");
 	}

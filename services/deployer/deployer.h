@@ -59,6 +59,7 @@ struct deploy {
 	unsigned long long release;	/* 0 until the lock was taken */
 	char want_sha256[SHA256_HEX_LEN];	/* "": the upload gave none */
 	char url[DEPLOY_URL_MAX];	/* "": the body is the artifact */
+	char image[256];		/* an image deploy: no files */
 	char *body;			/* the artifact, until written */
 	size_t len;
 	struct admin_later later;	/* the request */
@@ -89,6 +90,7 @@ struct deploy {
 	char old[DEPLOY_INSTANCES_MAX * 2][MSG_NAME_MAX];	/* to retire */
 	int nold;
 	int out;			/* stage calls or probes out */
+	int retiring;			/* retire calls out */
 	char fail[512];			/* the first failure of a step */
 	bool switched;			/* the new instances serve */
 	bool rolling_back;		/* the watch found it bad */

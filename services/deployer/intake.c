@@ -34,6 +34,7 @@
  * naming the entry and the rule, for a refused artifact). The number
  * it took is not given back: release numbers may have gaps.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,10 @@ static const char script_begin[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end\n"
     "local held = redis.call('GET', KEYS[2])\n"
     "if held then return {'busy', held} end\n"
+    "if ARGV[4] == 'image' and redis.call('HGET', KEYS[1], 'driver') ~="
+    " 'docker' then\n"
+    "  return {'bad', 'an image deploy needs a docker app'}\n"
+    "end\n"
     "local n\n"
     "if ARGV[3] == '' then\n"
     "  n = tostring(redis.call('INCR', KEYS[3]))\n"
@@ -93,7 +98,9 @@ static const char script_begin[] =
  * KEYS releases, release hash, app record; ARGV N, sha256, size, time
  * (ms), keep, a release hash's key ending in "1" (key_release's
  * template: the last character is replaced by a number), max, source
- * ("upload" or the URL it was downloaded from). Records
+ * ("upload", the URL it was downloaded from, or "image"), image (an
+ * image deploy's; for files, the record's image is kept with them, so
+ * that a rollback to them brings it back). Records
  * release N, then forgets the oldest releases past the newest KEEP,
  * never the record's current one (its "release" field), which is kept
  * besides; at most MAX of them (struct deploy's prune list), the rest
@@ -101,8 +108,10 @@ static const char script_begin[] =
  * disk.
  */
 static const char script_record[] =
+    "local img = ARGV[9]\n"
+    "if img == '' then img = redis.call('HGET', KEYS[3], 'image') or '' end\n"
     "redis.call('HSET', KEYS[2], 'sha256', ARGV[2], 'size', ARGV[3],"
-    " 'source', ARGV[8], 'time', ARGV[4], 'state', 'ready')\n"
+    " 'source', ARGV[8], 'time', ARGV[4], 'state', 'ready', 'image', img)\n"
     "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])\n"
     "local cur = redis.call('HGET', KEYS[3], 'release') or ''\n"
     "local keep = tonumber(ARGV[5])\n"
@@ -280,7 +289,7 @@ deploy_unpacked(struct deploy *d)
 	struct service *s = d->dp->svc;
 	char krels[KEY_MAX], krel[KEY_MAX], kapp[KEY_MAX], ktpl[KEY_MAX];
 	char n[32], size[32], now[32], keep[16], max[16];
-	const char *argv[14];
+	const char *argv[15];
 	size_t i = 0;
 
 	if (d->rc != 0 || d->dp->stopping) {
@@ -307,7 +316,9 @@ deploy_unpacked(struct deploy *d)
 	argv[i++] = keep;
 	argv[i++] = key_release(ktpl, sizeof(ktpl), d->app, 1);
 	argv[i++] = max;
-	argv[i++] = d->url[0] != '\0' ? d->url : "upload";
+	argv[i++] = d->image[0] != '\0' ? "image" : d->url[0] != '\0' ?
+	    d->url : "upload";
+	argv[i++] = d->image;
 	if (argv[3] == NULL || argv[4] == NULL || argv[5] == NULL ||
 	    argv[11] == NULL || store_commandv(s->store, deploy_recorded, d,
 	    (int)i, argv, NULL) != 0) {
@@ -367,6 +378,10 @@ deploy_begun(struct store *st, redisReply *r, void *arg)
 		    r->element[1]->str);
 		return;
 	}
+	if (strcmp(what, "bad") == 0) {
+		deploy_answer(d, 400, "%s\n", r->element[1]->str);
+		return;
+	}
 	if (strcmp(what, "norelease") == 0) {
 		deploy_answer(d, 409, "cannot roll back: %s\n",
 		    r->element[1]->str);
@@ -389,6 +404,12 @@ deploy_begun(struct store *st, redisReply *r, void *arg)
 	if (d->manual_rollback) {
 		d->target = d->release;
 		switch_begin(d);
+		return;
+	}
+	if (d->image[0] != '\0') {
+		/* an image has no files to check: recorded as it is */
+		d->rc = 0;
+		deploy_unpacked(d);
 		return;
 	}
 	d->phase = "unpack";
@@ -508,8 +529,28 @@ intake_opts(const struct admin_req *r, struct deploy_opts *o, char *err,
 	return 0;
 }
 
+/* {"image": "NAME:TAG"}: a docker app's release is that image. */
+static int
+intake_image(json_object *v, struct deploy *d, char *err, size_t errlen)
+{
+	const char *img;
+
+	if (!json_object_is_type(v, json_type_string) ||
+	    (img = json_object_get_string(v))[0] == '\0' ||
+	    strlen(img) >= sizeof(d->image) || !(isalnum((unsigned char)img[0])) ||
+	    strspn(img, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-._:/@") != strlen(img)) {
+		snprintf(err, errlen, "\"image\" must be an image reference "
+		    "(NAME[:TAG] or NAME@DIGEST) of at most %zu bytes\n",
+		    sizeof(d->image) - 1);
+		return -1;
+	}
+	snprintf(d->image, sizeof(d->image), "%s", img);
+	return 0;
+}
+
 /*
- * A JSON body, {"url": URL, "sha256": HEX}: the artifact is downloaded
+ * A JSON body, {"url": URL, "sha256": HEX} or {"image": IMAGE}: the artifact is downloaded
  * from URL (http or https) by the deployer. Into D; 0, or -1 with ERR.
  */
 static int
@@ -533,9 +574,14 @@ intake_json(const struct admin_req *r, struct deploy *d, char *err,
 		    "{\"url\": ..., \"sha256\": ...}\n");
 		goto done;
 	}
+	if (json_object_object_get_ex(o, "image", &v)) {
+		rv = intake_image(v, d, err, errlen);
+		goto done;
+	}
 	if (!json_object_object_get_ex(o, "url", &v) ||
 	    !json_object_is_type(v, json_type_string)) {
-		snprintf(err, errlen, "\"url\" is required, a string\n");
+		snprintf(err, errlen, "\"url\" (or \"image\") is required, a "
+		    "string\n");
 		goto done;
 	}
 	url = json_object_get_string(v);
@@ -684,9 +730,9 @@ intake_post(const struct admin_req *r, struct admin_answer *a, void *arg)
 	    key_deploying(kset, sizeof(kset)) == NULL ||
 	    key_releases(krels, sizeof(krels), app) == NULL ||
 	    store_command(s->store, deploy_begun, d,
-	    "EVAL %s 5 %s %s %s %s %s %s %s %s", script_begin, kapp, klock,
+	    "EVAL %s 5 %s %s %s %s %s %s %s %s %s", script_begin, kapp, klock,
 	    kseq, kset, krels, lock_ms, app, rollback ? (target[0] ? target :
-	    "prev") : "") != 0) {
+	    "prev") : "", d->image[0] ? "image" : "files") != 0) {
 		deploy_free(d);
 		a->status = 503;
 		snprintf(a->body, sizeof(a->body), "redis is not reachable\n");

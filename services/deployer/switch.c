@@ -42,15 +42,26 @@
 
 static void switch_stage(struct deploy *d);
 static void switch_retire_all(struct deploy *d, bool staged);
+static void switch_done(struct deploy *d);
+
+/* The record's image follows the release's (an image deploy's, or the
+ * one the record had when a files release was made). KEYS[4]: the
+ * target's release hash. */
+#define LUA_IMAGE \
+    "local img = redis.call('HGET', KEYS[4], 'image') or ''\n" \
+    "local function set_image()\n" \
+    "  if img ~= '' then redis.call('HSET', KEYS[1], 'image', img) end\n" \
+    "end\n"
 
 /*
- * KEYS app, lock, instances; ARGV N (the lock's), target, inst_tpl.
- * Returns {"lost"} (the lock is not ours), {"busy", state} (starting or
+ * KEYS app, lock, instances, target's release; ARGV N (the lock's),
+ * target, inst_tpl. Returns {"lost"} (the lock is not ours), {"busy", state} (starting or
  * stopping: ask again), {"sleeping", prev} (the record now names the
  * target), {"same"} (it is the current one already and serves), or
  * {"running", ready count, prev, start_timeout, ready}.
  */
 static const char script_activate[] =
+    LUA_IMAGE
     "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'lost'} end\n"
     "local st = redis.call('HGET', KEYS[1], 'state') or 'stopped'\n"
     "local prev = redis.call('HGET', KEYS[1], 'release') or ''\n"
@@ -59,6 +70,7 @@ static const char script_activate[] =
     "  if prev ~= ARGV[2] then\n"
     "    redis.call('HSET', KEYS[1], 'release', ARGV[2], 'release_prev',"
     " prev)\n"
+    "    set_image()\n"
     "  end\n"
     "  return {'sleeping', prev}\n"
     "end\n"
@@ -74,13 +86,15 @@ static const char script_activate[] =
     " redis.call('HGET', KEYS[1], 'ready') or 'tcp'}\n";
 
 /*
- * KEYS app, lock, instances; ARGV N, target, inst_tpl, new ids... The
+ * KEYS app, lock, instances, target's release; ARGV N, target,
+ * inst_tpl, new ids... The
  * switch: each new one must still be staged and the app running; the
  * new ones become ready, every other ready one draining, the record
  * names the target. Returns {"ok", prev, old ids...}, or {"lost"},
  * {"idle", state}, {"gone", id}.
  */
 static const char script_switch[] =
+    LUA_IMAGE
     "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'lost'} end\n"
     "local st = redis.call('HGET', KEYS[1], 'state')\n"
     "if st ~= 'running' then return {'idle', st or 'missing'} end\n"
@@ -106,6 +120,7 @@ static const char script_switch[] =
     "end\n"
     "redis.call('HSET', KEYS[1], 'addr', addr, 'release', ARGV[2],"
     " 'release_prev', out[2])\n"
+    "set_image()\n"
     "return out\n";
 
 /* KEYS release hash; ARGV state. What became of a release. */
@@ -163,10 +178,16 @@ switch_retired(const struct msg *r, enum bus_status st, const char *err,
 {
 	struct deploy *d = arg;
 
+	d->retiring--;
 	if (st != BUS_OK)
 		log_warn("cannot retire an instance", "app=%s err=\"%s\"",
 		    d->app, err);
-	deploy_back(d);
+	if (deploy_back(d))
+		return;
+	/* the last old one stopped: a deploy whose watch is over ends */
+	if (d->retiring == 0 && d->switched && d->watch_end == 0 &&
+	    d->drain_at == 0 && d->out == 0)
+		switch_done(d);
 }
 
 static void
@@ -179,9 +200,11 @@ switch_retire(struct deploy *d, const char *id, const char *reason)
 	snprintf(m.instance, sizeof(m.instance), "%s", id);
 	snprintf(m.reason, sizeof(m.reason), "%s", reason);
 	d->pending++;
+	d->retiring++;
 	if (bus_call(d->dp->svc->bus, switch_autostart(d), &m,
 	    SWITCH_RETIRE_TIMEOUT_MS, switch_retired, d) != 0) {
 		d->pending--;
+		d->retiring--;
 		log_warn("cannot retire an instance", "app=%s instance=%s "
 		    "err=\"bus call refused\"", d->app, id);
 	}
@@ -210,8 +233,8 @@ switch_done(struct deploy *d)
 {
 	char why[600];
 
-	if (d->nold > 0)
-		return;		/* the tick retires them, then comes back */
+	if (d->nold > 0 || d->retiring > 0)
+		return;		/* retired by the tick; done when stopped */
 	if (d->recover_why[0] != '\0') {
 		deploy_finish(d, d->recover_why);
 		return;
@@ -308,8 +331,8 @@ switch_switch(struct deploy *d)
 {
 	struct service *s = d->dp->svc;
 	char kapp[KEY_MAX], klock[KEY_MAX], kinsts[KEY_MAX], tpl[KEY_MAX];
-	char n[32], target[32];
-	const char *argv[8 + DEPLOY_INSTANCES_MAX];
+	char krel[KEY_MAX], n[32], target[32];
+	const char *argv[10 + DEPLOY_INSTANCES_MAX];
 	int i = 0;
 
 	deploy_progress(d, "switching");
@@ -317,10 +340,11 @@ switch_switch(struct deploy *d)
 	snprintf(target, sizeof(target), "%llu", d->target);
 	argv[i++] = "EVAL";
 	argv[i++] = script_switch;
-	argv[i++] = "3";
+	argv[i++] = "4";
 	argv[i++] = key_app(kapp, sizeof(kapp), d->app);
 	argv[i++] = key_deploy_lock(klock, sizeof(klock), d->app);
 	argv[i++] = key_instances(kinsts, sizeof(kinsts), d->app);
+	argv[i++] = key_release(krel, sizeof(krel), d->app, d->target);
 	argv[i++] = n;
 	argv[i++] = target;
 	argv[i++] = key_instance(tpl, sizeof(tpl), d->app, "X");
@@ -328,7 +352,8 @@ switch_switch(struct deploy *d)
 		argv[i++] = d->staged[k].id;
 	d->pending++;
 	if (argv[3] == NULL || argv[4] == NULL || argv[5] == NULL ||
-	    argv[8] == NULL || store_commandv(s->store, switch_switched, d, i,
+	    argv[6] == NULL || argv[9] == NULL ||
+	    store_commandv(s->store, switch_switched, d, i,
 	    argv, NULL) != 0) {
 		d->pending--;
 		switch_fail(d, "redis is not reachable");
@@ -555,7 +580,7 @@ static void
 switch_activate(struct deploy *d)
 {
 	char kapp[KEY_MAX], klock[KEY_MAX], kinsts[KEY_MAX], tpl[KEY_MAX];
-	char n[32], target[32];
+	char krel[KEY_MAX], n[32], target[32];
 
 	snprintf(n, sizeof(n), "%llu", d->release);
 	snprintf(target, sizeof(target), "%llu", d->target);
@@ -563,10 +588,11 @@ switch_activate(struct deploy *d)
 	if (key_app(kapp, sizeof(kapp), d->app) == NULL ||
 	    key_deploy_lock(klock, sizeof(klock), d->app) == NULL ||
 	    key_instances(kinsts, sizeof(kinsts), d->app) == NULL ||
+	    key_release(krel, sizeof(krel), d->app, d->target) == NULL ||
 	    key_instance(tpl, sizeof(tpl), d->app, "X") == NULL ||
 	    store_command(d->dp->svc->store, switch_activated, d,
-	    "EVAL %s 3 %s %s %s %s %s %s", script_activate, kapp, klock,
-	    kinsts, n, target, tpl) != 0) {
+	    "EVAL %s 4 %s %s %s %s %s %s %s", script_activate, kapp, klock,
+	    kinsts, krel, n, target, tpl) != 0) {
 		d->pending--;
 		switch_fail(d, "redis is not reachable");
 	}

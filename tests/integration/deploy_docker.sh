@@ -5,7 +5,10 @@
 # devcloud.release label), with $DEVCLOUD_RELEASE in its environment;
 # a sleeping app's deploy starts nothing and its next request runs the
 # release; a running app is switched start-first to a new container
-# while requests keep coming, none failed, and the old container stops.
+# while requests keep coming, none failed, and the old container stops;
+# an image deploy (devcloudctl deploy --image) runs the image, with no
+# files mounted, and a rollback brings the files and the app's image
+# back; an image deploy of a process app is refused.
 # Real redis-server, bus, autostart, proxy, deployer, dockerd, curl.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_docker.sh"
@@ -18,7 +21,8 @@ start deployer "$BIN/devcloud-deployer" -c "$CONF"
 check "deployer ready" wait_for 10 healthz_is "$ADMIN_deployer" 200
 
 APP=dkr$$
-docker_track "devcloud-$APP-1" "devcloud-$APP-2" "devcloud-$APP-3"
+docker_track "devcloud-$APP-1" "devcloud-$APP-2" "devcloud-$APP-3" \
+	"devcloud-$APP-4"
 A=$T/art
 # artifact N: a release whose page says "release N"
 artifact() {
@@ -80,4 +84,30 @@ check "no request failed during the deploy ($(cat "$T/fails"))" [ "$(cat "$T/fai
 check "it serves release 2" [ "$(page)" = "release two" ]
 check "one container runs, made for release 2" bash -c "
 	[ \"\$(docker ps --filter label=devcloud.app=$APP --format '{{.Label \"devcloud.release\"}}')\" = 2 ]"
+
+# --- an image deploy, then a rollback to the files -------------------------
+# a second image made here (never pulled): the test image with its own page
+IMG2=devcloud-test/busybox:dk$$
+echo "image three" >"$T/page3"
+docker create --name "mk$$" "$TEST_IMAGE" >/dev/null &&
+	docker cp "$T/page3" "mk$$:/www/index.html" &&
+	docker commit "mk$$" "$IMG2" >/dev/null
+docker rm -f "mk$$" >/dev/null 2>&1
+check "devcloudctl deploy --image" ctl -w 60000 deploy "$APP" --image "$IMG2" \
+	--watch-ms 500
+check "it serves the image's own page" [ "$(px_curl "$APP.test" / -m 20)" = "image three" ]
+check "one container runs, of that image, made for release 3" bash -c "
+	[ \"\$(docker ps --filter label=devcloud.app=$APP --format '{{.Image}} {{.Label \"devcloud.release\"}}')\" = '$IMG2 3' ]"
+check "no files mounted for an image release" bash -c "
+	id=\$(docker ps -q --filter label=devcloud.app=$APP);
+	[ -z \"\$(docker inspect -f '{{range .Mounts}}{{.Destination}}{{end}}' \$id)\" ]"
+check "the record names the image" [ "$(rcli hget "$(key app "$APP")" image)" = "$IMG2" ]
+check "devcloudctl rollback: back to release 2" ctl -w 60000 rollback "$APP"
+check "release 2's files served again" [ "$(page)" = "release two" ]
+check "with the app's image again" [ "$(rcli hget "$(key app "$APP")" image)" = "$TEST_IMAGE" ]
+check "an image deploy of a process app: 400" bash -c "
+	$BIN/devcloudctl -c $CONF app create proc$$ --domain proc$$.test --command true >/dev/null &&
+	[ \"\$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+		-d '{\"image\": \"x:1\"}' http://$ADMIN_deployer/v1/apps/proc$$/releases)\" = 400 ]"
+docker rmi "$IMG2" >/dev/null 2>&1
 finish

@@ -217,16 +217,16 @@ deploy_send(struct ctl *c, const char *app, const char *what, FILE *f,
 	return deploy_wait(c, s, app, id);
 }
 
-/* {"url": URL, "sha256": SHA} (SHA may be NULL); caller frees. */
+/* {KEY: VALUE, "sha256": SHA} (SHA may be NULL); caller frees. */
 static char *
-deploy_json(const char *url, const char *sha)
+deploy_json(const char *key, const char *value, const char *sha)
 {
 	json_object *o = json_object_new_object();
 	char *s = NULL;
 
 	if (o == NULL)
 		return NULL;
-	json_object_object_add(o, "url", json_object_new_string(url));
+	json_object_object_add(o, key, json_object_new_string(value));
 	if (sha != NULL)
 		json_object_object_add(o, "sha256",
 		    json_object_new_string(sha));
@@ -239,10 +239,10 @@ int
 ctl_deploy(struct ctl *c, int argc, char **argv)
 {
 	static const char usage[] = "usage: deploy APP FILE.tar.gz | "
-	    "--url URL [--sha256 HEX]  [--check /PATH] [--wake] "
-	    "[--watch-ms MS]";
+	    "--url URL [--sha256 HEX] | --image IMAGE:TAG  [--check /PATH] "
+	    "[--wake] [--watch-ms MS]";
 	struct curl_slist *hdr = NULL;
-	const char *app, *file = NULL, *url = NULL, *sha = NULL;
+	const char *app, *file = NULL, *url = NULL, *sha = NULL, *img = NULL;
 	char line[400], *body;
 	struct stat st;
 	FILE *f;
@@ -266,6 +266,8 @@ ctl_deploy(struct ctl *c, int argc, char **argv)
 			hdr = curl_slist_append(hdr, line);
 		} else if (strcmp(o, "--url") == 0 && i + 1 < argc) {
 			url = argv[++i];
+		} else if (strcmp(o, "--image") == 0 && i + 1 < argc) {
+			img = argv[++i];
 		} else if (strcmp(o, "--sha256") == 0 && i + 1 < argc) {
 			sha = argv[++i];
 		} else if (o[0] != '-' && file == NULL) {
@@ -275,12 +277,14 @@ ctl_deploy(struct ctl *c, int argc, char **argv)
 			return ctl_usage_error(usage);
 		}
 	}
-	if ((file == NULL) == (url == NULL) || (sha != NULL && url == NULL)) {
+	if ((file != NULL) + (url != NULL) + (img != NULL) != 1 ||
+	    (sha != NULL && url == NULL)) {
 		curl_slist_free_all(hdr);
 		return ctl_usage_error(usage);
 	}
-	if (url != NULL) {
-		if ((body = deploy_json(url, sha)) == NULL) {
+	if (url != NULL || img != NULL) {
+		if ((body = deploy_json(url ? "url" : "image", url ? url : img,
+		    sha)) == NULL) {
 			curl_slist_free_all(hdr);
 			return ctl_error("deploy: out of memory");
 		}

@@ -39,6 +39,8 @@ static const char usage[] =
     "                            (-w, default 60 s) for its outcome\n"
     "  deploy APP --url URL [--sha256 HEX] [...]\n"
     "                            the same, downloaded by the deployer\n"
+    "  deploy APP --image IMAGE:TAG [...]\n"
+    "                            a docker app's new release is an image\n"
     "  rollback APP [RELEASE]    switch APP back to RELEASE (default: the\n"
     "                            one before the current one) and wait\n"
     "  releases APP              the app's releases, the current one\n"
