@@ -111,7 +111,7 @@ struct docker_job {
 	char network[64];		/* HostConfig.NetworkMode; "": default */
 	char env[APP_TEXT_MAX];
 	char release[32];		/* the app's release ("": none) */
-	char bind[1024];		/* "DIR:PATH:ro", the release's mount */
+	char bind[1024];		/* "DIR:PATH:ro": the release */
 	int cport;
 	int grace_ms;			/* stop: before Docker kills */
 	int timeout_ms;			/* the whole job's budget */

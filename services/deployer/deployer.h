@@ -3,11 +3,14 @@
  * artifact from CI) without failing a request, and rolls back when the
  * new version is unhealthy.
  *
- * Today the daemon takes artifacts in (intake.c): an upload on its
- * admin port becomes a numbered release, checked and unpacked under
- * deployer.releases_dir/APP/N and recorded in Redis. Switching the app
- * to a release (its record's "release" field, instances started on it
- * first) is still to come.
+ * intake.c takes artifacts in: an upload on its admin port (or a URL
+ * it downloads, or a docker image) becomes a numbered release, checked
+ * and unpacked under deployer.releases_dir/APP/N (release.c, on the
+ * thread pool) and recorded in Redis. switch.c makes it what the app
+ * runs: start-first for a running app (autostart stages the new
+ * instances, one script switches, the old ones drain), watched and
+ * rolled back when bad; the record alone for a sleeping one. recover.c
+ * finishes what a deployer that died left.
  */
 #ifndef DC_DEPLOYER_H
 #define DC_DEPLOYER_H

@@ -502,8 +502,8 @@ intake_opts(const struct admin_req *r, struct deploy_opts *o, char *err,
 	if ((v = admin_req_header(r, "X-Devcloud-Check")) != NULL) {
 		if (v[0] != '/' || strlen(v) >= sizeof(o->check) ||
 		    strpbrk(v, " \t\r\n") != NULL) {
-			snprintf(err, errlen, "X-Devcloud-Check must be a path "
-			    "(/...), at most %zu bytes, without spaces\n",
+			snprintf(err, errlen, "X-Devcloud-Check must be a "
+			    "path (/...), at most %zu bytes, without spaces\n",
 			    sizeof(o->check) - 1);
 			return -1;
 		}
@@ -537,7 +537,8 @@ intake_image(json_object *v, struct deploy *d, char *err, size_t errlen)
 
 	if (!json_object_is_type(v, json_type_string) ||
 	    (img = json_object_get_string(v))[0] == '\0' ||
-	    strlen(img) >= sizeof(d->image) || !(isalnum((unsigned char)img[0])) ||
+	    strlen(img) >= sizeof(d->image) ||
+	    !isalnum((unsigned char)img[0]) ||
 	    strspn(img, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789-._:/@") != strlen(img)) {
 		snprintf(err, errlen, "\"image\" must be an image reference "
@@ -550,8 +551,9 @@ intake_image(json_object *v, struct deploy *d, char *err, size_t errlen)
 }
 
 /*
- * A JSON body, {"url": URL, "sha256": HEX} or {"image": IMAGE}: the artifact is downloaded
- * from URL (http or https) by the deployer. Into D; 0, or -1 with ERR.
+ * A JSON body, {"url": URL, "sha256": HEX}: the artifact is downloaded
+ * from URL (http or https) by the deployer; or {"image": IMAGE}, a
+ * docker app's release that is an image. Into D; 0, or -1 with ERR.
  */
 static int
 intake_json(const struct admin_req *r, struct deploy *d, char *err,

@@ -152,7 +152,8 @@ release_fetch(struct deploy *d, int fd, struct sha256_ctx *h)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, release_fetch_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "devcloud-deployer/" DC_VERSION);
+	curl_easy_setopt(c, CURLOPT_USERAGENT,
+	    "devcloud-deployer/" DC_VERSION);
 	if (cfg->deployer.fetch_bearer[0] != '\0') {
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
 		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER,
@@ -165,8 +166,8 @@ release_fetch(struct deploy *d, int fd, struct sha256_ctx *h)
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(c);
 	if (f.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
-		snprintf(d->err, sizeof(d->err), "download %.300s: larger than "
-		    "deployer.max_artifact_bytes (%d)", d->url,
+		snprintf(d->err, sizeof(d->err), "download %.300s: larger "
+		    "than deployer.max_artifact_bytes (%d)", d->url,
 		    cfg->deployer.max_artifact_bytes);
 		return -1;
 	}

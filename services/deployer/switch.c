@@ -55,10 +55,10 @@ static void switch_done(struct deploy *d);
 
 /*
  * KEYS app, lock, instances, target's release; ARGV N (the lock's),
- * target, inst_tpl. Returns {"lost"} (the lock is not ours), {"busy", state} (starting or
- * stopping: ask again), {"sleeping", prev} (the record now names the
- * target), {"same"} (it is the current one already and serves), or
- * {"running", ready count, prev, start_timeout, ready}.
+ * target, inst_tpl. Returns {"lost"} (the lock is not ours), {"busy",
+ * state} (starting or stopping: ask again), {"sleeping", prev} (the
+ * record now names the target), or {"running", ready count, prev,
+ * start_timeout, ready}.
  */
 static const char script_activate[] =
     LUA_IMAGE
@@ -161,7 +161,8 @@ switch_fail(struct deploy *d, const char *reason)
 	if (d->rolling_back) {
 		/* the bad release still serves: say so */
 		snprintf(d->fail, sizeof(d->fail), "%.240s; the rollback "
-		    "to release %llu failed: %.200s", d->bad_why, d->target, reason);
+		    "to release %llu failed: %.200s", d->bad_why, d->target,
+		    reason);
 		deploy_finish(d, d->fail);
 		return;
 	}
@@ -656,8 +657,9 @@ switch_watched(bool ready, const char *why, void *arg)
 		return;
 	}
 	if (++d->bad_probes >= d->dp->svc->cfg.deployer.watch_failures) {
-		snprintf(bad, sizeof(bad), "GET %.100s: %.120s (%d checks in a row)",
-		    d->check[0] ? d->check : "/", d->fail, d->bad_probes);
+		snprintf(bad, sizeof(bad), "GET %.100s: %.120s (%d checks "
+		    "in a row)", d->check[0] ? d->check : "/", d->fail,
+		    d->bad_probes);
 		switch_rollback(d, bad);
 	}
 }
