@@ -16,14 +16,14 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "docker_api.h"	/* DOCKER_API */
+
 /* The labels devcloud puts on the containers it creates. */
 #define DOCKER_LABEL_APP "devcloud.app"
 #define DOCKER_LABEL_INSTANCE "devcloud.instance"
 /* the release a container was made for (deploys: the driver replaces a
  * kept container made for another) */
 #define DOCKER_LABEL_RELEASE "devcloud.release"
-
-#define DOCKER_API "http://localhost/v1.41"	/* dockerd 20.10 and later */
 
 enum docker_event_kind {
 	DOCKER_EVENT_DIE,	/* the container's main process ended */

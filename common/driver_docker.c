@@ -37,18 +37,16 @@
 #include <json-c/json.h>
 
 #include "addr.h"
+#include "docker_api.h"
 #include "docker_events.h"
 #include "driver.h"
 #include "keys.h"
 #include "log.h"
 
-#define DOCKER_CONNECT_TIMEOUT_MS 2000
 #define DOCKER_INSPECT_TIMEOUT_MS 5000
 #define DOCKER_STOP_MARGIN_MS 10000	/* after the grace: kill and reap */
 #define DOCKER_START_MARGIN_MS 2000
-#define DOCKER_MIN_TIMEOUT_MS 500	/* for the last call of a late start */
 #define DOCKER_RETRY_MS 20		/* a start racing another's create */
-#define DOCKER_BODY_MAX (4 << 20)	/* bounds what a reply may cost us */
 #define DOCKER_DIE_LINGER_MS 10000	/* a stop's death may come this late */
 #define DOCKER_OOM_STATUS 137		/* 128 + SIGKILL */
 
@@ -88,11 +86,6 @@ struct docker {
 	bool closing;			/* freed when the last job ends */
 };
 
-struct docker_buf {
-	char *data;
-	size_t len;
-};
-
 /*
  * One call. The worker thread owns everything but DK, which it never
  * touches; the loop thread frees the job after the callback.
@@ -119,23 +112,11 @@ struct docker_job {
 	void *arg;
 
 	/* worker state */
-	CURL *curl;
-	struct docker_buf body;
-	long status;
-	long deadline_ms;
+	struct docker_call call;
 	bool host_asked;		/* res.host is from GET /info */
 	bool stopped;			/* a stop that (may have) ended it */
 	struct driver_result res;
 };
-
-static long
-docker_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The job's error, cut to fit: Docker's messages may be long. */
 static void docker_fail(struct docker_job *j, const char *fmt, ...)
@@ -151,112 +132,6 @@ docker_fail(struct docker_job *j, const char *fmt, ...)
 	va_end(ap);
 }
 
-static size_t
-docker_write(char *p, size_t size, size_t n, void *arg)
-{
-	struct docker_buf *b = arg;
-	size_t len = size * n;
-	char *data;
-
-	if (b->len + len > DOCKER_BODY_MAX)
-		return 0;		/* curl fails the transfer */
-	if ((data = realloc(b->data, b->len + len + 1)) == NULL)
-		return 0;
-	memcpy(data + b->len, p, len);
-	b->len += len;
-	data[b->len] = '\0';
-	b->data = data;
-	return len;
-}
-
-/*
- * One HTTP request to Docker within what is left of the job's budget.
- * 0 with j->status and j->body set, whatever the status; -1 with
- * j->res.err if no answer came.
- */
-static int
-docker_request(struct docker_job *j, const char *method, const char *path,
-    const char *json)
-{
-	struct curl_slist *hdrs = NULL, *h;
-	char url[512];
-	long left = j->deadline_ms - docker_now_ms(), oserr = 0;
-	CURLcode rc;
-
-	if (left < DOCKER_MIN_TIMEOUT_MS)
-		left = DOCKER_MIN_TIMEOUT_MS;
-	free(j->body.data);
-	j->body.data = NULL;
-	j->body.len = 0;
-	snprintf(url, sizeof(url), "%s%s", DOCKER_API, path);
-
-	curl_easy_reset(j->curl);
-	curl_easy_setopt(j->curl, CURLOPT_UNIX_SOCKET_PATH, j->socket);
-	curl_easy_setopt(j->curl, CURLOPT_URL, url);
-	curl_easy_setopt(j->curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(j->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(j->curl, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)DOCKER_CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(j->curl, CURLOPT_TIMEOUT_MS, left);
-	curl_easy_setopt(j->curl, CURLOPT_WRITEFUNCTION, docker_write);
-	curl_easy_setopt(j->curl, CURLOPT_WRITEDATA, &j->body);
-	if (strcmp(method, "POST") == 0) {
-		/*
-		 * Docker wants a body (maybe empty) on every POST; "Expect:"
-		 * stops curl waiting for a "100 Continue" on big ones.
-		 */
-		if ((h = curl_slist_append(NULL, "Expect:")) != NULL &&
-		    (hdrs = curl_slist_append(h,
-		    "Content-Type: application/json")) == NULL)
-			curl_slist_free_all(h);
-		curl_easy_setopt(j->curl, CURLOPT_HTTPHEADER, hdrs);
-		curl_easy_setopt(j->curl, CURLOPT_POSTFIELDS,
-		    json != NULL ? json : "");
-	}
-	rc = curl_easy_perform(j->curl);
-	curl_slist_free_all(hdrs);
-	if (rc == CURLE_OK) {
-		curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &j->status);
-		return 0;
-	}
-	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		docker_fail(j, "docker: %s %s timed out after %ld ms",
-		    method, path, left);
-		return -1;
-	}
-	if (rc == CURLE_WRITE_ERROR) {
-		docker_fail(j, "docker: %s %s: reply over %d bytes or out of "
-		    "memory", method, path, DOCKER_BODY_MAX);
-		return -1;
-	}
-	curl_easy_getinfo(j->curl, CURLINFO_OS_ERRNO, &oserr);
-	if (oserr != 0)
-		docker_fail(j, "docker: cannot reach %s: %s (%s)", j->socket,
-		    curl_easy_strerror(rc), strerror((int)oserr));
-	else
-		docker_fail(j, "docker: cannot reach %s: %s", j->socket,
-		    curl_easy_strerror(rc));
-	return -1;
-}
-
-/* Docker's error reply {"message": "..."} as the job's error. */
-static void
-docker_api_error(struct docker_job *j, const char *what)
-{
-	json_object *o = NULL, *m;
-
-	if (j->body.data != NULL)
-		o = json_tokener_parse(j->body.data);
-
-	if (o != NULL && json_object_object_get_ex(o, "message", &m) &&
-	    json_object_is_type(m, json_type_string))
-		docker_fail(j, "docker: %s", json_object_get_string(m));
-	else
-		docker_fail(j, "docker: %s %s: HTTP %ld", what, j->id,
-		    j->status);
-	json_object_put(o);
-}
-
 /* GET /info: the daemon's Name, made a host name, into res.host. */
 static int
 docker_info_now(struct docker_job *j)
@@ -264,13 +139,13 @@ docker_info_now(struct docker_job *j)
 	json_object *o = NULL, *v;
 	int ret = -1;
 
-	if (docker_request(j, "GET", "/info", NULL) < 0)
+	if (docker_request(&j->call, "GET", "/info", NULL) < 0)
 		return -1;
-	if (j->status != 200) {
-		docker_api_error(j, "info");
+	if (j->call.status != 200) {
+		docker_call_error(&j->call, "info", j->id);
 		return -1;
 	}
-	if ((o = json_tokener_parse(j->body.data)) == NULL ||
+	if ((o = json_tokener_parse(j->call.body)) == NULL ||
 	    !json_object_object_get_ex(o, "Name", &v) ||
 	    !json_object_is_type(v, json_type_string)) {
 		docker_fail(j, "docker: info: unexpected reply (no Name)");
@@ -391,18 +266,18 @@ docker_inspect_now(struct docker_job *j)
 	int ret = -1;
 
 	snprintf(path, sizeof(path), "/containers/%s/json", j->id);
-	if (docker_request(j, "GET", path, NULL) < 0)
+	if (docker_request(&j->call, "GET", path, NULL) < 0)
 		return -1;
-	if (j->status == 404 && j->owned) {
+	if (j->call.status == 404 && j->owned) {
 		/* Not created yet: a stopped app, not a broken one. */
 		j->res.running = false;
 		return 0;
 	}
-	if (j->status != 200) {
-		docker_api_error(j, "inspect");
+	if (j->call.status != 200) {
+		docker_call_error(&j->call, "inspect", j->id);
 		return -1;
 	}
-	if ((o = json_tokener_parse(j->body.data)) == NULL ||
+	if ((o = json_tokener_parse(j->call.body)) == NULL ||
 	    !json_object_object_get_ex(o, "State", &state) ||
 	    !json_object_object_get_ex(state, "Running", &v)) {
 		docker_fail(j, "docker: inspect %s: unexpected reply", j->id);
@@ -443,23 +318,23 @@ docker_create(struct docker_job *j)
 	int ret;
 
 	if ((body = docker_create_body(j)) == NULL ||
-	    (name = curl_easy_escape(j->curl, j->id, 0)) == NULL) {
+	    (name = curl_easy_escape(j->call.curl, j->id, 0)) == NULL) {
 		free(body);
 		docker_fail(j, "docker: create %s: out of memory", j->id);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/containers/create?name=%s", name);
 	curl_free(name);
-	ret = docker_request(j, "POST", path, body);
+	ret = docker_request(&j->call, "POST", path, body);
 	free(body);
 	if (ret < 0)
 		return -1;
 	/* 409: another autostart replica is creating it right now. */
-	if (j->status != 201 && j->status != 409) {
-		docker_api_error(j, "create");
+	if (j->call.status != 201 && j->call.status != 409) {
+		docker_call_error(&j->call, "create", j->id);
 		return -1;
 	}
-	if (j->status == 201)
+	if (j->call.status == 201)
 		log_info("docker container created", "app=%s container=%s "
 		    "image=%s", j->app, j->id, j->image);
 	return 0;
@@ -478,11 +353,12 @@ docker_release_check(struct docker_job *j)
 	char path[300];
 
 	snprintf(path, sizeof(path), "/containers/%s/json", j->id);
-	if (docker_request(j, "GET", path, NULL) < 0)
+	if (docker_request(&j->call, "GET", path, NULL) < 0)
 		return -1;
-	if (j->status == 404)
+	if (j->call.status == 404)
 		return 0;
-	if (j->status == 200 && (o = json_tokener_parse(j->body.data)) !=
+	if (j->call.status == 200 && j->call.body != NULL &&
+	    (o = json_tokener_parse(j->call.body)) !=
 	    NULL && json_object_object_get_ex(o, "Config", &cfg) &&
 	    json_object_object_get_ex(cfg, "Labels", &labels) &&
 	    json_object_object_get_ex(labels, DOCKER_LABEL_RELEASE, &v))
@@ -493,10 +369,10 @@ docker_release_check(struct docker_job *j)
 	}
 	json_object_put(o);
 	snprintf(path, sizeof(path), "/containers/%s?force=1", j->id);
-	if (docker_request(j, "DELETE", path, NULL) < 0)
+	if (docker_request(&j->call, "DELETE", path, NULL) < 0)
 		return -1;
-	if (j->status != 204 && j->status != 404) {
-		docker_api_error(j, "remove");
+	if (j->call.status != 204 && j->call.status != 404) {
+		docker_call_error(&j->call, "remove", j->id);
 		return -1;
 	}
 	return 0;
@@ -516,9 +392,9 @@ docker_start_now(struct docker_job *j)
 		return -1;
 	snprintf(path, sizeof(path), "/containers/%s/start", j->id);
 	for (;;) {
-		if (docker_request(j, "POST", path, NULL) < 0)
+		if (docker_request(&j->call, "POST", path, NULL) < 0)
 			return -1;
-		if (j->status != 404 || !j->owned)
+		if (j->call.status != 404 || !j->owned)
 			break;
 		if (!created) {
 			if (docker_create(j) < 0)
@@ -530,12 +406,13 @@ docker_start_now(struct docker_job *j)
 		 * Docker takes the name before the container exists: after
 		 * our 409, someone else's create may still be under way.
 		 */
-		if (docker_now_ms() + DOCKER_RETRY_MS > j->deadline_ms)
+		if (docker_now_ms() + DOCKER_RETRY_MS > j->call.deadline_ms)
 			break;
 		usleep(DOCKER_RETRY_MS * 1000);
 	}
-	if (j->status != 204 && j->status != 304) {	/* 304: was running */
-		docker_api_error(j, "start");
+	/* 304: it was running */
+	if (j->call.status != 204 && j->call.status != 304) {
+		docker_call_error(&j->call, "start", j->id);
 		return -1;
 	}
 	if (docker_inspect_now(j) < 0)
@@ -556,14 +433,14 @@ docker_stop_now(struct docker_job *j)
 	snprintf(path, sizeof(path), "/containers/%s/stop?t=%d", j->id,
 	    (j->grace_ms + 999) / 1000);
 	j->stopped = true;	/* unless Docker says it was not running */
-	if (docker_request(j, "POST", path, NULL) < 0)
+	if (docker_request(&j->call, "POST", path, NULL) < 0)
 		return -1;
-	if (j->status == 304 || j->status == 404)
+	if (j->call.status == 304 || j->call.status == 404)
 		j->stopped = false;
 	/* An owned container that is gone is as stopped as it gets. */
-	if (j->status != 204 && j->status != 304 &&
-	    !(j->status == 404 && j->owned)) {
-		docker_api_error(j, "stop");
+	if (j->call.status != 204 && j->call.status != 304 &&
+	    !(j->call.status == 404 && j->owned)) {
+		docker_call_error(&j->call, "stop", j->id);
 		return -1;
 	}
 	j->res.running = false;
@@ -577,9 +454,9 @@ docker_work(uv_work_t *w)
 	struct docker_job *j = w->data;
 	int ret = -1;
 
-	j->deadline_ms = docker_now_ms() + j->timeout_ms;
-	if ((j->curl = curl_easy_init()) == NULL) {
-		docker_fail(j, "docker: cannot create a curl handle");
+	if (docker_call_init(&j->call, j->socket, j->timeout_ms, j->res.err,
+	    sizeof(j->res.err)) < 0) {
+		docker_call_cleanup(&j->call);
 		return;
 	}
 	switch (j->op) {
@@ -598,10 +475,7 @@ docker_work(uv_work_t *w)
 	}
 	if (ret == 0 && j->res.running)
 		docker_host(j);
-	curl_easy_cleanup(j->curl);
-	j->curl = NULL;
-	free(j->body.data);
-	j->body.data = NULL;
+	docker_call_cleanup(&j->call);
 	j->res.ok = ret == 0;
 	/* outputs only on success; a host only where something runs */
 	if (!j->res.ok)

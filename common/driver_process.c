@@ -16,17 +16,16 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "driver.h"
 #include "log.h"
+#include "proc.h"
 
 #define PROC_POLL_MS 10		/* how often a stopping app is checked */
 #define PROC_ARGS_MAX 64	/* words of a command run without a shell */
@@ -104,33 +103,6 @@ defer(uv_loop_t *loop, const struct driver_result *r, driver_cb cb, void *arg)
 	uv_timer_init(loop, &d->timer);
 	d->timer.data = d;
 	uv_timer_start(&d->timer, deferred_fire, 0, 0);
-	return 0;
-}
-
-/*
- * From one read of /proc/PID/stat: the state letter (field 3) and when
- * the process started (field 22). 0, or -1 if there is no such process.
- */
-static int
-proc_stat(long pid, char *state, unsigned long long *starttime)
-{
-	char path[64], buf[1024], *p;
-	int field = 2;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	p = fgets(buf, sizeof(buf), f) != NULL ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	if (p == NULL || p[1] != ' ')
-		return -1;
-	*state = p[2];
-	/* ")" ends field 2; each space starts the next field */
-	for (p++; *p != '\0' && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	*starttime = strtoull(p, NULL, 10);
 	return 0;
 }
 
@@ -381,23 +353,6 @@ proc_get(struct process_driver *drv, const char *app, const char *inst)
 	struct proc *p = proc_find(drv, app, inst);
 
 	return p != NULL ? p : proc_adopt(drv, app, inst);
-}
-
-static int
-proc_free_port(void)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sin);
-	int fd, port = -1;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
 }
 
 /* environ + PORT + the app's "K=V" lines; one allocation to free. */

@@ -223,3 +223,74 @@ key_deploying(char *buf, size_t len)
 {
 	return key_fmt(buf, len, "%sdeploying", prefix);
 }
+
+const char *
+key_pools(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%spools", prefix);
+}
+
+/* PREFIX WHAT:POOL, for the pool's own keys. */
+static const char *
+key_of_pool(char *buf, size_t len, const char *what, const char *pool)
+{
+	if (!keys_name_valid(pool))
+		return NULL;
+	return key_fmt(buf, len, "%s%s:%s", prefix, what, pool);
+}
+
+const char *
+key_pool(char *buf, size_t len, const char *pool)
+{
+	return key_of_pool(buf, len, "pool", pool);
+}
+
+const char *
+key_pool_members(char *buf, size_t len, const char *pool)
+{
+	return key_of_pool(buf, len, "members", pool);
+}
+
+const char *
+key_pool_free(char *buf, size_t len, const char *pool)
+{
+	return key_of_pool(buf, len, "free", pool);
+}
+
+const char *
+key_pool_spare(char *buf, size_t len, const char *pool)
+{
+	return key_of_pool(buf, len, "spare", pool);
+}
+
+const char *
+key_member_seq(char *buf, size_t len, const char *pool)
+{
+	return key_of_pool(buf, len, "memberseq", pool);
+}
+
+const char *
+key_member(char *buf, size_t len, const char *pool, const char *id)
+{
+	if (!keys_name_valid(pool) || !keys_name_valid(id))
+		return NULL;
+	return key_fmt(buf, len, "%smember:%s:%s", prefix, pool, id);
+}
+
+const char *
+key_domains(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%sdomains", prefix);
+}
+
+const char *
+key_leases(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%sleases", prefix);
+}
+
+const char *
+key_lease_deadlines(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%sleasedeadlines", prefix);
+}

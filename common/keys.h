@@ -46,6 +46,25 @@
  *                                     their number
  *   PREFIX release:APP:N       hash  one release: sha256, size, source,
  *                                     time (ms), state
+ *   PREFIX pools               set   names of the IDE pools
+ *   PREFIX pool:POOL           hash  the pool's spec (driver, image,
+ *                                     command, cport, ready, domain,
+ *                                     workspace, env, active, inactive,
+ *                                     ttl) and its health (paused,
+ *                                     fails, failing)
+ *   PREFIX members:POOL        set   ids of the pool's members
+ *   PREFIX free:POOL           set   members started, ready, not leased
+ *   PREFIX spare:POOL          set   members created, not started
+ *   PREFIX member:POOL:ID      hash  one member: state, container,
+ *                                     addr, domain, owner, since, tier
+ *   PREFIX memberseq:POOL      string the last member number given
+ *   PREFIX domains             hash  domain -> "POOL/ID": the member a
+ *                                     domain is bound to, from the
+ *                                     acquire until its files are saved
+ *   PREFIX leases              hash  domain -> "POOL ID ADDR TTL": the
+ *                                     bound members serving (what the
+ *                                     proxies route)
+ *   PREFIX leasedeadlines      zset  domain -> ms when its lease lapses
  *   PREFIX deploying           set   apps with a deploy in progress (the
  *                                     deployer's recovery looks here
  *                                     for deploys whose lock lapsed)
@@ -101,5 +120,18 @@ const char *key_releases(char *buf, size_t len, const char *app);
 const char *key_release(char *buf, size_t len, const char *app,
     unsigned long long release);
 const char *key_deploying(char *buf, size_t len);
+
+/* POOL: a pool name as keys_name_valid takes it; ID a member id. */
+const char *key_pools(char *buf, size_t len);
+const char *key_pool(char *buf, size_t len, const char *pool);
+const char *key_pool_members(char *buf, size_t len, const char *pool);
+const char *key_pool_free(char *buf, size_t len, const char *pool);
+const char *key_pool_spare(char *buf, size_t len, const char *pool);
+const char *key_member(char *buf, size_t len, const char *pool,
+    const char *id);
+const char *key_member_seq(char *buf, size_t len, const char *pool);
+const char *key_domains(char *buf, size_t len);
+const char *key_leases(char *buf, size_t len);
+const char *key_lease_deadlines(char *buf, size_t len);
 
 #endif

@@ -20,7 +20,8 @@ enum field_id {
 	F_SERVICE, F_INSTANCE, F_VERSION, F_CONTROL, F_APP, F_DOMAIN,
 	F_TARGET, F_ADDR, F_STATE, F_REASON, F_UPTIME_MS, F_QUEUED_MS,
 	F_START_MS, F_READY_MS, F_PID, F_HOST, F_RELEASE, F_FROM, F_TO,
-	F_ORIGIN, F_METRIC, F_VALUE, F_DURATION_MS, F_PHASE, F_COUNT
+	F_ORIGIN, F_METRIC, F_VALUE, F_DURATION_MS, F_POOL, F_TIER, F_TTL_S,
+	F_ACQUIRE_MS, F_PHASE, F_COUNT
 };
 
 #define BIT(f) (1u << (f))
@@ -61,6 +62,10 @@ static const struct field fields[F_COUNT] = {
 	[F_METRIC] = FSTR("metric", metric),
 	[F_VALUE] = FNUM("value", value),
 	[F_DURATION_MS] = FINT("duration_ms", duration_ms),
+	[F_POOL] = FSTR("pool", pool),
+	[F_TIER] = FSTR("tier", tier),
+	[F_TTL_S] = FINT("ttl_s", ttl_s),
+	[F_ACQUIRE_MS] = FINT("acquire_ms", acquire_ms),
 	[F_PHASE] = FSTR("phase", phase),
 };
 
@@ -114,6 +119,18 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	    BIT(F_APP) | BIT(F_RELEASE), BIT(F_FROM) | BIT(F_TO)},
 	[MSG_DEPLOY_ROLLEDBACK] = {"deploy.rolledback", 1,
 	    BIT(F_APP) | BIT(F_RELEASE) | BIT(F_REASON), BIT(F_TO)},
+	[MSG_POOL_LEASED] = {"pool.leased", 1,
+	    BIT(F_POOL) | BIT(F_DOMAIN) | BIT(F_INSTANCE) | BIT(F_ADDR) |
+	    BIT(F_TIER) | BIT(F_TTL_S) | BIT(F_ACQUIRE_MS), 0},
+	[MSG_POOL_RELEASED] = {"pool.released", 1,
+	    BIT(F_POOL) | BIT(F_DOMAIN) | BIT(F_INSTANCE) | BIT(F_REASON), 0},
+	[MSG_POOL_REFILLED] = {"pool.refilled", 1,
+	    BIT(F_POOL) | BIT(F_INSTANCE) | BIT(F_STATE), 0},
+	[MSG_POOL_FAILING] = {"pool.failing", 1, BIT(F_POOL) | BIT(F_REASON),
+	    0},
+	[MSG_POOL_SAVE_FAILED] = {"pool.save_failed", 1,
+	    BIT(F_POOL) | BIT(F_DOMAIN) | BIT(F_INSTANCE) | BIT(F_REASON), 0},
+	[MSG_POOL_CHANGED] = {"pool.changed", 1, BIT(F_POOL), BIT(F_STATE)},
 	[MSG_PING] = {"ping", 1, 0, 0},
 	[MSG_PING_OK] = {"ping.ok", 1, SVC | BIT(F_VERSION) | BIT(F_UPTIME_MS),
 	    BIT(F_PID)},
@@ -125,6 +142,13 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	[MSG_SCALE] = {"scale", 1, BIT(F_APP) | BIT(F_TO), BIT(F_REASON)},
 	[MSG_SCALE_OK] = {"scale.ok", 1, BIT(F_APP) | BIT(F_FROM) | BIT(F_TO),
 	    BIT(F_REASON)},
+	[MSG_ACQUIRE] = {"acquire", 1, BIT(F_POOL) | BIT(F_DOMAIN), 0},
+	[MSG_ACQUIRE_OK] = {"acquire.ok", 1,
+	    BIT(F_POOL) | BIT(F_DOMAIN) | BIT(F_INSTANCE) | BIT(F_ADDR) |
+	    BIT(F_TTL_S), BIT(F_TIER) | BIT(F_ACQUIRE_MS)},
+	[MSG_RELEASE] = {"release", 1, BIT(F_DOMAIN), BIT(F_REASON)},
+	[MSG_RELEASE_OK] = {"release.ok", 1,
+	    BIT(F_POOL) | BIT(F_DOMAIN) | BIT(F_INSTANCE) | BIT(F_REASON), 0},
 	[MSG_STAGE] = {"stage", 1, BIT(F_APP) | BIT(F_RELEASE), 0},
 	[MSG_STAGE_OK] = {"stage.ok", 1,
 	    BIT(F_APP) | BIT(F_INSTANCE) | BIT(F_ADDR),

@@ -40,6 +40,12 @@ enum msg_type {
 	MSG_DEPLOY_STARTED,
 	MSG_DEPLOY_DONE,
 	MSG_DEPLOY_FAILED,
+	MSG_POOL_LEASED,
+	MSG_POOL_RELEASED,
+	MSG_POOL_REFILLED,
+	MSG_POOL_FAILING,
+	MSG_POOL_SAVE_FAILED,
+	MSG_POOL_CHANGED,
 	MSG_DEPLOY_PROGRESS,
 	MSG_DEPLOY_SWITCHED,
 	MSG_DEPLOY_ROLLEDBACK,
@@ -52,6 +58,10 @@ enum msg_type {
 	MSG_STOP_OK,
 	MSG_SCALE,
 	MSG_SCALE_OK,
+	MSG_ACQUIRE,
+	MSG_ACQUIRE_OK,
+	MSG_RELEASE,
+	MSG_RELEASE_OK,
 	MSG_STAGE,
 	MSG_STAGE_OK,
 	MSG_RETIRE,
@@ -95,6 +105,10 @@ struct msg {
 	char metric[MSG_NAME_MAX * 2];	/* what crossed its threshold */
 	double value;			/* the metric's figure */
 	int64_t duration_ms;		/* how long a deploy took */
+	char pool[MSG_NAME_MAX];	/* an IDE pool */
+	char tier[MSG_NAME_MAX];	/* where a lease's member came from */
+	int64_t ttl_s;			/* a lease's time to live */
+	int64_t acquire_ms;		/* how long an acquire took */
 	char phase[MSG_NAME_MAX];	/* a deploy's step */
 };
 

@@ -36,6 +36,7 @@ static const struct {
 } target_kinds[] = {
 	{TARGET_STATIC, "static:", target_check_addr},
 	{TARGET_APP, "app:", target_check_name},
+	{TARGET_POOL, "pool:", target_check_name},
 };
 
 #define TARGET_NKINDS (sizeof(target_kinds) / sizeof(target_kinds[0]))

@@ -9,6 +9,8 @@
  *                                      rule, no unix path)
  *   TARGET_APP      app:NAME           a registered app
  *                                      (keys_name_valid)
+ *   TARGET_POOL     pool:NAME          an IDE pool: each domain its
+ *                                      lease's member (keys_name_valid)
  *
  * A new kind is one enumerator here and one row of the table in
  * target.c; the compiler then names the switches that must handle it.
@@ -27,6 +29,7 @@
 enum target_kind {
 	TARGET_STATIC,
 	TARGET_APP,
+	TARGET_POOL,
 };
 
 struct target {

@@ -38,6 +38,39 @@
  * libcurl blocking there); its callback runs on the loop thread exactly
  * once per accepted call. Each returns 0 if accepted, or -1 with the
  * reason in ERR (then CB will not run).
+ *
+ * For the caller:
+ *   - Call on the loop given to members_open; a callback never runs
+ *     inside the call that asked for it (even a result known at once
+ *     goes through the thread pool).
+ *   - The spec, the id and the paths are copied when the call is
+ *     accepted: the caller's may change or go at once. The result is
+ *     the callback's to read, not to keep (copy what you need).
+ *   - Names: the pool's name and the member's id as keys_name_valid
+ *     takes them, else refused at once.
+ *   - addr is "HOST:PORT" as addr_format writes it: the container's IP
+ *     on its network and the pool's cport, or 127.0.0.1:$PORT.
+ *     container is Docker's full id (create, start, list) or the
+ *     process's pid (start, list; "" when it is not running).
+ *   - load: a SRC_DIR that does not exist is an empty workspace (a
+ *     developer's first visit); the workspace is created if the image
+ *     lacks it (its parent must exist). Files are added to what the
+ *     workspace holds (docker overwrites a name that exists; a process
+ *     member's fresh workspace is empty, a name that exists is
+ *     refused). bytes: the files' bytes. The files belong to the
+ *     container's user (the image's USER; root if none).
+ *   - save: DEST_DIR becomes exactly the member's workspace (a file
+ *     removed in the member is gone from DEST_DIR too); its parent must
+ *     exist. A docker member's workspace must exist (loaded, or in the
+ *     image). The workspace is held in memory on the way (twice, for
+ *     Docker). A crash may leave directories named ".NAME.new-*" or
+ *     "..NAME.new-*" beside DEST_DIR (NAME its last component): remove
+ *     them at start (a process member's go with its directory).
+ *   - max_bytes (load, save) must be > 0: the files' bytes, at most.
+ *   - stop: docker stop with 5 s of grace; a process group gets SIGTERM,
+ *     then SIGKILL after 5 s. remove does not wait: docker rm -f, or
+ *     SIGKILL to the group. members_close leaves members running (the
+ *     process members' pid files let the next idepool find them).
  */
 #ifndef DC_IDEPOOL_MEMBER_H
 #define DC_IDEPOOL_MEMBER_H
@@ -104,5 +137,80 @@ int member_save(struct members *m, const struct pool_spec *p,
     void *arg, char *err, size_t errlen);
 int members_list(struct members *m, const struct pool_spec *p,
     member_list_cb cb, void *arg, char *err, size_t errlen);
+
+/* --- the drivers' side, for member*.c only --- */
+
+/*
+ * One call, queued on libuv's thread pool: RUN (a driver's, may block)
+ * fills RES (and FOUND for a list) on a worker thread, then the caller's
+ * callback runs on the loop thread and the job is freed. The job holds
+ * copies of everything it names (the spec, the id, the paths): the
+ * caller's may go away as soon as the call returns.
+ */
+struct member_found {
+	char id[MEMBER_ID_MAX];
+	struct member_result r;
+};
+
+struct member_job {
+	uv_work_t work;
+	struct members *m;
+	void *drv;			/* the driver's state */
+	void (*run)(struct member_job *j);	/* NULL: nothing to do */
+	struct pool_spec spec;
+	char id[MEMBER_ID_MAX];
+	char path[POOL_PATH_MAX * 4];	/* load: the source; save: DEST */
+	int64_t max_bytes;
+	member_cb cb;
+	member_list_cb list_cb;
+	void *arg;
+	struct member_result res;
+	struct member_found *found;	/* list: what RUN found */
+	size_t nfound;
+};
+
+struct member_ops {
+	const char *name;
+	void *(*open)(uv_loop_t *loop, const struct config *cfg);
+	void (*close)(void *drv);	/* after every job has ended */
+	/* each fills the job (j->run, and j->res for a call done at once)
+	 * or returns -1 with ERR */
+	int (*create)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*start)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*stop)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*remove)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*load)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*save)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+	int (*list)(void *drv, struct member_job *j, char *err,
+	    size_t errlen);
+};
+
+extern const struct member_ops member_docker_ops;
+extern const struct member_ops member_process_ops;
+
+/* member.c: a worker's error into J->res.err; adds a member to a list;
+ * the path S into OUT without leading, doubled or trailing '/' nor "."
+ * components ("" for none): 0, -1 if it has "..", -2 if too long */
+void member_fail(struct member_job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int member_found_add(struct member_job *j, const char *id, bool running,
+    const char *container);
+int member_path_clean(const char *s, char *out, size_t len);
+
+/* member_tar.c: the workspace's files as a tar, both ways (see there) */
+int member_tar_pack(const char *src, const char *root, long uid, long gid,
+    int64_t max_bytes, int64_t *bytes, char *err, size_t errlen);
+int member_tar_rebase(int fd, const char *root, int64_t max_bytes,
+    int64_t *bytes, char *err, size_t errlen);
+int member_tar_replace(int fd, const char *dest, int64_t max_bytes,
+    char *err, size_t errlen);
+int member_tar_merge(int fd, const char *dir, int64_t max_bytes, char *err,
+    size_t errlen);
 
 #endif

@@ -105,7 +105,7 @@ activity_load_flush(struct proxy *px, struct proxy_app *head, int64_t now)
 		struct load_figure f;
 		bool busy;
 
-		if (a->load_samples == 0)
+		if (a->load_samples == 0 || a->kind != PROXY_APP)
 			continue;
 		f.avg = (double)a->load_sum / a->load_samples;
 		f.peak = a->load_peak;
@@ -157,10 +157,12 @@ activity_flush(struct proxy *px)
 	 * interval, so it never has none. */
 	activity_sample(px);
 	activity_load_flush(px, a, now);
+	pools_flush(px, a, now);
 	for (; a != NULL; a = a->next) {
 		uint64_t total = atomic_load(&a->requests_total);
 
-		if (total == a->flushed && atomic_load(&a->inflight) <= 0)
+		if (a->kind != PROXY_APP || (total == a->flushed &&
+		    atomic_load(&a->inflight) <= 0))
 			continue;
 		if (n == cap) {
 			struct activity_use *u;

@@ -80,9 +80,10 @@ apps_get(struct proxy *px, const char *name)
 }
 
 static struct proxy_app *
-apps_of(const char *name, void *arg)
+apps_of(const struct target *tg, void *arg)
 {
-	return apps_get(arg, name);
+	return tg->kind == TARGET_POOL ? pools_get(arg, tg->rest) :
+	    apps_get(arg, tg->rest);
 }
 
 /* Tells every worker how waking A ended. STATUS 0: forward to ADDR. */
@@ -96,7 +97,7 @@ apps_broadcast(struct proxy *px, struct proxy_app *a, int status,
 	 * snapshot has them: the one with them goes out first (the same
 	 * queue, in order). */
 	if (status == 0)
-		apps_publish_cb(&px->publish);
+		apps_publish_now(px);
 	for (int i = 0; i < px->nworkers; i++) {
 		struct wmsg *m = calloc(1, sizeof(*m));
 
@@ -131,6 +132,7 @@ apps_publish_cb(uv_idle_t *h)
 			log_warn("route skipped", "domain=%s target=\"%s\"",
 			    r->domain, r->target);
 	}
+	pools_add_routes(px, t);
 	if (route_table_seal(t) < 0)
 		goto fail;
 	old = px->table;
@@ -151,6 +153,12 @@ apps_publish_cb(uv_idle_t *h)
 fail:
 	route_table_unref(t);
 	log_error("route table not rebuilt", "err=\"out of memory\"");
+}
+
+void
+apps_publish_now(struct proxy *px)
+{
+	apps_publish_cb(&px->publish);
 }
 
 /*
@@ -463,6 +471,7 @@ apps_reload(struct proxy *px)
 		return;
 	l->px = px;
 	l->gen = ++px->load_gen;
+	pools_reload(px);
 	if (store_command(px->svc->store, apps_routes_cb, l, "HGETALL %s",
 	    key_routes(key, sizeof(key))) < 0)
 		free(l);
@@ -563,7 +572,10 @@ apps_inbox_cb(uv_async_t *h)
 
 	for (; m != NULL; m = next) {
 		next = m->next;
-		if (m->type == WMSG_WAKE && px->nworkers > 0)
+		if (m->type == WMSG_WAKE && px->nworkers > 0 &&
+		    m->app->kind == PROXY_POOL)
+			pools_acquire(px, m->app, m->domain);
+		else if (m->type == WMSG_WAKE && px->nworkers > 0)
 			apps_wake(px, m->app);
 		else if (m->type == WMSG_ROUTES_OLD)
 			route_table_unref(m->routes);
@@ -638,7 +650,8 @@ apps_on_event(struct proxy *px, const struct msg *m)
 			apps_fetch(px, a);
 		break;
 	default:
-		service_event_ignored(px->svc, m);
+		if (!pools_on_event(px, m))
+			service_event_ignored(px->svc, m);
 		break;
 	}
 }
@@ -654,6 +667,7 @@ apps_init(struct proxy *px)
 	metrics_register(&m_wakes);
 	metrics_register(&m_wake_failures);
 	metrics_register(&m_bad_records);
+	pools_init(px);
 	pthread_mutex_init(&px->apps_mu, NULL);
 	pthread_mutex_init(&px->inbox.mu, NULL);
 	if ((px->table = route_table_new()) == NULL ||

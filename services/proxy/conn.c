@@ -219,7 +219,7 @@ conn_wake_answer(struct proxy_conn *c, bool page)
 	bool keep = c->ex.keep && c->ex.rq_done;
 
 	if (page)
-		hold_wake(w, app);
+		hold_wake(w, app, c->host);
 	conn_detach(c);
 	conn_answer(c, page ? 503 : 204, page ?
 	    wakepage_build(w->scratch, w->scratch_size, app->name, keep) :
@@ -252,8 +252,13 @@ conn_timeout(struct proxy_conn *c)
 		    NULL);
 		break;
 	case CONN_HELD:
-		snprintf(detail, sizeof(detail),
-		    "app %s did not wake up in time", c->ex.app->name);
+		if (c->ex.app->kind == PROXY_POOL)
+			snprintf(detail, sizeof(detail), "pool %s did not "
+			    "lease a member to %s in time", c->ex.app->name,
+			    c->host);
+		else
+			snprintf(detail, sizeof(detail),
+			    "app %s did not wake up in time", c->ex.app->name);
 		conn_fail(c, 504, detail, "Retry-After: 5\r\n");
 		break;
 	case CONN_CONNECT:

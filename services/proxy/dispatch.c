@@ -154,6 +154,9 @@ dispatch_request(struct proxy_conn *c, const struct http_msg *m,
 		dispatch_to_set(c, r->set);
 		break;
 	case TARGET_APP:
+	case TARGET_POOL:
+		/* a lease's route counts for the lease; a pool's wildcard
+		 * has no member: the request waits for an acquire */
 		dispatch_to_app(c, r, src, m);
 		break;
 	default:

@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "proxy.h"
@@ -28,8 +29,9 @@ hold_add(struct proxy_conn *c, struct proxy_app *app)
 	    held_bytes + bytes > cfg->proxy.hold_max_bytes) {
 		atomic_fetch_sub(&app->held, 1);
 		atomic_fetch_sub(&app->held_bytes, bytes);
-		snprintf(detail, sizeof(detail), "app %s is starting and too "
-		    "many requests are already waiting for it", app->name);
+		snprintf(detail, sizeof(detail), "%s %s is starting and too "
+		    "many requests are already waiting for it",
+		    apps_kind_name(app), app->name);
 		conn_fail(c, 503, detail, "Retry-After: 5\r\n");
 		return;
 	}
@@ -38,12 +40,12 @@ hold_add(struct proxy_conn *c, struct proxy_app *app)
 	LIST_INSERT_HEAD(&w->held, c, ex.hold_link);
 	stat_gauge(&w->stats.held, 1);
 	log_debug("request held", "app=%s host=%s", app->name, c->host);
-	hold_wake(w, app);
+	hold_wake(w, app, c->host);
 	conn_arm(c, (uint64_t)cfg->proxy.hold_timeout_ms);
 }
 
 void
-hold_wake(struct proxy_worker *w, struct proxy_app *app)
+hold_wake(struct proxy_worker *w, struct proxy_app *app, const char *domain)
 {
 	struct wmsg *m;
 
@@ -52,6 +54,7 @@ hold_wake(struct proxy_worker *w, struct proxy_app *app)
 	if ((m = calloc(1, sizeof(*m))) != NULL) {
 		m->type = WMSG_WAKE;
 		m->app = app;
+		snprintf(m->domain, sizeof(m->domain), "%s", domain);
 		wqueue_push(&w->px->inbox, m);
 	}
 }
@@ -69,15 +72,16 @@ hold_remove(struct proxy_conn *c)
 }
 
 void
-hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
-    const char *reason)
+hold_done(struct proxy_worker *w, struct proxy_app *app, const char *domain,
+    int status, const char *reason)
 {
 	struct proxy_conn *c, *next;
 	char detail[768];
 
 	for (c = LIST_FIRST(&w->held); c != NULL; c = next) {
 		next = LIST_NEXT(c, ex.hold_link);
-		if (c->ex.app != app)
+		if (c->ex.app != app || (app->kind == PROXY_POOL &&
+		    strcmp(c->host, domain) != 0))
 			continue;
 		/* the answers take C out of the hold themselves */
 		if (status == 0 && c->ex.wait_only) {
@@ -89,8 +93,13 @@ hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
 			dispatch_route(c);
 			continue;
 		}
-		snprintf(detail, sizeof(detail), "app %s could not be woken: %s",
-		    app->name, reason);
+		if (app->kind == PROXY_POOL)
+			snprintf(detail, sizeof(detail), "pool %s could not "
+			    "lease a member to %s: %s", app->name, c->host,
+			    reason);
+		else
+			snprintf(detail, sizeof(detail), "app %s could not be "
+			    "woken: %s", app->name, reason);
 		conn_fail(c, status, detail, "Retry-After: 5\r\n");
 	}
 }

@@ -87,7 +87,7 @@ proxy_shutdown(struct service *s)
 }
 
 static const char *const proxy_topics[] = {"route.", "app.", "instance.",
-    NULL};
+    "pool.leased", "pool.released", "pool.save_failed", NULL};
 
 int
 main(int argc, char **argv)

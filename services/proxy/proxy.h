@@ -268,9 +268,19 @@ struct proxy_instance {
 	char addr[MSG_ADDR_MAX];
 };
 
+/* What a struct proxy_app stands for: an app; an IDE pool, whose
+ * requests for a domain with no lease wait under it; or one domain's
+ * lease of a pool member, which counts its activity like an app. */
+enum proxy_app_kind { PROXY_APP, PROXY_POOL, PROXY_LEASE };
+
 struct proxy_app {
-	char name[MSG_NAME_MAX];
+	char name[MSG_NAME_MAX];	/* the app's or the pool's name */
 	struct proxy *px;		/* its owner, for bus callbacks */
+	enum proxy_app_kind kind;
+	/* PROXY_LEASE: its pool and domain, and the member serving it */
+	struct proxy_app *pool;
+	char *domain;
+	char member[MSG_NAME_MAX];
 	/* main thread only */
 	enum app_state state;
 	char addr[MSG_ADDR_MAX];	/* the record's summary address */
@@ -339,8 +349,12 @@ struct route_table {
 struct route_table *route_table_new(void);
 /* Adds DOMAIN -> TARGET (target_parse's form); -1 if invalid. */
 int route_table_add(struct route_table *t, const char *domain,
-    const char *target, struct proxy_app *(*app_of)(const char *, void *),
-    void *arg);
+    const char *target,
+    struct proxy_app *(*app_of)(const struct target *, void *), void *arg);
+/* Adds the exact route of LEASE (a running PROXY_LEASE): its domain to
+ * its member, before any other route of that domain. -1 if invalid or
+ * on ENOMEM. */
+int route_table_add_lease(struct route_table *t, struct proxy_app *lease);
 /* Finishes building (indexes the routes); -1 on ENOMEM. */
 int route_table_seal(struct route_table *t);
 void route_table_ref(struct route_table *t);
@@ -818,10 +832,16 @@ void hold_add(struct proxy_conn *c, struct proxy_app *app);
 /* Takes C (CONN_HELD) out of the hold; the caller moves it on. */
 void hold_remove(struct proxy_conn *c);
 /* Asks the main thread to wake APP (one command per app in flight). */
-void hold_wake(struct proxy_worker *w, struct proxy_app *app);
+/* DOMAIN: the request's host, which names the lease a pool's request
+ * waits for. */
+void hold_wake(struct proxy_worker *w, struct proxy_app *app,
+    const char *domain);
 /* The wake of APP finished: forward to its instances (the snapshot has
  * them by now), or fail with STATUS. */
-void hold_done(struct proxy_worker *w, struct proxy_app *app, int status,
+/* DOMAIN: for a pool, the domain whose acquire ended (its requests
+ * only). */
+void hold_done(struct proxy_worker *w, struct proxy_app *app,
+    const char *domain, int status,
     const char *reason);
 
 /* ------------------------------------------------------------------ */
@@ -890,6 +910,7 @@ struct wmsg {
 	struct sockaddr_storage sa;	/* RESOLVED */
 	char addr[MSG_ADDR_MAX];
 	char reason[MSG_TEXT_MAX];
+	char domain[MSG_DOMAIN_MAX];	/* WAKE, WAKE_DONE of a pool */
 };
 
 /* A locked list and how its reader is woken (one of the two). */
@@ -979,6 +1000,9 @@ struct proxy {
 	uv_async_t inbox_async;
 	struct map routes;		/* domain -> target string (owned) */
 	struct map apps;		/* name -> struct proxy_app */
+	struct map pools;		/* name -> PROXY_POOL (pools.c) */
+	struct map leases;		/* domain -> PROXY_LEASE */
+	struct map acquiring;		/* domain -> its acquire in flight */
 	pthread_mutex_t apps_mu;	/* guards the list for /metrics */
 	struct proxy_app *app_list;
 	struct route_table *table;	/* current snapshot */
@@ -1001,6 +1025,33 @@ void apps_reload(struct proxy *px);
 void apps_on_event(struct proxy *px, const struct msg *m);
 /* Marks the tables changed: a new snapshot goes out this loop turn. */
 void apps_changed(struct proxy *px);
+/* Rebuilds and sends the snapshot now (before a message that relies on
+ * it). */
+void apps_publish_now(struct proxy *px);
+/* "app" or "pool": what A is, for pages and logs. */
+static inline const char *
+apps_kind_name(const struct proxy_app *a)
+{
+	return a->kind == PROXY_APP ? "app" : "pool";
+}
+
+/* ------------------------------------------------------------------ */
+/* pools.c: IDE pools; a domain's first request acquires a member */
+
+/* The PROXY_POOL object of NAME, made on first use; NULL if invalid. */
+struct proxy_app *pools_get(struct proxy *px, const char *name);
+/* Adds the route of every running lease to T. */
+void pools_add_routes(struct proxy *px, struct route_table *t);
+/* A worker holds a request for DOMAIN under POOL: acquire a member. */
+void pools_acquire(struct proxy *px, struct proxy_app *pool,
+    const char *domain);
+/* pool.leased, pool.released; false for another type. */
+bool pools_on_event(struct proxy *px, const struct msg *m);
+/* Reads every lease again (start, store reconnect, refresh). */
+void pools_reload(struct proxy *px);
+/* Pushes the deadline of every lease used since the last flush. */
+void pools_flush(struct proxy *px, struct proxy_app *head, int64_t now);
+void pools_init(struct proxy *px);
 
 /* ------------------------------------------------------------------ */
 /* activity.c: last access and deadlines, flushed in one pipeline; the

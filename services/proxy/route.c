@@ -8,6 +8,7 @@
  * suffix to the shortest: for a.b.example.com, "*.b.example.com" wins
  * over "*.example.com".
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,10 @@ route_set_get(struct route_table *t, const char *target,
 		if (route_set_add(set, "", tg->rest) < 0)
 			goto fail;
 		break;
+	case TARGET_POOL:
+		/* a pool's leases have routes of their own
+		 * (route_table_add_lease); the wildcard sends nowhere */
+		break;
 	case TARGET_APP:
 		if (!apps_running(app))
 			break;
@@ -111,7 +116,7 @@ route_table_set(const struct route_table *t, const char *target)
 
 int
 route_table_add(struct route_table *t, const char *domain, const char *target,
-    struct proxy_app *(*app_of)(const char *, void *), void *arg)
+    struct proxy_app *(*app_of)(const struct target *, void *), void *arg)
 {
 	struct route *r, *routes;
 	struct target tg;
@@ -126,10 +131,47 @@ route_table_add(struct route_table *t, const char *domain, const char *target,
 	r = &routes[t->nroutes];
 	memset(r, 0, sizeof(*r));
 	r->kind = tg.kind;
-	if (tg.kind == TARGET_APP && (r->app = app_of(tg.rest, arg)) == NULL)
+	if ((tg.kind == TARGET_APP || tg.kind == TARGET_POOL) &&
+	    (r->app = app_of(&tg, arg)) == NULL)
 		return -1;
 	if ((r->set = route_set_get(t, target, &tg, r->app)) == NULL ||
 	    (r->domain = strdup(domain)) == NULL)
+		return -1;
+	t->nroutes++;
+	return 0;
+}
+
+int
+route_table_add_lease(struct route_table *t, struct proxy_app *lease)
+{
+	struct backend_set *set;
+	struct route *r, *routes;
+	char key[TARGET_MAX + MSG_DOMAIN_MAX];
+
+	if (lease->kind != PROXY_LEASE || !apps_running(lease) ||
+	    app_domain_valid(lease->domain) < 0)
+		return -1;
+	/* a key no route's target can be: leases never share a set */
+	snprintf(key, sizeof(key), " lease %s", lease->domain);
+	if (map_get(&t->sets, key, strlen(key)) != NULL)
+		return -1;
+	if ((routes = realloc(t->routes, (t->nroutes + 1) *
+	    sizeof(*routes))) == NULL)
+		return -1;
+	t->routes = routes;
+	r = &routes[t->nroutes];
+	memset(r, 0, sizeof(*r));
+	r->kind = TARGET_POOL;
+	r->app = lease;
+	if ((set = calloc(1, sizeof(*set))) == NULL ||
+	    (set->key = strdup(key)) == NULL ||
+	    route_set_add(set, lease->member, lease->addr) < 0 ||
+	    map_put(&t->sets, set->key, set) < 0) {
+		route_set_free(set);
+		return -1;
+	}
+	r->set = set;
+	if ((r->domain = strdup(lease->domain)) == NULL)
 		return -1;
 	t->nroutes++;
 	return 0;

@@ -152,19 +152,23 @@ stats_render_apps(struct metrics_buf *b, void *arg)
 	stats_family(b, "devcloud_proxy_app_requests_total", "counter",
 	    "Requests routed to each app.");
 	for (struct proxy_app *p = a; p != NULL; p = p->next)
-		metrics_buf_printf(b, "devcloud_proxy_app_requests_total"
+		if (p->kind == PROXY_APP)
+			metrics_buf_printf(b, "devcloud_proxy_app_requests_total"
 		    "{app=\"%s\"} %" PRIu64 "\n", p->name,
 		    (uint64_t)atomic_load(&p->requests_total));
 	stats_family(b, "devcloud_proxy_app_open", "gauge",
 	    "Open exchanges and tunnels of each app.");
 	for (struct proxy_app *p = a; p != NULL; p = p->next)
-		metrics_buf_printf(b, "devcloud_proxy_app_open{app=\"%s\"} %"
+		if (p->kind == PROXY_APP)
+			metrics_buf_printf(b, "devcloud_proxy_app_open{app=\"%s\"} %"
 		    PRId64 "\n", p->name, (int64_t)atomic_load(&p->inflight));
 	stats_family(b, "devcloud_proxy_app_held", "gauge",
 	    "Requests held for each app.");
 	for (struct proxy_app *p = a; p != NULL; p = p->next)
-		metrics_buf_printf(b, "devcloud_proxy_app_held{app=\"%s\"} %"
-		    PRId64 "\n", p->name, (int64_t)atomic_load(&p->held));
+		if (p->kind != PROXY_LEASE)
+			metrics_buf_printf(b, "devcloud_proxy_app_held{%s=\"%s\"} %"
+			    PRId64 "\n", apps_kind_name(p), p->name,
+			    (int64_t)atomic_load(&p->held));
 }
 
 void

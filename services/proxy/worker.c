@@ -310,7 +310,8 @@ worker_on_wake(struct loop *l)
 			continue;
 		case WMSG_WAKE_DONE:
 			if (!w->stopping)
-				hold_done(w, m->app, m->status, m->reason);
+				hold_done(w, m->app, m->domain, m->status,
+				    m->reason);
 			break;
 		case WMSG_RESOLVED:
 			upstream_resolved(w, m);

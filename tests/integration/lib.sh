@@ -164,7 +164,7 @@ autostart = { control = "$CTL_autostart"; admin = "$ADMIN_autostart";
               run_dir = "$T/run"; ${AUTOSTART_EXTRA:-} };
 regulator = { control = "$CTL_regulator"; admin = "$ADMIN_regulator";
               watch_local = ${REGULATOR_WATCH_LOCAL:-0}; ${REGULATOR_EXTRA:-} };
-idepool = { control = "$CTL_idepool"; admin = "$ADMIN_idepool"; };
+idepool = { control = "$CTL_idepool"; admin = "$ADMIN_idepool"; ${IDEPOOL_EXTRA:-} };
 deployer = { control = "$CTL_deployer"; admin = "$ADMIN_deployer"; ${DEPLOYER_EXTRA:-} };
 CONF
 	export DEVCLOUD_CONFIG=$CONF
@@ -249,11 +249,14 @@ app_state_is() { [ "$(app_state "$1")" = "$2" ]; }
 key() {
 	case "$1:$#" in
 	routes:1 | apps:1 | deadlines:1 | lastaccess:1 | transit:1 | services:1 | \
-	hosts:1 | deploying:1)
+	hosts:1 | deploying:1 | pools:1 | domains:1 | leases:1 | leasedeadlines:1)
 		echo "$REDIS_PREFIX$1" ;;
 	app:2 | instances:2 | host:2 | load:2 | hoststate:2 | relief:2)
 		echo "${REDIS_PREFIX}$1:$2" ;;
 	instance:3) echo "${REDIS_PREFIX}instance:$2:$3" ;;
+	pool:2 | members:2 | free:2 | spare:2 | memberseq:2)
+		echo "${REDIS_PREFIX}$1:$2" ;;
+	member:3) echo "${REDIS_PREFIX}member:$2:$3" ;;
 	wake_lock:2) echo "${REDIS_PREFIX}lock:wake:$2" ;;
 	scale_lock:2) echo "${REDIS_PREFIX}lock:scale:$2" ;;
 	deploy_lock:2) echo "${REDIS_PREFIX}lock:deploy:$2" ;;

@@ -17,13 +17,17 @@ static struct proxy_app app_blog = {.name = "blog", .state = APP_RUNNING,
     .addr = "127.0.0.1:9001"};
 static struct proxy_app app_ide = {.name = "ide", .state = APP_STOPPED};
 
+static struct proxy_app pool_ws = {.name = "ws", .kind = PROXY_POOL};
+
 static struct proxy_app *
-app_of(const char *name, void *arg)
+app_of(const struct target *tg, void *arg)
 {
 	(void)arg;
-	if (strcmp(name, "blog") == 0)
+	if (tg->kind == TARGET_POOL)
+		return strcmp(tg->rest, "ws") == 0 ? &pool_ws : NULL;
+	if (strcmp(tg->rest, "blog") == 0)
 		return &app_blog;
-	if (strcmp(name, "ide") == 0)
+	if (strcmp(tg->rest, "ide") == 0)
 		return &app_ide;
 	return NULL;
 }
@@ -113,6 +117,56 @@ test_refused(void)
 	route_table_unref(t);
 }
 
+/* A pool's wildcard sends nowhere; each lease's exact route goes to its
+ * member and wins over any other route of its domain. */
+static void
+test_leases(void)
+{
+	struct route_table *t = route_table_new();
+	struct proxy_app a = {.name = "ws", .kind = PROXY_LEASE,
+	    .state = APP_RUNNING, .addr = "127.0.0.1:9100", .member = "m1",
+	    .pool = &pool_ws, .domain = "dev-a.ws.example"};
+	struct proxy_app b = {.name = "ws", .kind = PROXY_LEASE,
+	    .state = APP_RUNNING, .addr = "127.0.0.1:9101", .member = "m2",
+	    .pool = &pool_ws, .domain = "dev-b.ws.example"};
+	struct proxy_app gone = {.name = "ws", .kind = PROXY_LEASE,
+	    .state = APP_STOPPED, .pool = &pool_ws,
+	    .domain = "dev-c.ws.example"};
+	struct proxy_app bad = {.name = "ws", .kind = PROXY_LEASE,
+	    .state = APP_RUNNING, .addr = "127.0.0.1:1", .member = "m3",
+	    .pool = &pool_ws, .domain = "../etc"};
+	const struct route *r;
+
+	REQUIRE(t != NULL);
+	CHECK(route_table_add(t, "*.ws.example", "pool:ws", app_of, NULL) ==
+	    0);
+	CHECK(route_table_add(t, "*.ws.example", "pool:nopool", app_of,
+	    NULL) < 0);
+	CHECK(route_table_add(t, "dev-b.ws.example", "static:127.0.0.1:80",
+	    app_of, NULL) == 0);
+	CHECK(route_table_add_lease(t, &a) == 0);
+	CHECK(route_table_add_lease(t, &b) == 0);
+	CHECK(route_table_add_lease(t, &gone) < 0);
+	CHECK(route_table_add_lease(t, &bad) < 0);
+	CHECK(route_table_add_lease(t, &app_blog) < 0);
+	REQUIRE(route_table_seal(t) == 0);
+
+	r = route_lookup(t, "dev-a.ws.example", 16);
+	REQUIRE(r != NULL);
+	CHECK(r->kind == TARGET_POOL && r->app == &a);
+	REQUIRE(r->set->n == 1);
+	CHECK_STREQ(r->set->b[0].addr, "127.0.0.1:9100");
+	CHECK_STREQ(r->set->b[0].id, "m1");
+	r = route_lookup(t, "dev-b.ws.example", 16);
+	REQUIRE(r != NULL);
+	CHECK(r->app == &b && r->set->n == 1);
+	r = route_lookup(t, "dev-c.ws.example", 16);
+	REQUIRE(r != NULL);
+	CHECK(r->app == &pool_ws && r->set->n == 0);
+	CHECK_STREQ(r->domain, "*.ws.example");
+	route_table_unref(t);
+}
+
 static void
 test_refcount(void)
 {
@@ -160,6 +214,7 @@ test_map(void)
 UNIT_TESTS = {
 	{"lookup", test_lookup},
 	{"refused", test_refused},
+	{"leases", test_leases},
 	{"refcount", test_refcount},
 	{"map", test_map},
 	{NULL, NULL},

@@ -27,7 +27,7 @@ static const char *const bad[] = {
 	"app:no/slash", "app:a:b", "app:.hidden", "app:-flag", "app:a b",
 	"static:127.0.0.1", "static:127.0.0.1:0", "static:127.0.0.1:70000",
 	"static::80", "static:a b:80", "static:::1:80", "static:/run/x.sock",
-	"static:127.0.0.1:80 ", "pool:ide",
+	"static:127.0.0.1:80 ", "lease:ide",
 };
 
 static void

@@ -67,6 +67,9 @@ int ctl_releases(struct ctl *c, int argc, char **argv);
 /* rollback APP [N]: back to release N (by default the one before) */
 int ctl_rollback(struct ctl *c, int argc, char **argv);
 
+/* pool.c: pool create|update|rm|list|show|pause|resume|release */
+int ctl_pool(struct ctl *c, int argc, char **argv);
+
 /* route.c: route add|rm|list */
 int ctl_route(struct ctl *c, int argc, char **argv);
 

@@ -30,8 +30,13 @@ static const char usage[] =
     "  app scale NAME N          ask autostart for N instances of NAME\n"
     "                            (held within its --min and --max)\n"
     "  route add DOMAIN HOST:PORT  route DOMAIN (or *.DOMAIN) to an upstream\n"
+    "  route add *.DOMAIN pool:NAME  each domain under it to its IDE lease\n"
     "  route rm DOMAIN           remove a route\n"
     "  route list                list the routes\n"
+    "  pool create NAME --image IMG --cport PORT [OPTIONS]  an IDE pool\n"
+    "                            (pool --help for the options)\n"
+    "  pool update NAME [OPTIONS] | pool rm NAME [--force] | pool list\n"
+    "  pool show|pause|resume NAME | pool release DOMAIN\n"
     "  hosts                     hosts, overloaded or not, and what the\n"
     "                            regulator last did on each\n"
     "  deploy APP FILE.tar.gz [--check /PATH] [--wake] [--watch-ms MS]\n"
@@ -96,6 +101,7 @@ static const struct {
 	{"route", ctl_route},
 	{"app", ctl_app},
 	{"hosts", ctl_hosts},
+	{"pool", ctl_pool},
 	{"deploy", ctl_deploy},
 	{"releases", ctl_releases},
 	{"rollback", ctl_rollback},

@@ -42,10 +42,16 @@ route_add(struct ctl *c, redisContext *rc, char *domain, const char *upstream)
 		return ctl_usage_error("route add: \"%s\" is not a domain "
 		    "(letters, digits, '-', '_', dots; \"*.\" in front for a "
 		    "wildcard)", domain);
-	if (addr_parse(upstream, 0, NULL, 0, NULL, &why) != 0)
+	if (strncmp(upstream, "pool:", 5) == 0) {
+		/* an IDE pool: each domain under it to its lease */
+		if (target_format(target, sizeof(target), TARGET_POOL,
+		    upstream + 5) == NULL)
+			return ctl_usage_error("route add: \"%s\" is not a "
+			    "pool name", upstream + 5);
+	} else if (addr_parse(upstream, 0, NULL, 0, NULL, &why) != 0) {
 		return ctl_usage_error("route add: upstream \"%s\" %s",
 		    upstream, why);
-	if (target_format(target, sizeof(target), TARGET_STATIC,
+	} else if (target_format(target, sizeof(target), TARGET_STATIC,
 	    upstream) == NULL)
 		return ctl_usage_error("route add: upstream \"%s\" is too "
 		    "long", upstream);
