@@ -253,6 +253,8 @@ stage_retired(const struct driver_result *r, void *arg)
 	log_info("instance retired", "app=%s instance=%s reason=\"%s\"",
 	    sg->app, sg->inst, sg->reason);
 	stage_forget(sg, sg->reason);
+	/* the count the app should have is the scaler's to keep */
+	scale_apply(sg->as, sg->app);
 	msg_init(&m, MSG_RETIRE_OK);
 	snprintf(m.app, sizeof(m.app), "%s", sg->app);
 	snprintf(m.instance, sizeof(m.instance), "%s", sg->inst);

@@ -43,6 +43,7 @@
 static void switch_stage(struct deploy *d);
 static void switch_retire_all(struct deploy *d, bool staged);
 static void switch_done(struct deploy *d);
+static void switch_activate(struct deploy *d);
 
 /* The record's image follows the release's (an image deploy's, or the
  * one the record had when a files release was made). KEYS[4]: the
@@ -57,8 +58,10 @@ static void switch_done(struct deploy *d);
  * KEYS app, lock, instances, target's release; ARGV N (the lock's),
  * target, inst_tpl. Returns {"lost"} (the lock is not ours), {"busy",
  * state} (starting or stopping: ask again), {"sleeping", prev} (the
- * record now names the target), or {"running", ready count, prev,
- * start_timeout, ready}.
+ * record now names the target), or {"running", count, prev,
+ * start_timeout, ready}: COUNT the instances to start, as many as are
+ * ready or as the app should have (min_instances, desired), whichever
+ * is more.
  */
 static const char script_activate[] =
     LUA_IMAGE
@@ -81,6 +84,16 @@ static const char script_activate[] =
     "end\n"
     "if n == 0 then return {'busy', 'running without a ready instance'}"
     " end\n"
+    /* as many as run, or as many as it should run (autostart's
+     * scaler may be on its way there) */
+    "local mn = tonumber(redis.call('HGET', KEYS[1], 'min_instances') or"
+    " '1') or 1\n"
+    "local mx = tonumber(redis.call('HGET', KEYS[1], 'max_instances') or"
+    " '1') or 1\n"
+    "local want = tonumber(redis.call('HGET', KEYS[1], 'desired') or '0')"
+    " or 0\n"
+    "want = math.max(mn, math.min(math.max(mx, mn), want))\n"
+    "if want > n then n = want end\n"
     "return {'running', tostring(n), prev,"
     " redis.call('HGET', KEYS[1], 'start_timeout') or '30000',"
     " redis.call('HGET', KEYS[1], 'ready') or 'tcp'}\n";
@@ -159,11 +172,12 @@ switch_fail(struct deploy *d, const char *reason)
 	}
 	switch_retire_all(d, true);
 	if (d->rolling_back) {
+		char why[sizeof(d->fail)];
+
 		/* the bad release still serves: say so */
-		snprintf(d->fail, sizeof(d->fail), "%.240s; the rollback "
-		    "to release %llu failed: %.200s", d->bad_why, d->target,
-		    reason);
-		deploy_finish(d, d->fail);
+		snprintf(why, sizeof(why), "%.240s; the rollback to release "
+		    "%llu failed: %.200s", d->bad_why, d->target, reason);
+		deploy_finish(d, why);
 		return;
 	}
 	if (!d->manual_rollback)
@@ -250,6 +264,20 @@ switch_done(struct deploy *d)
 	deploy_finish(d, NULL);
 }
 
+/* deploy.rolledback: release d->target serves (or will) again. */
+static void
+switch_rolledback(struct deploy *d)
+{
+	struct msg m;
+
+	msg_init(&m, MSG_DEPLOY_ROLLEDBACK);
+	snprintf(m.app, sizeof(m.app), "%s", d->app);
+	snprintf(m.release, sizeof(m.release), "%llu", d->release);
+	snprintf(m.reason, sizeof(m.reason), "%s", d->bad_why);
+	m.to = (int64_t)d->target;
+	bus_publish(d->dp->svc->bus, &m);
+}
+
 /* --- the switch --- */
 
 static void
@@ -299,16 +327,16 @@ switch_switched(struct store *st, redisReply *r, void *arg)
 		snprintf(m.reason, sizeof(m.reason), "deploy");
 		bus_publish(d->dp->svc->bus, &m);
 	}
-	msg_init(&m, d->rolling_back ? MSG_DEPLOY_ROLLEDBACK :
-	    MSG_DEPLOY_SWITCHED);
-	snprintf(m.app, sizeof(m.app), "%s", d->app);
-	snprintf(m.release, sizeof(m.release), "%llu", d->rolling_back ?
-	    d->release : d->target);
-	m.from = strtoll(d->prev, NULL, 10);
-	m.to = (int64_t)d->target;
-	if (d->rolling_back)
-		snprintf(m.reason, sizeof(m.reason), "%s", d->bad_why);
-	bus_publish(d->dp->svc->bus, &m);
+	if (d->rolling_back) {
+		switch_rolledback(d);
+	} else {
+		msg_init(&m, MSG_DEPLOY_SWITCHED);
+		snprintf(m.app, sizeof(m.app), "%s", d->app);
+		snprintf(m.release, sizeof(m.release), "%llu", d->target);
+		m.from = strtoll(d->prev, NULL, 10);
+		m.to = (int64_t)d->target;
+		bus_publish(d->dp->svc->bus, &m);
+	}
 	log_info(d->rolling_back ? "deploy rolled back" : "deploy switched",
 	    "app=%s release=%llu from=%s instances=%d draining=%d", d->app,
 	    d->target, d->prev[0] ? d->prev : "-", d->nstaged, d->nold);
@@ -493,6 +521,15 @@ switch_sleeping(struct deploy *d)
 	log_info("release made current for the next wake", "app=%s "
 	    "release=%llu previous=%s wake=%s", d->app, d->target,
 	    d->prev[0] ? d->prev : "-", d->wake ? "now" : "next request");
+	if (d->rolling_back) {
+		/* every new instance died and the app stopped: its next
+		 * wake runs the release it had */
+		switch_rolledback(d);
+		d->switched = true;
+		d->watch_end = 0;
+		switch_done(d);	/* or once the old ones are retired */
+		return;
+	}
 	if (!d->manual_rollback)
 		switch_release_state(d, d->target, "ready");
 	if (!d->wake) {
@@ -512,8 +549,6 @@ switch_sleeping(struct deploy *d)
 }
 
 /* --- activate: what the app runs now decides the path --- */
-
-static void switch_activate(struct deploy *d);
 
 static void
 switch_retry(uv_timer_t *t)
@@ -629,13 +664,15 @@ switch_rollback(struct deploy *d, const char *why)
 		deploy_finish(d, d->bad_why);
 		return;
 	}
-	/* the switch back lists the bad ones as the old ones to retire */
+	/* back the way it came: the app may run (the switch back lists the
+	 * bad ones as the old ones to retire) or may have stopped, when
+	 * every new instance died (its record is pointed back) */
 	d->rolling_back = true;
-	d->want = d->nstaged;
 	d->switched = false;
 	snprintf(d->prev, sizeof(d->prev), "%llu", d->target);
 	d->target = prev;
-	switch_stage(d);
+	deploy_progress(d, "rollback");
+	switch_activate(d);
 }
 
 static void

@@ -10,12 +10,14 @@ release on purpose:
     exit    it exits at once (never ready)
     500     it listens, and answers every request 500
     slow    it waits 4 s before it listens (a deploy in flight for long)
+    crash   it serves for 0.7 s, then exits (dies after the switch)
 
 Used by tests/integration/deploy_*.sh and bench/deploy; not part of
 devcloud.
 """
 import os
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -55,4 +57,6 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
+if MODE == "crash":
+    threading.Timer(0.7, lambda: os._exit(3)).start()
 Server(("127.0.0.1", PORT), Handler).serve_forever()

@@ -7,7 +7,8 @@
 # release, and exactly the new release's instances left each time; a
 # release that never gets ready is refused before the switch, the old
 # one serving, still zero failed; a release that answers 500s after the
-# switch is rolled back within the watch window (deploy.rolledback);
+# switch is rolled back within the watch window (deploy.rolledback),
+# and so is one whose instances die after the switch;
 # devcloudctl rollback goes back by hand. Real redis-server, bus,
 # autostart, proxy, deployer, curl, hey, python3.
 . "$(dirname "$0")/lib.sh"
@@ -36,6 +37,7 @@ artifact() {
 artifact good
 artifact never exit
 artifact bad 500
+artifact crash crash
 # upload FILE [CURL_ARGS...]: POSTs FILE as web's artifact; the status,
 # then the body, in $T/answer.
 upload() {
@@ -168,6 +170,20 @@ check "...phase watch, reason names the 500" bash -c "
 check "release 6 current again, two instances" wait_for 10 only_release 6 2
 check "release 8 marked bad" [ "$(rcli hget "$(key release web 8)" state)" = bad ]
 check "it serves release 6" [ "$(px_curl web.test / -m 10)" = "release 6" ]
+
+# --- a release whose instances die after the switch: rolled back --------
+st=$(upload "$A/crash.tgz")
+check "crashing release accepted as 9" [ "$st:$(accepted)" = 202:9 ]
+check "deploy.rolledback for 9" wait_for 30 has_event deploy.rolledback 9
+check "...because an instance ended" bash -c "
+	grep '\"type\":\"deploy.rolledback\"' $T/events.log | grep '\"release\":\"9\"' |
+	grep -q 'instance [0-9]* ended: exited'"
+check "deploy 9 failed in the watch" wait_for 10 has_event deploy.failed 9
+# every new instance died: the app may have stopped with them, its
+# record pointed back at 6 for its next wake
+check "the record names release 6 again" [ "$(current)" = 6 ]
+check "it serves release 6" [ "$(px_curl web.test / -m 20)" = "release 6" ]
+check "release 6 on two instances" wait_for 20 only_release 6 2
 
 # --- rollback by hand -----------------------------------------------------
 check "devcloudctl rollback web 5" ctl rollback web 5
