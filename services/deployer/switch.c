@@ -295,6 +295,15 @@ switch_switched(struct store *st, redisReply *r, void *arg)
 		switch_fail(d, "redis: the switch did not answer");
 		return;
 	}
+	if (strcmp(r->element[0]->str, "idle") == 0 && !d->rolling_back) {
+		/* the app stopped while its new instances started (its
+		 * stop took them too): the sleeping path, then */
+		log_info("app stopped during its deploy", "app=%s "
+		    "release=%llu", d->app, d->target);
+		switch_retire_all(d, true);
+		switch_activate(d);
+		return;
+	}
 	if (strcmp(r->element[0]->str, "ok") != 0 || r->elements < 2) {
 		snprintf(why, sizeof(why), "the switch found %s %s",
 		    r->element[0]->str, r->elements > 1 &&

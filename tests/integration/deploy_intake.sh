@@ -119,7 +119,7 @@ check "the stopped app's record names release 1 (its next wake runs it)" \
 	[ "$(rcli hget "$(key app web)" release)" = 1 ]
 ctl releases web >"$T/releases.out" 2>&1
 check "devcloudctl releases lists release 1" \
-	grep -qE "^\* 1 +[0-9-]+ [0-9:]+ +$(stat -c %s "$A/good.tgz") +$(sha256sum <"$A/good.tgz" | cut -c1-12) +upload$" \
+	grep -qE "^\* 1 +[0-9-]+ [0-9:]+ +$(stat -c %s "$A/good.tgz") +$(sha256sum <"$A/good.tgz" | cut -c1-12) +ready +upload$" \
 	"$T/releases.out"
 st=$(upload "$A/good.tgz")
 check "a second upload: 202 \"accepted 2\"" [ "$st:$(accepted)" = 202:2 ]

@@ -110,8 +110,7 @@ check "a slow release accepted as 3" [ "$st:$(accepted)" = 202:3 ]
 wait_for 10 has_event deploy.progress 3 '"phase":"starting"' ||
 	not_ok "deploy 3 starting"
 sleep 1
-kill -9 "$PID_deployer"
-wait "$PID_deployer" 2>/dev/null || true
+{ kill -9 "$PID_deployer"; wait "$PID_deployer"; } 2>/dev/null
 check "its staged instances exist" bash -c "
 	for id in \$(redis-cli -p $REDIS_PORT smembers $(key instances web)); do
 		[ \"\$(redis-cli -p $REDIS_PORT hget $(key instance web X | sed 's/X$//')\$id state)\" = staged ] && exit 0
@@ -133,8 +132,7 @@ check "deployer ready again" wait_for 10 healthz_is "$ADMIN_deployer" 200
 st=$(upload "$ADMIN_deployer" "$A/good.tgz")
 check "release 4 accepted" [ "$st:$(accepted)" = 202:4 ]
 check "deploy 4 switched" wait_for 20 has_event deploy.switched 4
-kill -9 "$PID_deployer"
-wait "$PID_deployer" 2>/dev/null || true
+{ kill -9 "$PID_deployer"; wait "$PID_deployer"; } 2>/dev/null
 check "the old ones are draining" bash -c "redis-cli -p $REDIS_PORT keys '$(key instance web X | sed 's/X$//')*' | while read k; do redis-cli -p $REDIS_PORT hget \$k state; done | grep -q draining"
 check "deploy 4 marked done by the second deployer's recovery" \
 	wait_for 30 has_event deploy.done 4

@@ -169,6 +169,9 @@ check "...phase watch, reason names the 500" bash -c "
 	grep '\"phase\":\"watch\"' | grep -q 'rolled back to release 6.*answered 500'"
 check "release 6 current again, two instances" wait_for 10 only_release 6 2
 check "release 8 marked bad" [ "$(rcli hget "$(key release web 8)" state)" = bad ]
+check "devcloudctl releases shows it bad, 6 current" bash -c "
+	$BIN/devcloudctl -c $CONF releases web >$T/rels &&
+	grep -qE '^  8 .* bad ' $T/rels && grep -qE '^\\* 6 .* ready ' $T/rels"
 check "it serves release 6" [ "$(px_curl web.test / -m 10)" = "release 6" ]
 
 # --- a release whose instances die after the switch: rolled back --------

@@ -12,7 +12,9 @@
  * is given up.
  *
  * releases APP lists PREFIX releases:APP with each release's hash
- * (keys.h), the app's current one (its record's "release") marked "*".
+ * (keys.h) and state (ready; failed: refused before its switch; bad:
+ * rolled back), the app's current one (its record's "release") marked
+ * "*".
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -382,8 +384,8 @@ ctl_releases(struct ctl *c, int argc, char **argv)
 		redisAppendCommand(rc, "HGETALL %s", key_release(key,
 		    sizeof(key), app, strtoull(nums->element[i]->str, NULL,
 		    10)) != NULL ? key : "-");
-	printf("  %-8s %-19s %12s  %-12s  %s\n", "RELEASE", "TIME", "SIZE",
-	    "SHA256", "SOURCE");
+	printf("  %-8s %-19s %12s  %-12s  %-6s  %s\n", "RELEASE", "TIME",
+	    "SIZE", "SHA256", "STATE", "SOURCE");
 	for (size_t i = 0; i < nums->elements; i++) {
 		const char *n = nums->element[i]->str;
 
@@ -391,11 +393,11 @@ ctl_releases(struct ctl *c, int argc, char **argv)
 			ctl_error("releases: %s", rc->errstr);
 			goto done;
 		}
-		printf("%c %-8s %-19s %12s  %-12.12s  %s\n",
+		printf("%c %-8s %-19s %12s  %-12.12s  %-6s  %s\n",
 		    strcmp(n, current) == 0 ? '*' : ' ', n,
 		    releases_time(when, sizeof(when), ctl_hash_get(r, "time")),
 		    ctl_hash_get(r, "size"), ctl_hash_get(r, "sha256"),
-		    ctl_hash_get(r, "source"));
+		    ctl_hash_get(r, "state"), ctl_hash_get(r, "source"));
 		freeReplyObject(r);
 	}
 	rv = 0;
