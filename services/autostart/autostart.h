@@ -187,6 +187,9 @@ void stage_request(struct autostart *as, const struct msg *m,
  * fails now). */
 bool stage_on_exit(struct autostart *as, const char *app, const char *inst,
     const char *why);
+/* APP stopped (app.stopped): its stages fail now, not at their probe's
+ * timeout. */
+void stage_app_stopped(struct autostart *as, const char *app);
 void stage_abort_all(struct autostart *as);
 
 /* stop.c: idle sweeps, manual stops, reconcile */

@@ -52,6 +52,8 @@ autostart_on_event(struct service *s, const struct msg *m)
 	case MSG_APP_READY:
 	case MSG_APP_FAILED:
 	case MSG_APP_STOPPED:
+		if (m->type == MSG_APP_STOPPED)
+			stage_app_stopped(s->priv, m->app);
 		wake_on_event(s->priv, m);
 		break;
 	case MSG_HOST_OVERLOADED:

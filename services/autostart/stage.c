@@ -362,6 +362,23 @@ stage_on_exit(struct autostart *as, const char *app, const char *inst,
 }
 
 void
+stage_app_stopped(struct autostart *as, const char *app)
+{
+	struct stage *sg, *next;
+
+	for (sg = as->stages; sg != NULL; sg = next) {
+		next = sg->next;
+		if (sg->done || sg->op != STAGE_START || sg->starter == NULL ||
+		    strcmp(sg->app, app) != 0)
+			continue;
+		/* its stop took the instance too (stop.c stops them all) */
+		starter_cancel(sg->starter);
+		sg->starter = NULL;
+		stage_fail(sg, "the app stopped while its instance started");
+	}
+}
+
+void
 stage_abort_all(struct autostart *as)
 {
 	for (struct stage *sg = as->stages; sg != NULL; sg = sg->next) {

@@ -467,6 +467,14 @@ switch_staged(const struct msg *r, enum bus_status st, const char *err,
 	}
 	if (deploy_back(d) || d->out > 0)
 		return;
+	if (d->fail[0] != '\0' && !d->rolling_back) {
+		/* the app may have stopped meanwhile (its stop takes its
+		 * staged instances too): if so, the sleeping path */
+		switch_retire_all(d, true);
+		d->recheck = true;
+		switch_activate(d);
+		return;
+	}
 	if (d->fail[0] != '\0') {
 		switch_fail(d, d->fail);
 		return;
@@ -592,8 +600,15 @@ switch_activated(struct store *st, redisReply *r, void *arg)
 			return;
 		}
 	if (strcmp(what, "sleeping") == 0 && r->elements == 2) {
-		snprintf(d->prev, sizeof(d->prev), "%s", r->element[1]->str);
+		if (d->recheck)
+			log_info("app stopped during its deploy", "app=%s "
+			    "release=%llu", d->app, d->target);
+		else
+			snprintf(d->prev, sizeof(d->prev), "%s",
+			    r->element[1]->str);
 		switch_sleeping(d);
+	} else if (strcmp(what, "running") == 0 && d->recheck) {
+		switch_fail(d, d->fail);	/* it runs: the stage failed */
 	} else if (strcmp(what, "running") == 0 && r->elements == 5) {
 		d->want = (int)strtol(r->element[1]->str, NULL, 10);
 		snprintf(d->prev, sizeof(d->prev), "%s", r->element[2]->str);

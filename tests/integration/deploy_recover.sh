@@ -7,7 +7,8 @@
 # app running exactly one release (the one its record names), no staged
 # or draining instance, no orphan process, and the deploy marked failed
 # (before the switch) or done (after it). Then a sleeping app deployed
-# with --wake runs the new release at once. Real redis-server, bus,
+# with --wake runs the new release at once, and an app stopped while its
+# deploy starts new instances gets the release for its next wake. Real redis-server, bus,
 # autostart, proxy, two deployers, devcloudctl, curl, python3.
 . "$(dirname "$0")/lib.sh"
 
@@ -148,4 +149,17 @@ check "devcloudctl deploy --wake (to the second deployer)" env DEVCLOUD_DEPLOYER
 	"$BIN/devcloudctl" -c "$CONF" -w 30000 deploy web "$A/good.tgz" --wake
 check "it runs at once, on release 5" wait_for 10 only_release 5 2
 check "it serves release 5" [ "$(px_curl web.test / -m 10)" = "release 5" ]
+
+# --- the app stopped while its new instances start ---------------------
+st=$(upload "$ADMIN2" "$A/slow.tgz")
+check "a slow release accepted as 6" [ "$st:$(accepted)" = 202:6 ]
+wait_for 10 has_event deploy.progress 6 '"phase":"starting"' ||
+	not_ok "deploy 6 starting"
+check "app stop web, mid-deploy" ctl app stop web
+check "deploy 6 done all the same" wait_for 30 has_event deploy.done 6
+check "the record names release 6 for the next wake" \
+	[ "$(rcli hget "$(key app web)" release)" = 6 ]
+check "nothing runs" wait_for 20 napps_is 0
+check "its next request runs release 6" \
+	[ "$(px_curl web.test / -m 30)" = "release 6" ]
 finish
