@@ -52,6 +52,9 @@ static struct metric m_done = METRIC_COUNTER(
 static struct metric m_failed = METRIC_COUNTER(
     "devcloud_deployer_deploys_total{outcome=\"failed\"}",
     "Deploys finished, by outcome.");
+static struct metric m_rolledback = METRIC_COUNTER(
+    "devcloud_deployer_deploys_total{outcome=\"rolledback\"}",
+    "Deploys finished, by outcome.");
 static struct metric m_refused = METRIC_COUNTER(
     "devcloud_deployer_uploads_refused_total",
     "Uploads answered with a 4xx or 5xx status.");
@@ -214,7 +217,7 @@ deploy_finish(struct deploy *d, const char *reason)
 		snprintf(m.reason, sizeof(m.reason), "%s", reason);
 		snprintf(m.phase, sizeof(m.phase), "%s", d->phase != NULL ?
 		    d->phase : "intake");
-		metric_add(&m_failed, 1);
+		metric_add(d->rolling_back ? &m_rolledback : &m_failed, 1);
 		log_warn("deploy failed", "app=%s release=%s duration_ms=%lld "
 		    "phase=%s reason=\"%s\"", d->app, n,
 		    (long long)m.duration_ms, m.phase, reason);
@@ -755,6 +758,7 @@ intake_routes(struct deployer *dp)
 
 	metrics_register(&m_done);
 	metrics_register(&m_failed);
+	metrics_register(&m_rolledback);
 	metrics_register(&m_refused);
 	LIST_INIT(&dp->deploys);
 	dp->routes[0] = (struct admin_route){

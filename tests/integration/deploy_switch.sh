@@ -188,6 +188,10 @@ check "the record names release 6 again" [ "$(current)" = 6 ]
 check "it serves release 6" [ "$(px_curl web.test / -m 20)" = "release 6" ]
 check "release 6 on two instances" wait_for 20 only_release 6 2
 
+check "/metrics counts the two rollbacks" bash -c "
+	curl -s -m 5 http://$ADMIN_deployer/metrics |
+	grep -qx 'devcloud_deployer_deploys_total{outcome=\"rolledback\"} 2'"
+
 # --- rollback by hand -----------------------------------------------------
 check "devcloudctl rollback web 5" ctl rollback web 5
 check "release 5 current, two instances" wait_for 30 only_release 5 2
