@@ -467,9 +467,10 @@ switch_staged(const struct msg *r, enum bus_status st, const char *err,
 	}
 	if (deploy_back(d) || d->out > 0)
 		return;
-	if (d->fail[0] != '\0' && !d->rolling_back) {
+	if (d->fail[0] != '\0' && !d->recheck) {
 		/* the app may have stopped meanwhile (its stop takes its
-		 * staged instances too): if so, the sleeping path */
+		 * staged instances too; a rollback's, when the last bad
+		 * instance died): if so, the sleeping path */
 		switch_retire_all(d, true);
 		d->recheck = true;
 		switch_activate(d);
@@ -487,7 +488,8 @@ switch_stage(struct deploy *d)
 {
 	struct msg m;
 
-	deploy_progress(d, d->rolling_back ? "rollback" : "starting");
+	if (!d->rolling_back)
+		deploy_progress(d, "starting");
 	d->nstaged = 0;
 	d->fail[0] = '\0';
 	for (int i = 0; i < d->want; i++) {
