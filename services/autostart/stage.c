@@ -371,9 +371,13 @@ stage_app_stopped(struct autostart *as, const char *app)
 		if (sg->done || sg->op != STAGE_START || sg->starter == NULL ||
 		    strcmp(sg->app, app) != 0)
 			continue;
-		/* its stop took the instance too (stop.c stops them all) */
+		/* a stop (stop.c) takes every instance, but an app that
+		 * stopped because its last ready instance died leaves the
+		 * others to whoever started them: this one goes here */
 		starter_cancel(sg->starter);
 		sg->starter = NULL;
+		starter_stop_failed(as, &sg->rec, sg->inst);
+		stage_forget(sg, "the app stopped");
 		stage_fail(sg, "the app stopped while its instance started");
 	}
 }
