@@ -209,6 +209,21 @@ static const struct conf_setting settings[] = {
 	STR("deployer.fetch_bearer", deployer.fetch_bearer, "", CHECK_NONE,
 	    NULL),
 	STR("deployer.fetch_user", deployer.fetch_user, "", CHECK_NONE, NULL),
+
+	STR("drivers.kubernetes_api", drivers.kubernetes_api, "", CHECK_NONE,
+	    NULL),
+	STR("drivers.kubernetes_token_file", drivers.kubernetes_token_file,
+	    "/var/run/secrets/kubernetes.io/serviceaccount/token", CHECK_NONE,
+	    NULL),
+	STR("drivers.kubernetes_ca_file", drivers.kubernetes_ca_file,
+	    "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt", CHECK_NONE,
+	    NULL),
+	STR("drivers.kubernetes_namespace", drivers.kubernetes_namespace, "",
+	    CHECK_NONE, NULL),
+	INT("drivers.kubernetes_timeout_ms", drivers.kubernetes_timeout_ms,
+	    10000, 100, 600000),
+	STR("drivers.swarm_network", drivers.swarm_network, "", CHECK_NONE,
+	    NULL),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

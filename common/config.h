@@ -141,6 +141,16 @@ struct config {
 		char fetch_bearer[256];		/* the CI server's token */
 		char fetch_user[256];		/* or USER:PASSWORD (basic) */
 	} deployer;
+
+	/* The orchestrator drivers (driver_kubernetes.c, driver_swarm.c). */
+	struct {
+		char kubernetes_api[256];	/* "": in-cluster */
+		char kubernetes_token_file[CONFIG_PATH_MAX];
+		char kubernetes_ca_file[CONFIG_PATH_MAX];
+		char kubernetes_namespace[64];	/* "": the pod's own */
+		int kubernetes_timeout_ms;	/* one API request */
+		char swarm_network[64];		/* "": local bridge */
+	} drivers;
 };
 
 /*

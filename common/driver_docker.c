@@ -182,10 +182,9 @@ static char *
 docker_create_body(const struct docker_job *j)
 {
 	json_object *o = json_object_new_object();
-	json_object *env = json_object_new_array();
+	json_object *env = docker_env_array(j->env);
 	json_object *labels = json_object_new_object();
 	json_object *ports = json_object_new_object();
-	const char *line = j->env, *nl;
 	char port[16];
 	char *s = NULL;
 
@@ -194,13 +193,6 @@ docker_create_body(const struct docker_job *j)
 		json_object_put(labels);
 		json_object_put(ports);
 		goto done;
-	}
-	for (; *line != '\0'; line = *nl ? nl + 1 : nl) {
-		if ((nl = strchr(line, '\n')) == NULL)
-			nl = line + strlen(line);
-		if (nl > line)
-			json_object_array_add(env, json_object_new_string_len(
-			    line, (int)(nl - line)));
 	}
 	json_object_object_add(labels, DOCKER_LABEL_APP,
 	    json_object_new_string(j->app));

@@ -58,7 +58,8 @@ static void switch_activate(struct deploy *d);
  * KEYS app, lock, instances, target's release; ARGV N (the lock's),
  * target, inst_tpl. Returns {"lost"} (the lock is not ours), {"busy",
  * state} (starting or stopping: ask again), {"sleeping", prev} (the
- * record now names the target), or {"running", count, prev,
+ * record now names the target), {"unsupported", driver} (a running
+ * app of another driver), or {"running", count, prev,
  * start_timeout, ready}: COUNT the instances to start, as many as are
  * ready or as the app should have (min_instances, desired), whichever
  * is more.
@@ -76,6 +77,10 @@ static const char script_activate[] =
     "    set_image()\n"
     "  end\n"
     "  return {'sleeping', prev}\n"
+    "end\n"
+    "local drv = redis.call('HGET', KEYS[1], 'driver') or 'process'\n"
+    "if drv ~= 'process' and drv ~= 'docker' then\n"
+    "  return {'unsupported', drv}\n"
     "end\n"
     "local n = 0\n"
     "for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do\n"
@@ -632,6 +637,12 @@ switch_activated(struct store *st, redisReply *r, void *arg)
 		t->data = d;
 		d->pending++;
 		uv_timer_start(t, switch_retry, SWITCH_BUSY_RETRY_MS, 0);
+	} else if (strcmp(what, "unsupported") == 0 && r->elements == 2) {
+		/* an orchestrator's replicas are its own to replace */
+		snprintf(d->fail, sizeof(d->fail), "a running app of the %s "
+		    "driver is not switched by the deployer (process and "
+		    "docker apps are)", r->element[1]->str);
+		switch_fail(d, d->fail);
 	} else {
 		switch_fail(d, strcmp(what, "lost") == 0 ? "the deploy lock "
 		    "was lost" : "the app is busy");

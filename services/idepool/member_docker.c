@@ -97,11 +97,10 @@ md_create_body(const struct md_ctx *c)
 {
 	const struct pool_spec *p = &c->j->spec;
 	json_object *o = json_object_new_object();
-	json_object *env = json_object_new_array();
+	json_object *env = docker_env_array(p->env);
 	json_object *labels = json_object_new_object();
 	json_object *ports = json_object_new_object();
 	json_object *host = json_object_new_object();
-	const char *line = p->env, *nl;
 	char port[16];
 	char *s = NULL;
 
@@ -112,13 +111,6 @@ md_create_body(const struct md_ctx *c)
 		json_object_put(ports);
 		json_object_put(host);
 		goto done;
-	}
-	for (; *line != '\0'; line = *nl ? nl + 1 : nl) {
-		if ((nl = strchr(line, '\n')) == NULL)
-			nl = line + strlen(line);
-		if (nl > line)
-			json_object_array_add(env, json_object_new_string_len(
-			    line, (int)(nl - line)));
 	}
 	json_object_object_add(labels, MD_LABEL_POOL,
 	    json_object_new_string(p->name));
