@@ -146,10 +146,22 @@ void deploy_progress(struct deploy *d, const char *phase);
  * when bad; a sleeping app's record pointed at it.
  */
 void switch_begin(struct deploy *d);
+/* What the app runs decides the path (again, after a failed stage or
+ * for a rollback: d->target is where it goes). */
+void switch_activate(struct deploy *d);
+/* Retires the staged instances (STAGED) or the old ones. */
+void switch_retire_all(struct deploy *d, bool staged);
+/* Ends D once its old instances are stopped: done, or rolled back. */
+void switch_done(struct deploy *d);
+/* Records what became of release N (ready, failed, bad). */
+void switch_release_state(struct deploy *d, unsigned long long n,
+    const char *state);
+
+/* watch.c: after the switch */
 /* The tick: drains, the watch's probes, lease renewals. */
-void switch_tick(struct deployer *dp);
+void watch_tick(struct deployer *dp);
 /* instance.stopped: one of a watched deploy's new instances died. */
-void switch_on_event(struct deployer *dp, const struct msg *m);
+void watch_on_event(struct deployer *dp, const struct msg *m);
 
 /* recover.c: deploys a dead deployer left (their lease lapsed) */
 void recover_scan(struct deployer *dp);

@@ -16,7 +16,7 @@ deployer_tick(uv_timer_t *t)
 
 	if (dp->stopping)
 		return;
-	switch_tick(dp);
+	watch_tick(dp);
 	if (service_mono_ms() >= dp->recover_at) {
 		dp->recover_at = service_mono_ms() + DEPLOYER_RECOVER_MS;
 		recover_scan(dp);
@@ -45,7 +45,7 @@ deployer_on_event(struct service *s, const struct msg *m)
 {
 	switch (m->type) {
 	case MSG_INSTANCE_STOPPED:
-		switch_on_event(s->priv, m);
+		watch_on_event(s->priv, m);
 		break;
 	default:
 		service_event_ignored(s, m);
