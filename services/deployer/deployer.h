@@ -97,7 +97,7 @@ struct deploy {
 	char fail[512];			/* the first failure of a step */
 	bool switched;			/* the new instances serve */
 	bool rolling_back;		/* the watch found it bad */
-	bool recheck;			/* a stage failed: does it still run? */
+	bool recheck;			/* a stage failed: does it run? */
 	char bad_why[512];		/* what the watch found */
 	char exited[400];		/* a new instance ended: why */
 	char recover_why[300];		/* a recovery that fails it */
