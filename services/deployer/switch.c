@@ -227,6 +227,52 @@ switch_retire(struct deploy *d, const char *id, const char *reason)
 	}
 }
 
+/*
+ * KEYS instances; ARGV inst_tpl. The app's staged instances: with its
+ * deploy lock held, every one is this deploy's.
+ */
+static const char script_staged[] =
+    "local out = {}\n"
+    "for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  if redis.call('HGET', string.sub(ARGV[1], 1, -2) .. id, 'state') =="
+    " 'staged' then out[#out + 1] = id end\n"
+    "end\n"
+    "return out\n";
+
+static void
+switch_strays(struct store *st, redisReply *r, void *arg)
+{
+	struct deploy *d = arg;
+
+	(void)st;
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && !d->dp->stopping)
+		for (size_t i = 0; i < r->elements; i++)
+			if (r->element[i]->type == REDIS_REPLY_STRING &&
+			    keys_name_valid(r->element[i]->str))
+				switch_retire(d, r->element[i]->str,
+				    "staged, not switched to");
+	deploy_back(d);
+}
+
+/*
+ * Staged instances the deploy does not know of: a stage whose answer
+ * never came (autostart restarted, or was slower than the call's
+ * timeout) may still have made one. Each is retired, so that a failed
+ * deploy leaves nothing behind.
+ */
+static void
+switch_retire_strays(struct deploy *d)
+{
+	char kinsts[KEY_MAX], tpl[KEY_MAX];
+
+	d->pending++;
+	if (key_instances(kinsts, sizeof(kinsts), d->app) == NULL ||
+	    key_instance(tpl, sizeof(tpl), d->app, "X") == NULL ||
+	    store_command(d->dp->svc->store, switch_strays, d,
+	    "EVAL %s 1 %s %s", script_staged, kinsts, tpl) != 0)
+		d->pending--;
+}
+
 /* STAGED: the staged ones (a failed deploy); else the old ones. */
 void
 switch_retire_all(struct deploy *d, bool staged)
@@ -235,6 +281,7 @@ switch_retire_all(struct deploy *d, bool staged)
 		for (int i = 0; i < d->nstaged; i++)
 			switch_retire(d, d->staged[i].id, "deploy failed");
 		d->nstaged = 0;
+		switch_retire_strays(d);
 		return;
 	}
 	for (int i = 0; i < d->nold; i++)
@@ -353,6 +400,9 @@ switch_switched(struct store *st, redisReply *r, void *arg)
 	    d->target, d->prev[0] ? d->prev : "-", d->nstaged, d->nold);
 	if (!d->rolling_back && !d->manual_rollback)
 		switch_release_state(d, d->target, "ready");
+	/* a stage answered twice (nng's req0 resends a request whose
+	 * peer died, to the autostart that replaced it) left one */
+	switch_retire_strays(d);
 	d->drain_at = service_mono_ms() + d->dp->svc->cfg.deployer.drain_ms;
 	if (d->rolling_back || d->manual_rollback) {
 		d->watch_end = 0;

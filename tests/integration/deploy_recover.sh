@@ -8,7 +8,9 @@
 # or draining instance, no orphan process, and the deploy marked failed
 # (before the switch) or done (after it). Then a sleeping app deployed
 # with --wake runs the new release at once, and an app stopped while its
-# deploy starts new instances gets the release for its next wake. Real redis-server, bus,
+# deploy starts new instances gets the release for its next wake; with
+# autostart killed -9 while it stages, the deploy goes on with the
+# autostart that replaces it and nothing the dead one staged is left. Real redis-server, bus,
 # autostart, proxy, two deployers, devcloudctl, curl, python3.
 . "$(dirname "$0")/lib.sh"
 
@@ -71,8 +73,17 @@ live_pids() {
 		while read -r p; do kill -0 "$p" 2>/dev/null && echo "$p"; done
 }
 # the app processes running: those the pid file names, and any other
-# release_app.py child of this test's autostart (an orphan would be one)
-napps() { pgrep -f "python3 app.py" -P "$PID_autostart" | wc -l; }
+# release_app.py running in one of this test's releases (an orphan
+# would be one, whoever its parent is now)
+napps() {
+	local p n=0
+	for p in $(pgrep -f "python3 app.py"); do
+		case $(readlink "/proc/$p/cwd" 2>/dev/null) in
+		"$REL"/*) n=$((n + 1)) ;;
+		esac
+	done
+	echo "$n"
+}
 napps_is() { [ "$(napps)" -eq "$1" ] && [ "$(live_pids | wc -l)" -eq "$1" ]; }
 clean() {
 	[ "$(rcli exists "$(key deploy_lock web)")" = 0 ] &&
@@ -162,4 +173,22 @@ check "the record names release 6 for the next wake" \
 check "nothing runs" wait_for 20 napps_is 0
 check "its next request runs release 6" \
 	[ "$(px_curl web.test / -m 30)" = "release 6" ]
+check "two instances on release 6" wait_for 20 only_release 6 2
+
+# --- autostart killed -9 while it stages ----------------------------------
+st=$(upload "$ADMIN2" "$A/slow.tgz")
+check "a slow release accepted as 7" [ "$st:$(accepted)" = 202:7 ]
+wait_for 10 has_event deploy.progress 7 '"phase":"starting"' ||
+	not_ok "deploy 7 starting"
+sleep 1
+{ kill -9 "$PID_autostart"; wait "$PID_autostart"; } 2>/dev/null
+start autostart "$BIN/devcloud-autostart" -c "$CONF"
+check "autostart restarts" wait_for 10 healthz_is "$ADMIN_autostart" 200
+# nng resends the stage requests to the new autostart, which stages
+# again: the deploy goes on, and what the dead one staged is retired
+check "deploy 7 done all the same" wait_for 60 has_event deploy.done 7
+check "two instances, all on release 7, none staged" wait_for 20 only_release 7 2
+check "exactly two app processes: the dead one's staged ones stopped" \
+	wait_for 20 napps_is 2
+check "no deploy mark left" clean
 finish
