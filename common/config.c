@@ -167,6 +167,8 @@ static const struct conf_setting settings[] = {
 	    "/var/run/docker.sock", CHECK_NONE, NULL),
 	STR("idepool.docker_network", idepool.docker_network, "",
 	    CHECK_NONE, NULL),
+	STR("idepool.docker_bind_dir", idepool.docker_bind_dir, "",
+	    CHECK_NONE, NULL),
 	STR("idepool.members_dir", idepool.members_dir,
 	    "/tmp/devcloud/pool", CHECK_NONEMPTY, NULL),
 	STR("idepool.workspace_dir", idepool.workspace_dir,

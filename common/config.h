@@ -112,6 +112,9 @@ struct config {
 		struct config_daemon d;
 		char docker_socket[CONFIG_PATH_MAX];
 		char docker_network[64];	/* "": Docker's default */
+		/* "": files copied through the Engine API; else each
+		 * member's workspace is DIR/POOL/ID bind-mounted */
+		char docker_bind_dir[CONFIG_PATH_MAX];
 		char members_dir[CONFIG_PATH_MAX];	/* process members */
 		char workspace_dir[CONFIG_PATH_MAX];	/* the developers' files */
 		int workspace_max_bytes;

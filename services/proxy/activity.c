@@ -26,11 +26,21 @@
 #include "keys.h"
 #include "load.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "service.h"
 #include "store.h"
 
 #define ACTIVITY_SCORE_MAX 24
+
+/* What a flush costs the main thread (building and queueing the
+ * pipeline; Redis runs it after): the largest one so far. */
+static struct metric m_flush_max_apps = METRIC_GAUGE(
+    "devcloud_proxy_flush_max_apps",
+    "Apps in the largest activity flush so far.");
+static struct metric m_flush_max_us = METRIC_GAUGE(
+    "devcloud_proxy_flush_max_us",
+    "Main-thread time of that flush, in microseconds.");
 
 struct activity_use {
 	struct proxy_app *app;
@@ -74,6 +84,8 @@ activity_init(struct proxy *px)
 		every = 100;
 	if (every < 1)
 		every = 1;
+	metrics_register(&m_flush_max_apps);
+	metrics_register(&m_flush_max_us);
 	uv_timer_init(px->svc->loop, &px->sample);
 	px->sample.data = px;
 	uv_timer_start(&px->sample, activity_sample_cb, every, every);
@@ -146,6 +158,7 @@ activity_flush(struct proxy *px)
 	const char **av1 = NULL, **av2 = NULL;
 	size_t n = 0, cap = 0;
 	int64_t now = service_now_ms();
+	uint64_t t0 = uv_hrtime();
 
 	if (st == NULL || !store_connected(st))
 		return;			/* counts stay for the next flush */
@@ -208,6 +221,11 @@ activity_flush(struct proxy *px)
 	 * meanwhile count for the next flush). */
 	for (size_t i = 0; i < n; i++)
 		used[i].app->flushed = used[i].total;
+	if ((int64_t)n > metric_get(&m_flush_max_apps)) {
+		metric_set(&m_flush_max_apps, (int64_t)n);
+		metric_set(&m_flush_max_us,
+		    (int64_t)((uv_hrtime() - t0) / 1000));
+	}
 done:
 	free(used);
 	free(av1);
