@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <hiredis/hiredis.h>
 
@@ -269,6 +270,24 @@ app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
 	if (strcmp(f, "wake_page") == 0 || strcmp(f, "protect") == 0)
 		return app_set_onoff(f[0] == 'w' ? &a->wake_page :
 		    &a->protect, f, v, err, errlen);
+	if (strcmp(f, "release_path") == 0) {
+		if (v[0] != '\0' && v[0] != '/') {
+			snprintf(err, errlen, "release_path: want an absolute "
+			    "path, got \"%s\"", v);
+			return -1;
+		}
+		return app_set_str(a->release_path, sizeof(a->release_path),
+		    f, v, err, errlen);
+	}
+	if (strcmp(f, "release") == 0) {
+		if (v[strspn(v, "0123456789")] != '\0' || v[0] == '0') {
+			snprintf(err, errlen, "release: want a release number, "
+			    "got \"%s\"", v);
+			return -1;
+		}
+		return app_set_str(a->release, sizeof(a->release), f, v, err,
+		    errlen);
+	}
 	if (strcmp(f, "state") == 0)
 		return app_set_state(&a->state, v, err, errlen);
 	if (strcmp(f, "addr") == 0)
@@ -533,6 +552,7 @@ app_fields(const struct app *a, const char **argv, size_t *argvlen,
 	PAIR("wake_page", "%s", a->wake_page ? "on" : "off");
 	PAIR("protect", "%s", a->protect ? "on" : "off");
 	PAIR("group", "%s", group);
+	PAIR("release_path", "%s", a->release_path);
 	PAIR("state", "%s", app_state_name(a->state));
 	PAIR("addr", "%s", a->addr);
 	PAIR("reason", "%s", a->reason);
@@ -540,5 +560,42 @@ app_fields(const struct app *a, const char **argv, size_t *argvlen,
 	if (rc != 0)
 		return -1;
 	*argc = n;
+	return 0;
+}
+
+int
+app_release_apply(struct app *a, const char *releases_dir, char *err,
+    size_t errlen)
+{
+	size_t used = strlen(a->env);
+	struct stat st;
+	int n;
+
+	if (a->release[0] == '\0')
+		return 0;
+	n = snprintf(a->release_dir, sizeof(a->release_dir), "%s/%s/%s",
+	    releases_dir, a->name, a->release);
+	if (n < 0 || (size_t)n >= sizeof(a->release_dir) ||
+	    (size_t)n >= sizeof(a->dir)) {
+		snprintf(err, errlen, "app %s: release %s: path too long",
+		    a->name, a->release);
+		return -1;
+	}
+	n = snprintf(a->env + used, sizeof(a->env) - used,
+	    "%sDEVCLOUD_RELEASE=%s", used > 0 ? "\n" : "", a->release);
+	if (n < 0 || (size_t)n >= sizeof(a->env) - used) {
+		a->env[used] = '\0';
+		snprintf(err, errlen, "app %s: env: no room for "
+		    "DEVCLOUD_RELEASE", a->name);
+		return -1;
+	}
+	/* an image deploy's release has no files: nothing to run in or
+	 * to mount */
+	if (stat(a->release_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		a->release_dir[0] = '\0';
+		return 0;
+	}
+	if (strcmp(a->driver, "process") == 0)
+		snprintf(a->dir, sizeof(a->dir), "%s", a->release_dir);
 	return 0;
 }

@@ -31,6 +31,10 @@
  *   target_concurrency  in-flight requests per instance the autoscaler
  *                  aims at; 0: no autoscaling
  *   protect        "on": never stopped to relieve an overloaded host
+ *   release_path   docker: where the current release is mounted
+ *                  (read-only) in the container; "": not mounted
+ *   release        the current release's number ("": none; written by
+ *                  the deployer only, never by app_fields)
  *   state          stopped|starting|running|stopping|failed
  *   addr           HOST:PORT while running
  *   reason         why it failed or stopped last
@@ -81,6 +85,9 @@ struct app {
 	int max_instances;
 	int target_concurrency;
 	bool protect;
+	char release_path[256];
+	char release[32];
+	char release_dir[512];		/* set by app_release_apply */
 
 	enum app_state state;
 	char addr[256];
@@ -130,6 +137,16 @@ int app_summary_from_hash(struct app_summary *out,
 
 /* 0 if D names a Deployment as the "deployment" field takes it. */
 int app_deployment_valid(const char *d);
+
+/*
+ * Points A at its release: with A->release set, its files are
+ * RELEASES_DIR/NAME/RELEASE (A->release_dir); the process driver runs
+ * the instance there (A->dir) and both drivers set $DEVCLOUD_RELEASE.
+ * Nothing changes without a release. 0, or -1 with ERR if a path or
+ * the environment does not fit.
+ */
+int app_release_apply(struct app *a, const char *releases_dir, char *err,
+    size_t errlen);
 
 /* Checks the whole record (driver's required fields, names, bounds). */
 int app_validate(const struct app *a, char *err, size_t errlen);

@@ -134,6 +134,15 @@ struct config {
 		int max_unpacked_bytes;		/* its files, unpacked */
 		int max_entries;		/* its entries */
 		int keep_releases;		/* kept per app, current aside */
+		int drain_ms;			/* old instances, after switch */
+		int watch_ms;			/* new ones watched after it */
+		int watch_interval_ms;		/* between the watch's probes */
+		int watch_failures;		/* probes failed in a row: bad */
+		int fetch_timeout_ms;		/* a download, whole */
+		int fetch_connect_timeout_ms;
+		int fetch_max_redirects;
+		char fetch_bearer[256];		/* the CI server's token */
+		char fetch_user[256];		/* or USER:PASSWORD (basic) */
 	} deployer;
 
 	/* The orchestrator drivers (driver_kubernetes.c, driver_swarm.c). */

@@ -113,6 +113,8 @@ static const char app_usage[] =
     "  --service HOST:PORT   kubernetes: where the app answers (its Service)\n"
     "  --replicas N          swarm, kubernetes: replicas while awake\n"
     "                        (default 1)\n"
+    "  --release-path PATH   docker: where the deployed release is mounted\n"
+    "                        (read-only) in the container\n"
     "  --ttl SECONDS         idle time before it is stopped (default from\n"
     "                        autostart.default_ttl_s)\n"
     "  --ready tcp|http:/PATH   readiness check (default tcp)\n"
@@ -161,6 +163,7 @@ app_parse_options(struct app *a, int argc, char **argv)
 		{"max", required_argument, NULL, 'M'},
 		{"target-concurrency", required_argument, NULL, 'k'},
 		{"protect", required_argument, NULL, 'x'},
+		{"release-path", required_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0},
 	};
 	static const struct {
@@ -173,7 +176,7 @@ app_parse_options(struct app *a, int argc, char **argv)
 		{'t', "ttl"}, {'r', "ready"}, {'T', "start_timeout"},
 		{'W', "wake_page"}, {'g', "group"}, {'m', "min_instances"},
 		{'M', "max_instances"}, {'k', "target_concurrency"},
-		{'x', "protect"},
+		{'x', "protect"}, {'R', "release_path"},
 	};
 	char domains[APP_MAX_DOMAINS * 256] = "", env[APP_TEXT_MAX] = "";
 	char err[600];
