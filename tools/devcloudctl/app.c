@@ -163,7 +163,7 @@ app_parse_options(struct app *a, int argc, char **argv)
 		{"max", required_argument, NULL, 'M'},
 		{"target-concurrency", required_argument, NULL, 'k'},
 		{"protect", required_argument, NULL, 'x'},
-		{"release-path", required_argument, NULL, 'R'},
+		{"release-path", required_argument, NULL, 'L'},
 		{NULL, 0, NULL, 0},
 	};
 	static const struct {
@@ -176,7 +176,7 @@ app_parse_options(struct app *a, int argc, char **argv)
 		{'t', "ttl"}, {'r', "ready"}, {'T', "start_timeout"},
 		{'W', "wake_page"}, {'g', "group"}, {'m', "min_instances"},
 		{'M', "max_instances"}, {'k', "target_concurrency"},
-		{'x', "protect"}, {'R', "release_path"},
+		{'x', "protect"}, {'L', "release_path"},
 	};
 	char domains[APP_MAX_DOMAINS * 256] = "", env[APP_TEXT_MAX] = "";
 	char err[600];
