@@ -25,10 +25,7 @@ SLOW=slow$$
 # then the read-only store, then lib_docker's cleanup (dockerd, lib.sh).
 pool_docker_cleanup() {
 	local rc=$? p
-	if [ -n "${PID_idepool:-}" ]; then
-		kill -9 "$PID_idepool" 2>/dev/null
-		wait "$PID_idepool" 2>/dev/null
-	fi
+	[ -n "${PID_idepool:-}" ] && kill_idepool
 	if [ -n "${DOCKER_SOCK:-}" ]; then
 		for p in "$IDE" "$BROKEN" "$SLOW"; do
 			docker ps -aq --filter "label=devcloud.pool=$p" |
@@ -56,6 +53,8 @@ write_config
 start_daemons proxy idepool || not_ok "daemons ready"
 start events "$BIN/devcloudctl" -c "$CONF" events
 
+# kill_idepool: kill -9, reaped at once (bash says nothing of it)
+kill_idepool() { { kill -9 "$PID_idepool" && wait "$PID_idepool"; } 2>/dev/null; }
 # restart_idepool: a new idepool on the same config, the old one's log
 # kept as idepool.PID.log. The old PID (killed) leaves the list the
 # trap kills: it may be reused.
@@ -297,8 +296,7 @@ px_status dev-k.slow.test '/cgi-bin/f?/workspace/k.txt' -m 60 -o "$T/k1.body" >"
 wait_for 10 sh -c "! test -z \"\$(redis-cli -h $REDIS_HOST -p $REDIS_PORT HGET $(key domains) dev-k.slow.test)\""
 MK=$(member_of dev-k.slow.test)
 KSTATE=$(rcli HGET "$(key member "$SLOW" "$MK")" state)
-kill -9 "$PID_idepool"
-wait "$PID_idepool" 2>/dev/null
+kill_idepool
 check "idepool killed while the acquire was under way (member $MK $KSTATE)" \
 	test -n "$MK" -a "$KSTATE" = binding
 restart_idepool
@@ -339,14 +337,13 @@ ctl -w 30000 pool release dev-r.ide.test >/dev/null 2>&1 &
 caught=
 for _ in $(seq 1000); do
 	if [ "$(rcli HGET "$(key member "$IDE" "$MR")" state)" = releasing ]; then
-		kill -9 "$PID_idepool"
+		kill_idepool
 		caught=1
 		break
 	fi
 	sleep 0.002
 done
 if [ -n "$caught" ]; then
-	wait "$PID_idepool" 2>/dev/null
 	ok "idepool killed with a release under way"
 	restart_idepool
 	wait_for 10 healthz_is "$ADMIN_idepool" 200 || not_ok "idepool restarts"
