@@ -7,7 +7,8 @@
 # running; the lease lapses, the files are saved and the container
 # removed, and the next developer gets another container, with nothing
 # of the first one's /tmp or processes; the first developer comes back
-# to their files, byte for byte. Then the failures: a broken image
+# to their files, byte for byte; a first request longer than the TTL
+# keeps its member. Then the failures: a broken image
 # trips the breaker, a read-only store keeps the member stopped with the
 # files in it, kill -9 of idepool during an acquire and during a release
 # leaves no member half-way, no workspace lost, no orphan container.
@@ -220,6 +221,19 @@ check "A comes back: A's note" \
 check "A comes back to another container" \
 	sh -c "h=\$(curl -s -H 'Host: dev-a.ide.test' http://127.0.0.1:$PROXY_PORT/cgi-bin/id); test -n \"\$h\" -a \"\$h\" != $HA"
 
+# --- a first request that outlives the ttl keeps its member: it is
+# held for the pool, then counts for the lease while in flight (as a
+# WebSocket opened by a developer's first request would) ---
+st=$(px_status dev-s.ide.test '/cgi-bin/slow?5' -m 20 -o "$T/slow.out")
+if [ "$st" = 200 ] && grep -qx 'slept 5' "$T/slow.out"; then
+	ok "a first request longer than the ttl (5 s, ttl 3 s) is answered"
+else
+	not_ok "a first request longer than the ttl is answered ($st: $(head -c 200 "$T/slow.out" 2>/dev/null))"
+	grep -h dev-s.ide.test "$T/proxy.log" "$T"/idepool*.log | sed 's/^/# /'
+fi
+check "its lease was not released while the request was in flight" \
+	sh -c "! grep '\"type\":\"pool.released\"' $T/events.log | grep -q dev-s.ide.test"
+
 # --- the breaker: an image that exits 1 at once ---
 T0=$(date +%s.%N)
 ctl pool create "$BROKEN" --image "$IDE_BROKEN_IMAGE" --cport 8080 \
@@ -282,7 +296,8 @@ if [ -n "${RO:-}" ] && [ -n "$CC" ]; then
 	fi
 	check "then the kept container is removed" wait_for 15 gone "$CC"
 else
-	not_ok "the store can be made read-only (mount --bind) and dev-c has a member"
+	not_ok "the store can be made read-only (mount --bind: ${RO:-no}) and dev-c has a member (${CC:-none})"
+	[ -n "${RO:-}" ] && umount "$T/ws" && RO=
 fi
 
 # --- kill -9 of idepool during an acquire (a cold one: create, start,

@@ -13,6 +13,7 @@
 #   POST /cgi-bin/f?/workspace/PATH    the body becomes the file
 #                                      (/tmp/PATH too, nothing else)
 #   GET  /cgi-bin/ls?/workspace        every path under it, sorted
+#   GET  /cgi-bin/slow?SECONDS         answers after SECONDS
 #   POST /cgi-bin/spawn                starts `sleep 3600` in the
 #                                      background, prints its pid
 #   GET  /cgi-bin/ps                   the processes (pid, command line)
@@ -23,7 +24,7 @@
 
 IDE_IMAGE=devcloud-test/ide:1
 IDE_BROKEN_IMAGE=devcloud-test/ide-broken:1
-IDE_IMAGE_REV=1	# bump when ide_image changes what goes in it
+IDE_IMAGE_REV=2	# bump when ide_image changes what goes in it
 
 ide_image() {
 	local d=$T/ide-image
@@ -40,7 +41,7 @@ case $p in
 esac
 case $p in *..*) printf 'Status: 403 Forbidden\r\n\r\n'; exit 0 ;; esac
 if [ "$REQUEST_METHOD" = POST ]; then
-	mkdir -p "${p%/*}" && cat >"$p" &&
+	mkdir -p "${p%/*}" && head -c "${CONTENT_LENGTH:-0}" >"$p" &&
 		printf 'Content-Type: text/plain\r\n\r\nwrote %s\n' "$p" ||
 		printf 'Status: 500 Internal Server Error\r\n\r\n'
 elif [ -f "$p" ]; then
@@ -56,6 +57,11 @@ printf 'Content-Type: text/plain\r\n\r\n'
 case $QUERY_STRING in
 /workspace|/workspace/*|/tmp|/tmp/*) find "$QUERY_STRING" -mindepth 1 2>/dev/null | sort ;;
 esac
+SH
+	cat >"$d/www/cgi-bin/slow" <<'SH'
+#!/bin/sh
+sleep "${QUERY_STRING:-1}"
+printf 'Content-Type: text/plain\r\n\r\nslept %s\n' "${QUERY_STRING:-1}"
 SH
 	cat >"$d/www/cgi-bin/spawn" <<'SH'
 #!/bin/sh
