@@ -1,5 +1,6 @@
 # devcloud: `make` builds everything into build/, `make test` runs the
-# tests, `make up` / `make down` run the suite locally, `make image`
+# tests, `make bench` the benchmarks, `make up` / `make down` run the
+# suite locally, `make image`
 # builds the container images (`make test-containers` tests them).
 
 CC ?= cc
@@ -69,6 +70,25 @@ unit: $(UNIT_BINS)
 test: deps-auto
 	@$(MAKE) --no-print-directory check-src all unit fuzz-replay
 	@DEVCLOUD_BUILD=$(CURDIR)/$(B) tests/run.sh
+
+# Every benchmark, one after the other, each printing its figures and
+# ratio lines (a benchmark never fails on a time; one that cannot run
+# says why and the next goes on). The reference servers (nginx, haproxy)
+# and load generators (wrk, hey) come with `make deps` like the test
+# tools. BENCH="proxy wake.sh" runs some; about 25 minutes for all.
+BENCH ?= proxy wake.sh wake_docker.sh scale scale-apps regulator idepool \
+	deploy
+bench:
+	@deploy/deps.sh check bench >/dev/null 2>&1 || \
+		deploy/deps.sh install bench
+	@$(MAKE) --no-print-directory all
+	@for b in $(BENCH); do \
+		[ -x bench/$$b ] || { echo "== bench/$$b: no such benchmark"; \
+			continue; }; \
+		echo "== bench/$$b"; \
+		DEVCLOUD_BUILD=$(CURDIR)/$(B) bench/$$b || \
+			echo "== bench/$$b stopped with status $$?"; \
+	done
 
 # libFuzzer targets, each with ASan; run one with build/fuzz/fuzz_msg
 # -max_total_time=60 tests/fuzz/corpus/msg (fuzz_http: $(B)/fuzz/corpus/http,
@@ -149,4 +169,4 @@ format:
 	clang-format -i common/*.[ch] services/*/*.[ch] tools/*/*.[ch]
 
 .PHONY: all unit test fuzz fuzz-corpus fuzz-replay check-deps deps deps-auto \
-	up down image test-containers clean format check-src
+	up down image test-containers clean format check-src bench

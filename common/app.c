@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <hiredis/hiredis.h>
 
+#include "addr.h"
 #include "app.h"
 #include "driver.h"
 #include "keys.h"
@@ -50,6 +52,7 @@ app_defaults(struct app *a, int ttl_s, int start_timeout_ms)
 	a->start_timeout_ms = start_timeout_ms;
 	a->min_instances = 1;
 	a->max_instances = 1;
+	a->replicas = 1;
 	a->state = APP_STOPPED;
 }
 
@@ -209,7 +212,7 @@ app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
 	if (strcmp(f, "driver") == 0) {
 		if (!driver_known(v)) {
 			snprintf(err, errlen, "driver: \"%s\" is not a driver "
-			    "(process, docker)", v);
+			    "(process, docker, swarm, kubernetes)", v);
 			return -1;
 		}
 		return app_set_str(a->driver, sizeof(a->driver), f, v, err,
@@ -228,6 +231,15 @@ app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
 	if (strcmp(f, "image") == 0)
 		return app_set_str(a->image, sizeof(a->image), f, v, err,
 		    errlen);
+	if (strcmp(f, "deployment") == 0)
+		return app_set_str(a->deployment, sizeof(a->deployment), f, v,
+		    err, errlen);
+	if (strcmp(f, "service") == 0)
+		return app_set_str(a->service, sizeof(a->service), f, v, err,
+		    errlen);
+	if (strcmp(f, "replicas") == 0)
+		return app_set_int(&a->replicas, f, v, 1, APP_REPLICAS_MAX,
+		    err, errlen);
 	if (strcmp(f, "port") == 0)
 		return app_set_int(&a->port, f, v, 0, 65535, err, errlen);
 	if (strcmp(f, "cport") == 0)
@@ -258,6 +270,24 @@ app_set(struct app *a, const char *f, const char *v, char *err, size_t errlen)
 	if (strcmp(f, "wake_page") == 0 || strcmp(f, "protect") == 0)
 		return app_set_onoff(f[0] == 'w' ? &a->wake_page :
 		    &a->protect, f, v, err, errlen);
+	if (strcmp(f, "release_path") == 0) {
+		if (v[0] != '\0' && v[0] != '/') {
+			snprintf(err, errlen, "release_path: want an absolute "
+			    "path, got \"%s\"", v);
+			return -1;
+		}
+		return app_set_str(a->release_path, sizeof(a->release_path),
+		    f, v, err, errlen);
+	}
+	if (strcmp(f, "release") == 0) {
+		if (v[strspn(v, "0123456789")] != '\0' || v[0] == '0') {
+			snprintf(err, errlen, "release: want a release number, "
+			    "got \"%s\"", v);
+			return -1;
+		}
+		return app_set_str(a->release, sizeof(a->release), f, v, err,
+		    errlen);
+	}
 	if (strcmp(f, "state") == 0)
 		return app_set_state(&a->state, v, err, errlen);
 	if (strcmp(f, "addr") == 0)
@@ -338,9 +368,33 @@ app_summary_from_hash(struct app_summary *out, const redisReply *r,
 	return 0;
 }
 
+/*
+ * A Deployment as an app names it: NAME or NAMESPACE/NAME, each a DNS
+ * name as Kubernetes takes them (the namespace a label of at most 63).
+ */
+int
+app_deployment_valid(const char *d)
+{
+	const char *slash = strchr(d, '/'), *name = slash ? slash + 1 : d;
+	size_t nslen = slash ? (size_t)(slash - d) : 0;
+
+	if (slash != NULL && (nslen == 0 || nslen > 63 ||
+	    strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789-") != nslen ||
+	    d[0] == '-' || d[nslen - 1] == '-'))
+		return -1;
+	if (*name == '\0' || strlen(name) > 127 ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-.") !=
+	    strlen(name) || !isalnum((unsigned char)name[0]) ||
+	    !isalnum((unsigned char)name[strlen(name) - 1]))
+		return -1;
+	return 0;
+}
+
 int
 app_validate(const struct app *a, char *err, size_t errlen)
 {
+	const char *why = "";
+
 	if (!keys_name_valid(a->name)) {
 		snprintf(err, errlen, "name: missing or invalid");
 		return -1;
@@ -367,9 +421,38 @@ app_validate(const struct app *a, char *err, size_t errlen)
 			    "the container port (cport)", a->name);
 			return -1;
 		}
+	} else if (strcmp(a->driver, "swarm") == 0) {
+		if (a->image[0] == '\0' || a->cport == 0) {
+			snprintf(err, errlen, "app %s: the swarm driver needs "
+			    "an image and the port it listens on (cport)",
+			    a->name);
+			return -1;
+		}
+	} else if (strcmp(a->driver, "kubernetes") == 0) {
+		if (app_deployment_valid(a->deployment) != 0) {
+			snprintf(err, errlen, "app %s: the kubernetes driver "
+			    "needs its Deployment as NAME or NAMESPACE/NAME "
+			    "(lower-case letters, digits, '-' and '.'), got "
+			    "\"%s\"", a->name, a->deployment);
+			return -1;
+		}
+		if (addr_parse(a->service, 0, NULL, 0, NULL, &why) != 0) {
+			snprintf(err, errlen, "app %s: the kubernetes driver "
+			    "needs the HOST:PORT of its Service, got \"%s\" "
+			    "(%s)", a->name, a->service, why);
+			return -1;
+		}
 	} else {
 		snprintf(err, errlen, "app %s: unknown driver \"%s\"", a->name,
 		    a->driver);
+		return -1;
+	}
+	/* The orchestrator spreads the load over its replicas itself. */
+	if (a->max_instances > 1 && (strcmp(a->driver, "swarm") == 0 ||
+	    strcmp(a->driver, "kubernetes") == 0)) {
+		snprintf(err, errlen, "app %s: a %s app is one instance of %d "
+		    "replicas (max_instances 1; set replicas)", a->name,
+		    a->driver, a->replicas);
 		return -1;
 	}
 	if (a->max_instances < a->min_instances) {
@@ -457,6 +540,9 @@ app_fields(const struct app *a, const char **argv, size_t *argvlen,
 	PAIR("container", "%s", a->container);
 	PAIR("image", "%s", a->image);
 	PAIR("cport", "%d", a->cport);
+	PAIR("deployment", "%s", a->deployment);
+	PAIR("service", "%s", a->service);
+	PAIR("replicas", "%d", a->replicas);
 	PAIR("ttl", "%d", a->ttl_s);
 	PAIR("ready", "%s", a->ready);
 	PAIR("start_timeout", "%d", a->start_timeout_ms);
@@ -466,6 +552,7 @@ app_fields(const struct app *a, const char **argv, size_t *argvlen,
 	PAIR("wake_page", "%s", a->wake_page ? "on" : "off");
 	PAIR("protect", "%s", a->protect ? "on" : "off");
 	PAIR("group", "%s", group);
+	PAIR("release_path", "%s", a->release_path);
 	PAIR("state", "%s", app_state_name(a->state));
 	PAIR("addr", "%s", a->addr);
 	PAIR("reason", "%s", a->reason);
@@ -473,5 +560,42 @@ app_fields(const struct app *a, const char **argv, size_t *argvlen,
 	if (rc != 0)
 		return -1;
 	*argc = n;
+	return 0;
+}
+
+int
+app_release_apply(struct app *a, const char *releases_dir, char *err,
+    size_t errlen)
+{
+	size_t used = strlen(a->env);
+	struct stat st;
+	int n;
+
+	if (a->release[0] == '\0')
+		return 0;
+	n = snprintf(a->release_dir, sizeof(a->release_dir), "%s/%s/%s",
+	    releases_dir, a->name, a->release);
+	if (n < 0 || (size_t)n >= sizeof(a->release_dir) ||
+	    (size_t)n >= sizeof(a->dir)) {
+		snprintf(err, errlen, "app %s: release %s: path too long",
+		    a->name, a->release);
+		return -1;
+	}
+	n = snprintf(a->env + used, sizeof(a->env) - used,
+	    "%sDEVCLOUD_RELEASE=%s", used > 0 ? "\n" : "", a->release);
+	if (n < 0 || (size_t)n >= sizeof(a->env) - used) {
+		a->env[used] = '\0';
+		snprintf(err, errlen, "app %s: env: no room for "
+		    "DEVCLOUD_RELEASE", a->name);
+		return -1;
+	}
+	/* an image deploy's release has no files: nothing to run in or
+	 * to mount */
+	if (stat(a->release_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		a->release_dir[0] = '\0';
+		return 0;
+	}
+	if (strcmp(a->driver, "process") == 0)
+		snprintf(a->dir, sizeof(a->dir), "%s", a->release_dir);
 	return 0;
 }

@@ -7,14 +7,19 @@
  *   field          meaning
  *   name           key-safe name
  *   domains        comma-separated domains that route to the app
- *   driver         "process" or "docker"
+ *   driver         "process", "docker", "swarm" or "kubernetes"
  *   command        process: shell command; $PORT holds the port
  *   dir            process: working directory ("" = run_dir)
  *   env            extra environment, "K=V" entries separated by '\n'
  *   port           process: fixed port, 0 = pick a free one per start
  *   container      docker: an existing container's name or id
- *   image          docker: or an image to create "devcloud-NAME" from
+ *   image          docker: or an image to create "devcloud-NAME" from;
+ *                  swarm: the image of its service "devcloud-NAME"
  *   cport          docker: the port the app listens on in the container
+ *                  (swarm too)
+ *   deployment     kubernetes: its Deployment, "NAME" or "NAMESPACE/NAME"
+ *   service        kubernetes: HOST:PORT where it answers (its Service)
+ *   replicas       kubernetes, swarm: the replica count while awake
  *   ttl            seconds of quiet before the app is stopped
  *   ready          "tcp" or "http:/path" (2xx/3xx)
  *   start_timeout  ms the app has to become ready
@@ -26,6 +31,10 @@
  *   target_concurrency  in-flight requests per instance the autoscaler
  *                  aims at; 0: no autoscaling
  *   protect        "on": never stopped to relieve an overloaded host
+ *   release_path   docker: where the current release is mounted
+ *                  (read-only) in the container; "": not mounted
+ *   release        the current release's number ("": none; written by
+ *                  the deployer only, never by app_fields)
  *   state          stopped|starting|running|stopping|failed
  *   addr           HOST:PORT while running
  *   reason         why it failed or stopped last
@@ -41,6 +50,7 @@
 #define APP_MAX_GROUP 16
 #define APP_TEXT_MAX 1024
 #define APP_INSTANCES_MAX 64
+#define APP_REPLICAS_MAX 1000	/* kubernetes, swarm */
 
 enum app_state {
 	APP_STOPPED,
@@ -62,6 +72,9 @@ struct app {
 	char container[128];
 	char image[256];
 	int cport;
+	char deployment[128];
+	char service[256];
+	int replicas;
 	int ttl_s;
 	char ready[256];
 	int start_timeout_ms;
@@ -72,6 +85,9 @@ struct app {
 	int max_instances;
 	int target_concurrency;
 	bool protect;
+	char release_path[256];
+	char release[32];
+	char release_dir[512];		/* set by app_release_apply */
 
 	enum app_state state;
 	char addr[256];
@@ -118,6 +134,19 @@ struct app_summary {
  */
 int app_summary_from_hash(struct app_summary *out,
     const struct redisReply *r, char *err, size_t errlen);
+
+/* 0 if D names a Deployment as the "deployment" field takes it. */
+int app_deployment_valid(const char *d);
+
+/*
+ * Points A at its release: with A->release set, its files are
+ * RELEASES_DIR/NAME/RELEASE (A->release_dir); the process driver runs
+ * the instance there (A->dir) and both drivers set $DEVCLOUD_RELEASE.
+ * Nothing changes without a release. 0, or -1 with ERR if a path or
+ * the environment does not fit.
+ */
+int app_release_apply(struct app *a, const char *releases_dir, char *err,
+    size_t errlen);
 
 /* Checks the whole record (driver's required fields, names, bounds). */
 int app_validate(const struct app *a, char *err, size_t errlen);

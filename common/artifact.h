@@ -30,6 +30,7 @@
 #ifndef DC_ARTIFACT_H
 #define DC_ARTIFACT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,9 @@ struct artifact_limits {
 	uint64_t max_bytes;	/* compressed artifact size cap */
 	uint64_t max_unpacked;	/* total bytes written when unpacking */
 	uint64_t max_entries;	/* entries in the archive */
+	bool no_sync;		/* skip the sync before the rename: for a
+				 * copy whose loss a crash may cost (files
+				 * loaded into a pool member) */
 };
 
 /*

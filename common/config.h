@@ -112,6 +112,9 @@ struct config {
 		struct config_daemon d;
 		char docker_socket[CONFIG_PATH_MAX];
 		char docker_network[64];	/* "": Docker's default */
+		/* "": files copied through the Engine API; else each
+		 * member's workspace is DIR/POOL/ID bind-mounted */
+		char docker_bind_dir[CONFIG_PATH_MAX];
 		char members_dir[CONFIG_PATH_MAX];	/* process members */
 		char workspace_dir[CONFIG_PATH_MAX];	/* the developers' files */
 		int workspace_max_bytes;
@@ -131,7 +134,26 @@ struct config {
 		int max_unpacked_bytes;		/* its files, unpacked */
 		int max_entries;		/* its entries */
 		int keep_releases;		/* kept per app, current aside */
+		int drain_ms;			/* old instances, after switch */
+		int watch_ms;			/* new ones watched after it */
+		int watch_interval_ms;		/* between the watch's probes */
+		int watch_failures;		/* probes failed in a row: bad */
+		int fetch_timeout_ms;		/* a download, whole */
+		int fetch_connect_timeout_ms;
+		int fetch_max_redirects;
+		char fetch_bearer[256];		/* the CI server's token */
+		char fetch_user[256];		/* or USER:PASSWORD (basic) */
 	} deployer;
+
+	/* The orchestrator drivers (driver_kubernetes.c, driver_swarm.c). */
+	struct {
+		char kubernetes_api[256];	/* "": in-cluster */
+		char kubernetes_token_file[CONFIG_PATH_MAX];
+		char kubernetes_ca_file[CONFIG_PATH_MAX];
+		char kubernetes_namespace[64];	/* "": the pod's own */
+		int kubernetes_timeout_ms;	/* one API request */
+		char swarm_network[64];		/* "": local bridge */
+	} drivers;
 };
 
 /*

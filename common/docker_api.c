@@ -299,3 +299,19 @@ docker_call_error(struct docker_call *c, const char *what, const char *id)
 		    c->status);
 	json_object_put(o);
 }
+
+struct json_object *
+docker_env_array(const char *lines)
+{
+	json_object *env = json_object_new_array();
+	const char *line = lines, *nl;
+
+	for (; env != NULL && *line != '\0'; line = *nl ? nl + 1 : nl) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			nl = line + strlen(line);
+		if (nl > line)
+			json_object_array_add(env, json_object_new_string_len(
+			    line, (int)(nl - line)));
+	}
+	return env;
+}

@@ -43,6 +43,10 @@ struct docker_call {
 	int64_t upload_len, upload_off;
 };
 
+/* A container's "Env" array from "K=V" lines ('\n' between; empty
+ * lines skipped), as json-c's object; NULL if out of memory. */
+struct json_object *docker_env_array(const char *lines);
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 long docker_now_ms(void);
 

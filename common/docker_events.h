@@ -21,6 +21,9 @@
 /* The labels devcloud puts on the containers it creates. */
 #define DOCKER_LABEL_APP "devcloud.app"
 #define DOCKER_LABEL_INSTANCE "devcloud.instance"
+/* the release a container was made for (deploys: the driver replaces a
+ * kept container made for another) */
+#define DOCKER_LABEL_RELEASE "devcloud.release"
 
 enum docker_event_kind {
 	DOCKER_EVENT_DIE,	/* the container's main process ended */

@@ -13,6 +13,8 @@
 static const struct driver_ops *const driver_table[] = {
 	&driver_process_ops,
 	&driver_docker_ops,
+	&driver_swarm_ops,
+	&driver_kubernetes_ops,
 };
 
 #define NDRIVERS (sizeof(driver_table) / sizeof(driver_table[0]))

@@ -6,6 +6,9 @@
  *   process  fork/exec of a shell command in its own process group
  *            (driver_process.c)
  *   docker   the Docker Engine API over its unix socket (driver_docker.c)
+ *   swarm    a Docker Swarm service scaled between 0 and the app's
+ *            replicas (driver_swarm.c)
+ *   kubernetes  a Deployment's scale subresource (driver_kubernetes.c)
  *
  * Drivers start and stop instances: an app may run as several, each
  * named by its id (keys_name_valid), which the driver puts into what it
@@ -95,5 +98,7 @@ struct driver_ops {
 
 extern const struct driver_ops driver_process_ops;
 extern const struct driver_ops driver_docker_ops;
+extern const struct driver_ops driver_swarm_ops;
+extern const struct driver_ops driver_kubernetes_ops;
 
 #endif

@@ -103,6 +103,8 @@ struct docker_job {
 	char image[256];
 	char network[64];		/* HostConfig.NetworkMode; "": default */
 	char env[APP_TEXT_MAX];
+	char release[32];		/* the app's release ("": none) */
+	char bind[1024];		/* "DIR:PATH:ro": the release */
 	int cport;
 	int grace_ms;			/* stop: before Docker kills */
 	int timeout_ms;			/* the whole job's budget */
@@ -180,10 +182,9 @@ static char *
 docker_create_body(const struct docker_job *j)
 {
 	json_object *o = json_object_new_object();
-	json_object *env = json_object_new_array();
+	json_object *env = docker_env_array(j->env);
 	json_object *labels = json_object_new_object();
 	json_object *ports = json_object_new_object();
-	const char *line = j->env, *nl;
 	char port[16];
 	char *s = NULL;
 
@@ -193,28 +194,31 @@ docker_create_body(const struct docker_job *j)
 		json_object_put(ports);
 		goto done;
 	}
-	for (; *line != '\0'; line = *nl ? nl + 1 : nl) {
-		if ((nl = strchr(line, '\n')) == NULL)
-			nl = line + strlen(line);
-		if (nl > line)
-			json_object_array_add(env, json_object_new_string_len(
-			    line, (int)(nl - line)));
-	}
 	json_object_object_add(labels, DOCKER_LABEL_APP,
 	    json_object_new_string(j->app));
 	json_object_object_add(labels, DOCKER_LABEL_INSTANCE,
 	    json_object_new_string(j->inst));
+	json_object_object_add(labels, DOCKER_LABEL_RELEASE,
+	    json_object_new_string(j->release));
 	snprintf(port, sizeof(port), "%d/tcp", j->cport);
 	json_object_object_add(ports, port, json_object_new_object());
 	json_object_object_add(o, "Image", json_object_new_string(j->image));
 	json_object_object_add(o, "Env", env);
 	json_object_object_add(o, "Labels", labels);
 	json_object_object_add(o, "ExposedPorts", ports);
-	if (j->network[0] != '\0') {
+	if (j->network[0] != '\0' || j->bind[0] != '\0') {
 		json_object *host = json_object_new_object();
 
-		json_object_object_add(host, "NetworkMode",
-		    json_object_new_string(j->network));
+		if (j->network[0] != '\0')
+			json_object_object_add(host, "NetworkMode",
+			    json_object_new_string(j->network));
+		if (j->bind[0] != '\0') {
+			json_object *binds = json_object_new_array();
+
+			json_object_array_add(binds,
+			    json_object_new_string(j->bind));
+			json_object_object_add(host, "Binds", binds);
+		}
 		json_object_object_add(o, "HostConfig", host);
 	}
 	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -329,6 +333,44 @@ docker_create(struct docker_job *j)
 }
 
 /*
+ * A container kept from an earlier start runs the release it was made
+ * for (its mount, its $DEVCLOUD_RELEASE): one whose devcloud.release
+ * label is not the job's is removed, to be created anew. 0, or -1.
+ */
+static int
+docker_release_check(struct docker_job *j)
+{
+	json_object *o = NULL, *cfg, *labels, *v;
+	const char *have = "";
+	char path[300];
+
+	snprintf(path, sizeof(path), "/containers/%s/json", j->id);
+	if (docker_request(&j->call, "GET", path, NULL) < 0)
+		return -1;
+	if (j->call.status == 404)
+		return 0;
+	if (j->call.status == 200 && j->call.body != NULL &&
+	    (o = json_tokener_parse(j->call.body)) !=
+	    NULL && json_object_object_get_ex(o, "Config", &cfg) &&
+	    json_object_object_get_ex(cfg, "Labels", &labels) &&
+	    json_object_object_get_ex(labels, DOCKER_LABEL_RELEASE, &v))
+		have = json_object_get_string(v);
+	if (strcmp(have, j->release) == 0) {
+		json_object_put(o);
+		return 0;
+	}
+	json_object_put(o);
+	snprintf(path, sizeof(path), "/containers/%s?force=1", j->id);
+	if (docker_request(&j->call, "DELETE", path, NULL) < 0)
+		return -1;
+	if (j->call.status != 204 && j->call.status != 404) {
+		docker_call_error(&j->call, "remove", j->id);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Start first and create only if Docker does not know the container:
  * a wake of an app that ran before costs one call, not two.
  */
@@ -338,6 +380,8 @@ docker_start_now(struct docker_job *j)
 	char path[300];
 	bool created = false;
 
+	if (j->owned && j->release[0] != '\0' && docker_release_check(j) < 0)
+		return -1;
 	snprintf(path, sizeof(path), "/containers/%s/start", j->id);
 	for (;;) {
 		if (docker_request(&j->call, "POST", path, NULL) < 0)
@@ -710,6 +754,10 @@ docker_queue(struct docker *dk, enum docker_op op, const struct app *a,
 	snprintf(j->image, sizeof(j->image), "%s", a->image);
 	snprintf(j->network, sizeof(j->network), "%s", dk->network);
 	snprintf(j->env, sizeof(j->env), "%s", a->env);
+	snprintf(j->release, sizeof(j->release), "%s", a->release);
+	if (a->release_dir[0] != '\0' && a->release_path[0] != '\0')
+		snprintf(j->bind, sizeof(j->bind), "%s:%s:ro", a->release_dir,
+		    a->release_path);
 	snprintf(j->res.host, sizeof(j->res.host), "%s", dk->host);
 	j->owned = a->container[0] == '\0';
 	if (j->owned)

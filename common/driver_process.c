@@ -31,7 +31,6 @@
 #define PROC_ARGS_MAX 64	/* words of a command run without a shell */
 #define PROC_KILL_WAIT_MS 2000	/* after SIGKILL, before giving up */
 
-extern char **environ;
 
 struct proc {
 	struct process_driver *drv;
@@ -355,44 +354,6 @@ proc_get(struct process_driver *drv, const char *app, const char *inst)
 	return p != NULL ? p : proc_adopt(drv, app, inst);
 }
 
-/* environ + PORT + the app's "K=V" lines; one allocation to free. */
-static char **
-proc_env(const struct app *a, int port, char **block)
-{
-	size_t n = 0, extra = 2;
-	char **env, *buf, *line;
-
-	for (char **e = environ; *e != NULL; e++)
-		n++;
-	for (const char *c = a->env; *c != '\0'; c++)
-		extra += *c == '\n';
-	if ((env = calloc(n + extra + 1, sizeof(*env))) == NULL)
-		return NULL;
-	if ((buf = malloc(strlen(a->env) + 32)) == NULL) {
-		free(env);
-		return NULL;
-	}
-	n = 0;
-	for (char **e = environ; *e != NULL; e++)
-		if (strncmp(*e, "PORT=", 5) != 0)
-			env[n++] = *e;
-	snprintf(buf, 32, "PORT=%d", port);
-	env[n++] = buf;
-	line = buf + strlen(buf) + 1;
-	memcpy(line, a->env, strlen(a->env) + 1);
-	for (char *s = line; s != NULL && *s != '\0';) {
-		char *nl = strchr(s, '\n');
-
-		if (nl != NULL)
-			*nl = '\0';
-		if (strchr(s, '=') != NULL)
-			env[n++] = s;
-		s = nl != NULL ? nl + 1 : NULL;
-	}
-	*block = buf;
-	return env;
-}
-
 static int
 proc_write_pidfile(struct process_driver *drv, const struct proc *p)
 {
@@ -494,6 +455,8 @@ process_start(void *self, const struct app *a, const char *inst,
 	uv_process_options_t opt = {0};
 	uv_stdio_container_t stdio[3];
 	char logpath[CONFIG_PATH_MAX + 80], *envblock = NULL, **env;
+	char portvar[32];
+	const char *set[] = {portvar, NULL};
 	char *shell[] = {"/bin/sh", "-c", (char *)a->command, NULL};
 	char *words[PROC_ARGS_MAX], wordbuf[APP_TEXT_MAX + 32], **args;
 	struct proc *p;
@@ -529,7 +492,8 @@ process_start(void *self, const struct app *a, const char *inst,
 		free(p);
 		return -1;
 	}
-	if ((env = proc_env(a, p->port, &envblock)) == NULL) {
+	snprintf(portvar, sizeof(portvar), "PORT=%d", p->port);
+	if ((env = proc_env(set, a->env, &envblock)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		close(fd);
 		free(p);

@@ -219,6 +219,12 @@ key_release(char *buf, size_t len, const char *app,
 }
 
 const char *
+key_deploying(char *buf, size_t len)
+{
+	return key_fmt(buf, len, "%sdeploying", prefix);
+}
+
+const char *
 key_pools(char *buf, size_t len)
 {
 	return key_fmt(buf, len, "%spools", prefix);

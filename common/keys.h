@@ -16,8 +16,10 @@
  *   PREFIX service:SVC/INST    hash  the heartbeat's fields
  *   PREFIX instances:APP       set   ids of the app's instances
  *   PREFIX instance:APP:ID     hash  one instance: state (starting,
- *                                     ready, draining, stopping), addr,
- *                                     host, release, started (ms)
+ *                                     ready, draining, stopping, or
+ *                                     staged: a deploy's, not in service
+ *                                     yet), addr, host, release, started
+ *                                     (ms)
  *   PREFIX hosts               zset  host -> ms it was last seen
  *   PREFIX host:HOST           set   "APP/ID" of the instances on HOST
  *   PREFIX hoststate:HOST      hash  the regulator's view of HOST:
@@ -63,6 +65,9 @@
  *                                     bound members serving (what the
  *                                     proxies route)
  *   PREFIX leasedeadlines      zset  domain -> ms when its lease lapses
+ *   PREFIX deploying           set   apps with a deploy in progress (the
+ *                                     deployer's recovery looks here
+ *                                     for deploys whose lock lapsed)
  *
  * Each function writes the key into BUF and returns BUF, or NULL when the
  * name is not a valid name (keys_name_valid) or the key does not fit.
@@ -114,6 +119,7 @@ const char *key_releases(char *buf, size_t len, const char *app);
 /* RELEASE: a release number (1 and up). */
 const char *key_release(char *buf, size_t len, const char *app,
     unsigned long long release);
+const char *key_deploying(char *buf, size_t len);
 
 /* POOL: a pool name as keys_name_valid takes it; ID a member id. */
 const char *key_pools(char *buf, size_t len);

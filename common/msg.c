@@ -21,7 +21,7 @@ enum field_id {
 	F_TARGET, F_ADDR, F_STATE, F_REASON, F_UPTIME_MS, F_QUEUED_MS,
 	F_START_MS, F_READY_MS, F_PID, F_HOST, F_RELEASE, F_FROM, F_TO,
 	F_ORIGIN, F_METRIC, F_VALUE, F_DURATION_MS, F_POOL, F_TIER, F_TTL_S,
-	F_ACQUIRE_MS, F_COUNT
+	F_ACQUIRE_MS, F_PHASE, F_COUNT
 };
 
 #define BIT(f) (1u << (f))
@@ -66,6 +66,7 @@ static const struct field fields[F_COUNT] = {
 	[F_TIER] = FSTR("tier", tier),
 	[F_TTL_S] = FINT("ttl_s", ttl_s),
 	[F_ACQUIRE_MS] = FINT("acquire_ms", acquire_ms),
+	[F_PHASE] = FSTR("phase", phase),
 };
 
 struct msg_def {
@@ -111,7 +112,13 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	    BIT(F_APP) | BIT(F_RELEASE) | BIT(F_DURATION_MS), 0},
 	[MSG_DEPLOY_FAILED] = {"deploy.failed", 1,
 	    BIT(F_APP) | BIT(F_RELEASE) | BIT(F_REASON) | BIT(F_DURATION_MS),
-	    0},
+	    BIT(F_PHASE)},
+	[MSG_DEPLOY_PROGRESS] = {"deploy.progress", 1,
+	    BIT(F_APP) | BIT(F_RELEASE) | BIT(F_PHASE), BIT(F_REASON)},
+	[MSG_DEPLOY_SWITCHED] = {"deploy.switched", 1,
+	    BIT(F_APP) | BIT(F_RELEASE), BIT(F_FROM) | BIT(F_TO)},
+	[MSG_DEPLOY_ROLLEDBACK] = {"deploy.rolledback", 1,
+	    BIT(F_APP) | BIT(F_RELEASE) | BIT(F_REASON), BIT(F_TO)},
 	[MSG_POOL_LEASED] = {"pool.leased", 1,
 	    BIT(F_POOL) | BIT(F_DOMAIN) | BIT(F_INSTANCE) | BIT(F_ADDR) |
 	    BIT(F_TIER) | BIT(F_TTL_S) | BIT(F_ACQUIRE_MS), 0},
@@ -142,6 +149,13 @@ static const struct msg_def defs[MSG_TYPE_COUNT] = {
 	[MSG_RELEASE] = {"release", 1, BIT(F_DOMAIN), BIT(F_REASON)},
 	[MSG_RELEASE_OK] = {"release.ok", 1,
 	    BIT(F_POOL) | BIT(F_DOMAIN) | BIT(F_INSTANCE) | BIT(F_REASON), 0},
+	[MSG_STAGE] = {"stage", 1, BIT(F_APP) | BIT(F_RELEASE), 0},
+	[MSG_STAGE_OK] = {"stage.ok", 1,
+	    BIT(F_APP) | BIT(F_INSTANCE) | BIT(F_ADDR),
+	    BIT(F_HOST) | BIT(F_RELEASE)},
+	[MSG_RETIRE] = {"retire", 1, BIT(F_APP) | BIT(F_INSTANCE),
+	    BIT(F_REASON)},
+	[MSG_RETIRE_OK] = {"retire.ok", 1, BIT(F_APP) | BIT(F_INSTANCE), 0},
 	[MSG_ERROR] = {"error", 1, BIT(F_REASON), BIT(F_APP)},
 };
 

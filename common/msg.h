@@ -46,6 +46,9 @@ enum msg_type {
 	MSG_POOL_FAILING,
 	MSG_POOL_SAVE_FAILED,
 	MSG_POOL_CHANGED,
+	MSG_DEPLOY_PROGRESS,
+	MSG_DEPLOY_SWITCHED,
+	MSG_DEPLOY_ROLLEDBACK,
 	/* commands (req/rep) and their answers */
 	MSG_PING,
 	MSG_PING_OK,
@@ -59,6 +62,10 @@ enum msg_type {
 	MSG_ACQUIRE_OK,
 	MSG_RELEASE,
 	MSG_RELEASE_OK,
+	MSG_STAGE,
+	MSG_STAGE_OK,
+	MSG_RETIRE,
+	MSG_RETIRE_OK,
 	MSG_ERROR,
 	MSG_TYPE_COUNT
 };
@@ -102,6 +109,7 @@ struct msg {
 	char tier[MSG_NAME_MAX];	/* where a lease's member came from */
 	int64_t ttl_s;			/* a lease's time to live */
 	int64_t acquire_ms;		/* how long an acquire took */
+	char phase[MSG_NAME_MAX];	/* a deploy's step */
 };
 
 /* "app.ready" for MSG_APP_READY; NULL for an unknown type. */

@@ -22,4 +22,13 @@ int proc_stat(long pid, char *state, unsigned long long *starttime);
  */
 int proc_free_port(void);
 
+/*
+ * The environment of a process to launch: ours without the variables
+ * SET names, then SET ("K=V" strings, NULL-ended), then LINES ("K=V"
+ * lines with '\n' between; a line without '=' is skipped). The strings
+ * are copied into *BLOCK; free both it and the array. NULL if out of
+ * memory.
+ */
+char **proc_env(const char *const *set, const char *lines, char **block);
+
 #endif

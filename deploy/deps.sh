@@ -1,7 +1,8 @@
 #!/bin/sh
 # Checks (or installs, with "install") the Debian packages devcloud needs
-# to build and to run its tests. Each missing piece is named with the
-# package that provides it.
+# to build and to run its tests, and its benchmarks too with a second
+# argument "bench". Each missing piece is named with the package that
+# provides it.
 set -u
 
 # what to look for          the Debian package that provides it
@@ -29,7 +30,19 @@ bin:ip                      iproute2
 bin:node                    nodejs
 bin:npm                     npm
 bin:chromium                chromium
+bin:kubectl                 kubernetes-client
+py:yaml                     python3-yaml
 '
+# and for the benchmarks (make bench): the reference servers, the load
+# generators, what their scripts compute with
+BENCH_CHECKS='
+bin:nginx                   nginx
+bin:haproxy                 haproxy
+bin:wrk                     wrk
+bin:bc                      bc
+bin:debootstrap             debootstrap
+'
+[ "${2:-}" = bench ] && CHECKS="$CHECKS$BENCH_CHECKS"
 
 missing=""
 check_one() {
@@ -38,6 +51,8 @@ check_one() {
 		pkg-config --exists "${1#pkg:}" ;;
 	hdr:*) [ -f "/usr/include/${1#hdr:}" ] ;;
 	bin:*) command -v "${1#bin:}" >/dev/null 2>&1 ;;
+	# Debian's python3 modules are for /usr/bin/python3
+	py:*) /usr/bin/python3 -c "import ${1#py:}" >/dev/null 2>&1 ;;
 	# a clang runtime library (make fuzz: -fsanitize=fuzzer,address)
 	rt:*) command -v clang >/dev/null 2>&1 && [ -f "$(clang \
 		-print-file-name="${1#rt:}-$(uname -m).a")" ] ;;
@@ -72,7 +87,7 @@ install)
 		--no-install-recommends $missing
 	;;
 *)
-	echo "usage: $0 check|install" >&2
+	echo "usage: $0 check|install [bench]" >&2
 	exit 2
 	;;
 esac

@@ -70,6 +70,15 @@ for f in "$RUN"/apps/*.pid; do
 	done <"$f"
 	rm -f "$f"
 done
+# IDE pool members (process driver): "PID STARTTIME PORT" in each
+# member's directory; idepool leaves them running when it stops.
+for f in "$RUN"/pool/*/*/pid; do
+	read -r pid start _ <"$f"
+	alive "$pid" "$start" || continue
+	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+	echo "stopped pool member $(basename "$(dirname "$f")") (pid $pid)"
+	groups+=("$pid")
+done
 for pid in "${groups[@]}"; do
 	for _ in $(seq 50); do
 		alive "$pid" || continue 2

@@ -151,6 +151,8 @@ write_conf() {
 	done < <(all_ports)
 	sed "${expr[@]}" -e "s|\"/tmp/devcloud\"|\"$RUN/apps\"|" \
 		-e "s|\"/var/lib/devcloud/releases\"|\"$RUN/releases\"|" \
+		-e "s|\"/tmp/devcloud/pool\"|\"$RUN/pool\"|" \
+		-e "s|\"/var/lib/devcloud/workspaces\"|\"$RUN/workspaces\"|" \
 		"$ROOT/deploy/devcloud.conf" >"$CONF" || return 1
 	while read -r setting port; do
 		got=$(conf_get "$setting")

@@ -43,6 +43,7 @@ enum wake_phase {
 };
 
 struct starter;
+struct stage;
 
 /* One wake in progress per app: every request for it waits here. */
 struct wake {
@@ -103,6 +104,7 @@ struct autostart {
 	struct wake *wakes;
 	struct stop *stops;
 	struct scaler *scalers;
+	struct stage *stages;		/* the deployer's (stage.c) */
 	uv_timer_t sweep;
 	uv_timer_t reconcile;
 	bool sweeping;
@@ -176,6 +178,19 @@ void scale_apply(struct autostart *as, const char *app);
 bool scale_on_exit(struct autostart *as, const char *app, const char *inst,
     const char *why);
 void scale_abort_all(struct autostart *as);
+
+/* stage.c: the deployer's commands, stage (an instance started on a
+ * release, not in service yet) and retire (one stopped and forgotten) */
+void stage_request(struct autostart *as, const struct msg *m,
+    struct bus_request *req);
+/* Instance INST of APP died: true if it was being staged (the stage
+ * fails now). */
+bool stage_on_exit(struct autostart *as, const char *app, const char *inst,
+    const char *why);
+/* APP stopped (app.stopped): its stages fail now, not at their probe's
+ * timeout. */
+void stage_app_stopped(struct autostart *as, const char *app);
+void stage_abort_all(struct autostart *as);
 
 /* stop.c: idle sweeps, manual stops, reconcile */
 void stop_sweep_start(struct autostart *as);

@@ -1,6 +1,6 @@
 /*
  * devcloud-autostart: the daemon's hooks on the shared service skeleton.
- * Commands: wake, stop and scale. Events: app.* from other replicas, so that a
+ * Commands: wake, stop, scale, and the deployer's stage and retire. Events: app.* from other replicas, so that a
  * wake waiting on another replica's start or stop goes on at once, and
  * host.overloaded / host.recovered, which limit starts on this host. The
  * daemon's state is a struct autostart in s->priv.
@@ -52,6 +52,8 @@ autostart_on_event(struct service *s, const struct msg *m)
 	case MSG_APP_READY:
 	case MSG_APP_FAILED:
 	case MSG_APP_STOPPED:
+		if (m->type == MSG_APP_STOPPED)
+			stage_app_stopped(s->priv, m->app);
 		wake_on_event(s->priv, m);
 		break;
 	case MSG_HOST_OVERLOADED:
@@ -80,6 +82,10 @@ autostart_on_command(struct service *s, struct bus_request *req,
 	case MSG_SCALE:
 		scale_request(s->priv, m, req);
 		return true;
+	case MSG_STAGE:
+	case MSG_RETIRE:
+		stage_request(s->priv, m, req);
+		return true;
 	default:
 		return false;
 	}
@@ -93,6 +99,7 @@ autostart_shutdown(struct service *s)
 	wake_abort_all(as);
 	stop_abort_all(as);
 	scale_abort_all(as);
+	stage_abort_all(as);
 	as->closing = true;
 	drivers_close(as->drivers);
 	as->drivers = NULL;

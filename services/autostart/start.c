@@ -159,6 +159,12 @@ starter_run(struct autostart *as, const struct app *a, const char *inst,
 	}
 	st->as = as;
 	st->rec = *a;
+	/* an app with a current release runs its files (app.h) */
+	if (app_release_apply(&st->rec, as->svc->cfg.deployer.releases_dir,
+	    err, errlen) != 0) {
+		free(st);
+		return NULL;
+	}
 	snprintf(st->inst, sizeof(st->inst), "%s", inst);
 	st->cb = cb;
 	st->arg = arg;
@@ -177,7 +183,7 @@ starter_run(struct autostart *as, const struct app *a, const char *inst,
 	st->timer.data = st;
 	uv_poll_start(&st->timer, UV_READABLE, starter_probe_timer);
 	st->driver_out = true;
-	if (driver_start(as->drivers, a, inst, starter_started, st, err,
+	if (driver_start(as->drivers, &st->rec, inst, starter_started, st, err,
 	    errlen) != 0) {
 		st->driver_out = false;
 		st->cancelled = true;

@@ -527,7 +527,8 @@ wake_on_exit(struct autostart *as, const char *app, const char *inst,
 		free(e);
 		return;
 	}
-	if (scale_on_exit(as, app, inst, e->reason)) {
+	if (stage_on_exit(as, app, inst, e->reason) ||
+	    scale_on_exit(as, app, inst, e->reason)) {
 		free(e);
 		return;
 	}

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "artifact.h"
 #include "deployer.h"
 #include "log.h"
@@ -83,6 +85,111 @@ release_write(int fd, const char *p, size_t len, struct sha256_ctx *h)
 	return 0;
 }
 
+/* A download's state, for libcurl's write callback. */
+struct release_fetch {
+	int fd;
+	struct sha256_ctx *h;
+	uint64_t got, max;
+	bool too_big;
+	int werrno;
+};
+
+static size_t
+release_fetch_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct release_fetch *f = arg;
+	size_t len = size * n;
+
+	f->got += len;
+	if (f->got > f->max) {
+		f->too_big = true;
+		return 0;	/* libcurl stops: CURLE_WRITE_ERROR */
+	}
+	if (release_write(f->fd, p, len, f->h) != 0) {
+		f->werrno = errno;
+		return 0;
+	}
+	return len;
+}
+
+/*
+ * Downloads D->url into FD, hashing it into H, under the fetch_*
+ * settings: http and https only (redirects too, at most
+ * fetch_max_redirects), a connect and a whole-download timeout, at most
+ * max_artifact_bytes, a status other than 2xx refused. The CI server's
+ * credentials go to the URL's own host only (libcurl does not send them
+ * on to a redirect's other host). 0, or -1 with D->err.
+ */
+static int
+release_fetch(struct deploy *d, int fd, struct sha256_ctx *h)
+{
+	const struct config *cfg = &d->dp->svc->cfg;
+	struct release_fetch f = {.fd = fd, .h = h,
+	    .max = (uint64_t)cfg->deployer.max_artifact_bytes};
+	char cerr[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	CURLcode rc;
+	CURL *c;
+
+	if ((c = curl_easy_init()) == NULL) {
+		snprintf(d->err, sizeof(d->err), "download: cannot start "
+		    "libcurl");
+		return -1;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, d->url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS,
+	    (long)cfg->deployer.fetch_max_redirects);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)cfg->deployer.fetch_connect_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+	    (long)cfg->deployer.fetch_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)cfg->deployer.max_artifact_bytes);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, release_fetch_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(c, CURLOPT_USERAGENT,
+	    "devcloud-deployer/" DC_VERSION);
+	if (cfg->deployer.fetch_bearer[0] != '\0') {
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER,
+		    cfg->deployer.fetch_bearer);
+	} else if (cfg->deployer.fetch_user[0] != '\0') {
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		curl_easy_setopt(c, CURLOPT_USERPWD, cfg->deployer.fetch_user);
+	}
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	if (f.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(d->err, sizeof(d->err), "download %.300s: larger "
+		    "than deployer.max_artifact_bytes (%d)", d->url,
+		    cfg->deployer.max_artifact_bytes);
+		return -1;
+	}
+	if (f.werrno != 0) {
+		snprintf(d->err, sizeof(d->err), "download %.300s: cannot "
+		    "write it: %s", d->url, strerror(f.werrno));
+		return -1;
+	}
+	if (rc != CURLE_OK) {
+		snprintf(d->err, sizeof(d->err), "download %.300s: %s", d->url,
+		    cerr[0] ? cerr : curl_easy_strerror(rc));
+		return -1;
+	}
+	if (status < 200 || status > 299) {
+		snprintf(d->err, sizeof(d->err), "download %.300s: HTTP %ld",
+		    d->url, status);
+		return -1;
+	}
+	d->len = (size_t)f.got;
+	return 0;
+}
+
 /* Thread pool. */
 static void
 release_unpack_work(struct deploy *d)
@@ -112,7 +219,10 @@ release_unpack_work(struct deploy *d)
 	if ((fd = release_tmpfile(dir, d->err, sizeof(d->err))) < 0)
 		goto fail;
 	sha256_init(&h);
-	if (release_write(fd, d->body, d->len, &h) != 0) {
+	if (d->url[0] != '\0') {
+		if (release_fetch(d, fd, &h) != 0)
+			goto fail;
+	} else if (release_write(fd, d->body, d->len, &h) != 0) {
 		snprintf(d->err, sizeof(d->err), "cannot write the artifact "
 		    "in %.300s: %s", dir, strerror(errno));
 		goto fail;

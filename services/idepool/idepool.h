@@ -75,8 +75,6 @@ struct pool *pool_find(struct idepool *ip, const char *name);
 /* Reads NAME's record; CB(ip, pool or NULL if gone, arg) when read. */
 void pool_load(struct idepool *ip, const char *name,
     void (*cb)(struct idepool *, struct pool *, void *), void *arg);
-/* Reads every pool, then refills each. */
-void pool_load_all(struct idepool *ip);
 /* Runs the refill plan of P now (or again when the plan out returns). */
 void pool_refill(struct idepool *ip, struct pool *p);
 /* A start slot: W runs now or when a start ends (idepool.max_concurrent_
@@ -120,8 +118,9 @@ void lease_release_run(struct idepool *ip, struct pool *p, const char *id,
 void lease_init_metrics(void);
 
 /* reconcile.c */
+/* Reads every pool again, reconciles and refills each. */
 void reconcile_all(struct idepool *ip);
-/* Is OWNER ("idepool/INSTANCE") alive? Answered through CB. */
+/* The reconcile and sweep timers, the members gauges. */
 void reconcile_init(struct idepool *ip);
 
 #endif

@@ -42,7 +42,6 @@
 /* a member's directory: members_dir/POOL/ID */
 #define MP_DIR_MAX (CONFIG_PATH_MAX + MSG_NAME_MAX + MEMBER_ID_MAX + 4)
 
-extern char **environ;
 
 /* A process this idepool started: its handle, until it is reaped. */
 struct mp_child {
@@ -289,7 +288,9 @@ mp_remove(struct member_job *j)
 		j->res.ok = true;	/* gone already */
 		return;
 	}
-	if (artifact_remove(mdir, why, sizeof(why)) < 0) {
+	if (artifact_remove(mdir, why, sizeof(why)) < 0 &&
+	    !(lstat(mdir, &st) < 0 && errno == ENOENT)) {
+		/* (another remover may have finished it meanwhile) */
 		member_fail(j, "member %s: %s", j->id, why);
 		return;
 	}
@@ -392,48 +393,6 @@ mp_list(struct member_job *j)
 	j->res.ok = true;
 }
 
-/* environ without PORT and DEVCLOUD_WORKSPACE, then those two, then the
- * pool's "K=V" lines (in BLOCK). NULL if out of memory. */
-static char **
-mp_env(const struct pool_spec *p, int port, const char *ws, char **block)
-{
-	size_t n = 0, extra = 3, wlen = strlen(ws) + 32;
-	char **env, *buf, *line;
-
-	for (char **e = environ; *e != NULL; e++)
-		n++;
-	for (const char *c = p->env; *c != '\0'; c++)
-		extra += *c == '\n';
-	if ((env = calloc(n + extra + 1, sizeof(*env))) == NULL)
-		return NULL;
-	if ((buf = malloc(32 + wlen + strlen(p->env) + 1)) == NULL) {
-		free(env);
-		return NULL;
-	}
-	n = 0;
-	for (char **e = environ; *e != NULL; e++)
-		if (strncmp(*e, "PORT=", 5) != 0 &&
-		    strncmp(*e, "DEVCLOUD_WORKSPACE=", 19) != 0)
-			env[n++] = *e;
-	snprintf(buf, 32, "PORT=%d", port);
-	env[n++] = buf;
-	snprintf(buf + 32, wlen, "DEVCLOUD_WORKSPACE=%s", ws);
-	env[n++] = buf + 32;
-	line = buf + 32 + wlen;
-	memcpy(line, p->env, strlen(p->env) + 1);
-	for (char *s = line; s != NULL && *s != '\0';) {
-		char *nl = strchr(s, '\n');
-
-		if (nl != NULL)
-			*nl = '\0';
-		if (strchr(s, '=') != NULL)
-			env[n++] = s;
-		s = nl != NULL ? nl + 1 : NULL;
-	}
-	*block = buf;
-	return env;
-}
-
 static void
 mp_child_closed(uv_handle_t *h)
 {
@@ -484,6 +443,8 @@ process_member_start(void *drv, struct member_job *j, char *err,
 	struct member_process *mp = drv;
 	char mdir[MP_DIR_MAX], ws[POOL_PATH_MAX], wpath[PATH_MAX];
 	char abs[PATH_MAX], log[PATH_MAX], *block = NULL, **env;
+	char portvar[32], wsvar[PATH_MAX + 24];
+	const char *set[] = {portvar, wsvar, NULL};
 	char *args[] = {"/bin/sh", "-c", j->spec.command, NULL};
 	uv_process_options_t opt = {0};
 	uv_stdio_container_t stdio[3];
@@ -526,8 +487,10 @@ process_member_start(void *drv, struct member_job *j, char *err,
 		    strerror(errno));
 		return -1;
 	}
+	snprintf(portvar, sizeof(portvar), "PORT=%d", pf.port);
+	snprintf(wsvar, sizeof(wsvar), "DEVCLOUD_WORKSPACE=%s", abs);
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (env = mp_env(&j->spec, pf.port, abs, &block)) == NULL) {
+	    (env = proc_env(set, j->spec.env, &block)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		free(c);
 		close(fd);

@@ -696,8 +696,11 @@ tar_sibling(const char *dir, const char *tag, char out[PATH_MAX], char *err,
 	return 0;
 }
 
+/* SYNC: the files must be on disk before they are named (a save into
+ * the store); a load into a member, which a crash destroys anyway, need
+ * not wait for the disk. */
 static int
-tar_unpack(int fd, const char *dest, int64_t max_bytes, char *err,
+tar_unpack(int fd, const char *dest, int64_t max_bytes, bool sync, char *err,
     size_t errlen)
 {
 	struct artifact_limits lim = {
@@ -706,6 +709,7 @@ tar_unpack(int fd, const char *dest, int64_t max_bytes, char *err,
 		.max_bytes = UINT64_MAX,
 		.max_unpacked = (uint64_t)max_bytes,
 		.max_entries = TAR_ENTRIES_MAX,
+		.no_sync = !sync,
 	};
 
 	return artifact_unpack(fd, NULL, dest, &lim, err, errlen);
@@ -728,7 +732,7 @@ member_tar_replace(int fd, const char *dest, int64_t max_bytes, char *err,
 
 	if (tar_sibling(dest, "new", tmp, err, errlen) < 0)
 		return -1;
-	if (tar_unpack(fd, tmp, max_bytes, err, errlen) < 0)
+	if (tar_unpack(fd, tmp, max_bytes, true, err, errlen) < 0)
 		return -1;
 	if ((exists = lstat(dest, &st) == 0) && !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "%s: not a directory", dest);
@@ -780,7 +784,7 @@ member_tar_merge(int fd, const char *dir, int64_t max_bytes, char *err,
 
 	if (tar_sibling(dir, "load", tmp, err, errlen) < 0)
 		return -1;
-	if (tar_unpack(fd, tmp, max_bytes, err, errlen) < 0)
+	if (tar_unpack(fd, tmp, max_bytes, false, err, errlen) < 0)
 		return -1;
 	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) < 0 || (sfd = open(tmp, O_RDONLY | O_DIRECTORY |

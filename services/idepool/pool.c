@@ -196,6 +196,17 @@ hget(const redisReply *r, const char *field)
 	return "";
 }
 
+/* FIELD of R as an integer within 0..MAX, else 0. */
+static int
+hget_int(const redisReply *r, const char *field, long max)
+{
+	char *end;
+	const char *v = hget(r, field);
+	long n = strtol(v, &end, 10);
+
+	return *v != '\0' && *end == '\0' && n >= 0 && n <= max ? (int)n : 0;
+}
+
 static void
 pool_read_cb(struct store *st, redisReply *r, void *arg)
 {
@@ -212,7 +223,7 @@ pool_read_cb(struct store *st, redisReply *r, void *arg)
 		snprintf(s->image, sizeof(s->image), "%s", hget(r, "image"));
 		snprintf(s->command, sizeof(s->command), "%s",
 		    hget(r, "command"));
-		s->cport = atoi(hget(r, "cport"));
+		s->cport = hget_int(r, "cport", 65535);
 		snprintf(s->ready, sizeof(s->ready), "%s", hget(r, "ready"));
 		if (s->ready[0] == '\0')
 			snprintf(s->ready, sizeof(s->ready), "tcp");
@@ -221,9 +232,9 @@ pool_read_cb(struct store *st, redisReply *r, void *arg)
 		snprintf(s->env, sizeof(s->env), "%s", hget(r, "env"));
 		snprintf(p->domain, sizeof(p->domain), "%s",
 		    hget(r, "domain"));
-		p->active = atoi(hget(r, "active"));
-		p->inactive = atoi(hget(r, "inactive"));
-		p->ttl_s = atoi(hget(r, "ttl"));
+		p->active = hget_int(r, "active", 1000);
+		p->inactive = hget_int(r, "inactive", 1000);
+		p->ttl_s = hget_int(r, "ttl", 31536000);
 		if (p->ttl_s <= 0)
 			p->ttl_s = ip->svc->cfg.autostart.default_ttl_s;
 		p->paused = strcmp(hget(r, "paused"), "1") == 0;
@@ -265,39 +276,6 @@ pool_load(struct idepool *ip, const char *name,
 		if (cb != NULL)
 			cb(ip, NULL, arg);
 	}
-}
-
-static void
-pool_loaded_refill(struct idepool *ip, struct pool *p, void *arg)
-{
-	(void)arg;
-	if (p != NULL)
-		pool_refill(ip, p);
-}
-
-static void
-pool_names_cb(struct store *st, redisReply *r, void *arg)
-{
-	struct idepool *ip = arg;
-
-	(void)st;
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-		return;
-	for (size_t i = 0; i < r->elements; i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING &&
-		    keys_name_valid(r->element[i]->str))
-			pool_load(ip, r->element[i]->str, pool_loaded_refill,
-			    NULL);
-}
-
-void
-pool_load_all(struct idepool *ip)
-{
-	char key[KEY_MAX];
-
-	if (ip->svc->store != NULL)
-		(void)store_command(ip->svc->store, pool_names_cb, ip,
-		    "SMEMBERS %s", key_pools(key, sizeof(key)));
 }
 
 /* ---- start slots ---- */

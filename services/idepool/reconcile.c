@@ -40,14 +40,15 @@ static char count_names[IDEPOOL_MAX_POOLS][MSG_NAME_MAX];
 static int ncounted;
 
 /*
- * Every member of a pool: {id, state, owner, domain, alive, ...}. KEYS
+ * Every member of a pool: {id, state, owner, domain, alive, since, ...}.
+ * KEYS
  * members, services; ARGV member template, stale before (ms).
  */
 static const char dump_script[] =
     "local out = {}\n"
     "for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
     "  local v = redis.call('HMGET', ARGV[1] .. id, 'state', 'owner',"
-    " 'domain')\n"
+    " 'domain', 'since')\n"
     "  local alive = '1'\n"
     "  if v[2] and v[2] ~= '' then\n"
     "    local hb = redis.call('ZSCORE', KEYS[2], v[2])\n"
@@ -58,6 +59,7 @@ static const char dump_script[] =
     "  out[#out + 1] = v[2] or ''\n"
     "  out[#out + 1] = v[3] or ''\n"
     "  out[#out + 1] = alive\n"
+    "  out[#out + 1] = v[4] or '0'\n"
     "end\n"
     "return out\n";
 
@@ -89,6 +91,7 @@ struct rec_member {
 	char domain[MSG_DOMAIN_MAX];
 	bool alive;
 	bool ours;			/* the owner is this replica */
+	int64_t since;			/* its last change (ms) */
 	bool in_driver;
 	bool running;
 };
@@ -99,18 +102,23 @@ struct rec {
 	bool full;			/* with the driver's list */
 	struct rec_member *m;
 	size_t n;
-	char **orphans;			/* in the driver, not in Redis */
-	size_t norphans;
-	int pending;			/* replies still out */
-	bool failed;
+	/* what the driver listed, before Redis is read: a member is
+	 * recorded in Redis before the driver makes it, so one listed
+	 * that Redis does not know afterwards is an orphan */
+	struct rec_listed {
+		char *id;
+		bool running;
+	} *listed;
+	size_t nlisted;
+	int64_t listed_ms;		/* when the listing started */
 };
 
 static void
 rec_free(struct rec *r)
 {
-	for (size_t i = 0; i < r->norphans; i++)
-		free(r->orphans[i]);
-	free(r->orphans);
+	for (size_t i = 0; i < r->nlisted; i++)
+		free(r->listed[i].id);
+	free(r->listed);
 	free(r->m);
 	free(r);
 }
@@ -277,6 +285,8 @@ transient(const char *s)
 	    strcmp(s, "releasing") == 0;
 }
 
+static struct rec_member *rec_find(struct rec *r, const char *id);
+
 /* Both answers are in: act. */
 static void
 rec_act(struct rec *r)
@@ -285,7 +295,7 @@ rec_act(struct rec *r)
 	struct pool *p = pool_find(ip, r->pool);
 
 	rec_count(r);
-	if (p == NULL || r->failed || !r->full) {
+	if (p == NULL || !r->full) {
 		rec_free(r);
 		return;
 	}
@@ -310,7 +320,8 @@ rec_act(struct rec *r)
 				    m->domain : NULL);
 			continue;
 		}
-		if (!m->in_driver) {
+		/* one that joined after the listing is not in it */
+		if (!m->in_driver && m->since < r->listed_ms) {
 			log_warn("member gone from its driver", "pool=%s "
 			    "member=%s state=%s", r->pool, m->id, m->state);
 			if (strcmp(m->state, "leased") == 0)
@@ -319,7 +330,7 @@ rec_act(struct rec *r)
 			    m->domain : NULL);
 			continue;
 		}
-		if ((strcmp(m->state, "active") == 0 ||
+		if (m->in_driver && (strcmp(m->state, "active") == 0 ||
 		    strcmp(m->state, "leased") == 0) && !m->running) {
 			log_warn("member not running", "pool=%s member=%s "
 			    "state=%s", r->pool, m->id, m->state);
@@ -329,10 +340,12 @@ rec_act(struct rec *r)
 				pool_discard(ip, p, m->id, NULL);
 		}
 	}
-	for (size_t i = 0; i < r->norphans; i++) {
+	for (size_t i = 0; i < r->nlisted; i++) {
+		if (rec_find(r, r->listed[i].id) != NULL)
+			continue;
 		log_warn("orphan member removed", "pool=%s member=%s", r->pool,
-		    r->orphans[i]);
-		pool_discard(ip, p, r->orphans[i], NULL);
+		    r->listed[i].id);
+		pool_discard(ip, p, r->listed[i].id, NULL);
 	}
 	pool_refill(ip, p);
 	rec_free(r);
@@ -348,54 +361,17 @@ rec_find(struct rec *r, const char *id)
 }
 
 static void
-rec_listed(const char *id, const struct member_result *res, void *arg)
-{
-	struct rec *r = arg;
-	struct rec_member *m;
-	char **o;
-
-	if (id == NULL) {
-		if (!res->ok) {
-			log_warn("members not listed", "pool=%s err=\"%s\"",
-			    r->pool, res->err);
-			r->failed = true;
-		}
-		if (--r->pending == 0)
-			rec_act(r);
-		return;
-	}
-	/* the dump came first: members listed here are matched now;
-	 * unknown ids are orphans only if the dump has them not */
-	if ((m = rec_find(r, id)) != NULL) {
-		m->in_driver = true;
-		m->running = res->running;
-		return;
-	}
-	if ((o = realloc(r->orphans, (r->norphans + 1) * sizeof(*o))) ==
-	    NULL)
-		return;
-	r->orphans = o;
-	if ((o[r->norphans] = strdup(id)) != NULL)
-		r->norphans++;
-}
-
-static void
 rec_dumped(struct store *st, redisReply *reply, void *arg)
 {
 	struct rec *r = arg;
-	struct pool *p = pool_find(r->ip, r->pool);
-	char err[MEMBER_ERR_MAX];
 
 	(void)st;
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    (r->m = calloc(reply->elements / 6 + 1, sizeof(*r->m))) == NULL) {
 		rec_free(r);
 		return;
 	}
-	if ((r->m = calloc(reply->elements / 5 + 1, sizeof(*r->m))) == NULL) {
-		rec_free(r);
-		return;
-	}
-	for (size_t i = 0; i + 4 < reply->elements; i += 5) {
+	for (size_t i = 0; i + 5 < reply->elements; i += 6) {
 		struct rec_member *m = &r->m[r->n++];
 
 		snprintf(m->id, sizeof(m->id), "%s", reply->element[i]->str);
@@ -406,38 +382,28 @@ rec_dumped(struct store *st, redisReply *reply, void *arg)
 		snprintf(m->domain, sizeof(m->domain), "%s",
 		    reply->element[i + 3]->str);
 		m->alive = strcmp(reply->element[i + 4]->str, "1") == 0;
+		m->since = atoll(reply->element[i + 5]->str);
+		for (size_t k = 0; k < r->nlisted; k++)
+			if (strcmp(r->listed[k].id, m->id) == 0) {
+				m->in_driver = true;
+				m->running = r->listed[k].running;
+			}
 	}
-	if (!r->full || p == NULL) {
-		rec_act(r);
-		return;
-	}
-	r->pending = 1;
-	if (members_list(r->ip->members, &p->spec, rec_listed, r, err,
-	    sizeof(err)) < 0) {
-		log_warn("members not listed", "pool=%s err=\"%s\"", r->pool,
-		    err);
-		r->failed = true;
-		rec_act(r);
-	}
+	rec_act(r);
 }
 
-/* Dumps POOL's members; FULL: and reconciles them with the driver. */
+/* Reads POOL's members from Redis (after the driver's list, if any). */
 static void
-rec_pool(struct idepool *ip, const char *pool, bool full)
+rec_dump(struct rec *r)
 {
-	struct rec *r = calloc(1, sizeof(*r));
+	struct idepool *ip = r->ip;
 	char km[KEY_MAX], ks[KEY_MAX], tpl[KEY_MAX], stale[24];
 	const char *av[4];
 
-	if (r == NULL)
-		return;
-	r->ip = ip;
-	r->full = full;
-	snprintf(r->pool, sizeof(r->pool), "%s", pool);
 	snprintf(stale, sizeof(stale), "%lld", (long long)(service_now_ms() -
 	    3 * (int64_t)ip->svc->cfg.bus.heartbeat_ms));
-	if (key_pool_members(km, sizeof(km), pool) == NULL ||
-	    pool_member_tpl(tpl, sizeof(tpl), pool) == NULL) {
+	if (key_pool_members(km, sizeof(km), r->pool) == NULL ||
+	    pool_member_tpl(tpl, sizeof(tpl), r->pool) == NULL) {
 		rec_free(r);
 		return;
 	}
@@ -447,6 +413,56 @@ rec_pool(struct idepool *ip, const char *pool, bool full)
 	av[3] = stale;
 	if (ip_eval(ip, dump_script, 2, 4, av, rec_dumped, r) < 0)
 		rec_free(r);
+}
+
+
+static void
+rec_listed(const char *id, const struct member_result *res, void *arg)
+{
+	struct rec *r = arg;
+	struct rec_listed *l;
+
+	if (id == NULL) {
+		if (!res->ok) {
+			log_warn("members not listed", "pool=%s err=\"%s\"",
+			    r->pool, res->err);
+			rec_free(r);
+			return;
+		}
+		rec_dump(r);
+		return;
+	}
+	if ((l = realloc(r->listed, (r->nlisted + 1) * sizeof(*l))) == NULL)
+		return;
+	r->listed = l;
+	if ((l[r->nlisted].id = strdup(id)) != NULL)
+		l[r->nlisted++].running = res->running;
+}
+
+/* Dumps POOL's members; FULL: and reconciles them with the driver,
+ * listed first. */
+static void
+rec_pool(struct idepool *ip, const char *pool, bool full)
+{
+	struct rec *r = calloc(1, sizeof(*r));
+	struct pool *p = pool_find(ip, pool);
+	char err[MEMBER_ERR_MAX];
+
+	if (r == NULL)
+		return;
+	r->ip = ip;
+	r->full = full && p != NULL;
+	snprintf(r->pool, sizeof(r->pool), "%s", pool);
+	if (!r->full) {
+		rec_dump(r);
+		return;
+	}
+	r->listed_ms = service_now_ms();
+	if (members_list(ip->members, &p->spec, rec_listed, r, err,
+	    sizeof(err)) < 0) {
+		log_warn("members not listed", "pool=%s err=\"%s\"", pool, err);
+		rec_free(r);
+	}
 }
 
 static void

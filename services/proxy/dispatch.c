@@ -100,6 +100,7 @@ dispatch_to_app(struct proxy_conn *c, const struct route *r,
 	atomic_fetch_add_explicit(&ex->app->inflight, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ex->app->requests_total, 1,
 	    memory_order_relaxed);
+	apps_touch(ex->app);
 	ex->wait_only = wakepage_is_wait(src, m);
 	if (r->set->n > 0 && ex->wait_only)
 		conn_wake_answer(c, false);

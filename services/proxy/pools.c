@@ -344,7 +344,7 @@ pools_flush(struct proxy *px, struct proxy_app *head, int64_t now)
 	struct proxy_app **used = NULL;
 	uint64_t *totals = NULL;
 
-	for (struct proxy_app *a = head; a != NULL; a = a->next) {
+	for (struct proxy_app *a = head; a != NULL; a = a->active_next) {
 		uint64_t total;
 
 		if (a->kind != PROXY_LEASE || !apps_running(a))

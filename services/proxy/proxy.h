@@ -302,6 +302,12 @@ struct proxy_app {
 	_Atomic int64_t tunnels;	/* of which tunnels (upgrades) */
 	_Atomic int64_t held;
 	_Atomic int64_t held_bytes;
+	/* on px->touched, waiting for the main thread (apps_touch) */
+	_Atomic bool touched;
+	struct proxy_app *touched_next;
+	/* main thread: on px->active_list, what activity.c walks */
+	bool active;
+	struct proxy_app *active_next;
 };
 
 /* Is A running, with an address to send requests to? (main thread) */
@@ -1016,7 +1022,33 @@ struct proxy {
 	uint64_t published_ms;		/* the last rebuild (loop time) */
 	uint64_t load_gen;		/* the reload in flight */
 	bool loaded;
+	/* Apps used since the main thread last looked, pushed by workers
+	 * (apps_touch), and the apps in use (activity.c): a sample or a
+	 * flush costs the apps in use, not every app registered. */
+	_Atomic(struct proxy_app *) touched;
+	struct proxy_app *active_list;
 };
+
+/*
+ * A worker starts an exchange for A: A goes on px->touched unless it is
+ * there already. A push-only stack that the main thread takes whole
+ * (activity.c), so no pop can see a node twice.
+ */
+static inline void
+apps_touch(struct proxy_app *a)
+{
+	struct proxy *px = a->px;
+	struct proxy_app *head;
+
+	if (atomic_load_explicit(&a->touched, memory_order_relaxed) ||
+	    atomic_exchange_explicit(&a->touched, true, memory_order_acq_rel))
+		return;
+	head = atomic_load_explicit(&px->touched, memory_order_relaxed);
+	do
+		a->touched_next = head;
+	while (!atomic_compare_exchange_weak_explicit(&px->touched, &head, a,
+	    memory_order_release, memory_order_relaxed));
+}
 
 struct proxy_app *apps_get(struct proxy *px, const char *name);
 int apps_init(struct proxy *px);
@@ -1049,7 +1081,8 @@ void pools_acquire(struct proxy *px, struct proxy_app *pool,
 bool pools_on_event(struct proxy *px, const struct msg *m);
 /* Reads every lease again (start, store reconnect, refresh). */
 void pools_reload(struct proxy *px);
-/* Pushes the deadline of every lease used since the last flush. */
+/* Pushes the deadline of every lease used since the last flush, of the
+ * active list from HEAD. */
 void pools_flush(struct proxy *px, struct proxy_app *head, int64_t now);
 void pools_init(struct proxy *px);
 

@@ -5,8 +5,9 @@
 # demo.localhost on the published port wakes the demo container and
 # gets 200; devcloudctl from the image sees every daemon on the bus;
 # with three autostart replicas, 50 concurrent requests to a cold app
-# start one container; `down -v` leaves no container, network or volume
-# of the project. Slow (the first run builds the images): not part of
+# start one container; each container killed in turn (SIGKILL) is
+# restarted and nothing is lost or stuck (below); `down -v` leaves no
+# container, network or volume of the project. Slow (the first run builds the images): not part of
 # `make test`, run by `make test-containers`.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_docker.sh"
@@ -143,6 +144,72 @@ check "50 concurrent requests to a cold app: all 200" \
 	test "$(grep -c '^200$' "$T/codes")" -eq 50
 n=$(docker ps -aq --filter "label=devcloud.app=$COLD" | wc -l)
 check "one container started for them (got $n)" test "$n" -eq 1
+
+# A part dies: each container of redis and of every daemon in turn gets
+# SIGKILL while requests flow to the warm app demo. The kill is of the
+# container's PID 1 from the host, as a crash or the OOM killer does:
+# `docker kill` counts as a stop asked for, and a restart policy does
+# not restart what was stopped on purpose. Each comes back (its restart
+# count grows, it is healthy again); warm requests keep being answered
+# (only the proxy's own death, one replica behind the published port,
+# may fail some: they are printed); with an autostart replica just
+# killed a cold app still wakes; after the last one, no app is left in
+# starting or stopping and no record is lost.
+COLD2=cold2$$
+check "a second cold app registered" ctl_image app create "$COLD2" \
+	--domain "$COLD2.localhost" --driver docker \
+	--image "devcloud-demo:$TAG" --cport 8080
+apps_before=$(ctl_image app list | tail -n +2 | awk '{ print $1 }' | sort)
+warm() {
+	while [ ! -e "$T/warm.stop" ]; do
+		curl -s -m 5 -o /dev/null -w '%{http_code}\n' \
+			-H 'Host: demo.localhost' "http://127.0.0.1:$DEVCLOUD_HTTP_PORT/"
+		sleep 0.05
+	done
+}
+warm >"$T/warm.codes" &
+PID_warm=$!
+PIDS+=("$PID_warm")
+# failed_since N: warm answers after line N that were not 200.
+failed_since() { tail -n +"$(($1 + 1))" "$T/warm.codes" | grep -vc '^200$'; }
+restarted() {
+	[ "$(docker inspect -f '{{.State.Running}} {{.RestartCount}}' "$1")" = \
+		"true $(($2 + 1))" ]
+}
+for s in redis bus autostart regulator idepool deployer proxy; do
+	id=$("${DC[@]}" ps -q "$s" | head -n 1)
+	rc0=$(docker inspect -f '{{.RestartCount}}' "$id")
+	line=$(wc -l <"$T/warm.codes")
+	kill -KILL "$(docker inspect -f '{{.State.Pid}}' "$id")"
+	check "$s: killed → restarted by its restart policy" \
+		wait_for 60 restarted "$id" "$rc0"
+	check "$s: healthy again" wait_for 90 health "$s"
+	if [ "$s" = autostart ]; then
+		code=$(status_of -m 60 -H "Host: $COLD2.localhost" \
+			"http://127.0.0.1:$DEVCLOUD_HTTP_PORT/")
+		check "with an autostart replica just killed, a cold app wakes (got $code)" \
+			test "$code" = 200
+	fi
+	sleep 1	# warm requests after it is back
+	f=$(failed_since "$line")
+	echo "# $s killed: $(($(wc -l <"$T/warm.codes") - line)) warm requests, $f not 200"
+	if [ "$s" = proxy ]; then
+		check "warm requests served again after the proxy's restart" \
+			test "$(tail -n 3 "$T/warm.codes" | grep -c '^200$')" -eq 3
+	else
+		check "$s killed: every warm request answered 200" test "$f" -eq 0
+	fi
+done
+touch "$T/warm.stop"
+wait "$PID_warm"
+settled() {
+	ctl_image app list >"$T/apps.after" 2>&1 || return 1
+	! tail -n +2 "$T/apps.after" | awk '{ print $2 }' |
+		grep -qE '^(starting|stopping)$'
+}
+check "no app left in starting or stopping" wait_for 60 settled
+check "no app record lost" test "$(tail -n +2 "$T/apps.after" |
+	awk '{ print $1 }' | sort)" = "$apps_before"
 
 # down -v: nothing of the project is left. The app containers are not
 # the project's (autostart made them): they go first, as the README says.

@@ -115,11 +115,11 @@ check "release 1 recorded: sha256, size, source, state" bash -c "
 	[ \"\$(redis-cli -p $REDIS_PORT hget $(key release web 1) source)\" = upload ] &&
 	[ \"\$(redis-cli -p $REDIS_PORT hget $(key release web 1) state)\" = ready ]"
 check "the lock is released" [ "$(rcli exists "$(key deploy_lock web)")" = 0 ]
-check "the record's release is not changed by the intake" \
-	[ -z "$(rcli hget "$(key app web)" release)" ]
+check "the stopped app's record names release 1 (its next wake runs it)" \
+	[ "$(rcli hget "$(key app web)" release)" = 1 ]
 ctl releases web >"$T/releases.out" 2>&1
 check "devcloudctl releases lists release 1" \
-	grep -qE "^  1 +[0-9-]+ [0-9:]+ +$(stat -c %s "$A/good.tgz") +$(sha256sum <"$A/good.tgz" | cut -c1-12) +upload$" \
+	grep -qE "^\* 1 +[0-9-]+ [0-9:]+ +$(stat -c %s "$A/good.tgz") +$(sha256sum <"$A/good.tgz" | cut -c1-12) +ready +upload$" \
 	"$T/releases.out"
 st=$(upload "$A/good.tgz")
 check "a second upload: 202 \"accepted 2\"" [ "$st:$(accepted)" = 202:2 ]
@@ -127,20 +127,35 @@ check "deploy.done for release 2" wait_for 10 has_event deploy.done 2
 check "releases 1 and 2 on disk" [ "$(on_disk)" = "1 2 " ]
 
 # --- keep_releases = 2, the current one kept besides ---------------------
-rcli hset "$(key app web)" release 2 >/dev/null	# as the switch will
-for n in 3 4 5; do
+# back to release 1 (by hand), then 3: 1 is the current one when 3 is
+# recorded, so it is kept besides the newest two
+check "rollback to release 1: 202" [ "$(curl -s -m 10 -o "$T/answer" -w '%{http_code}' \
+	-H "Authorization: Bearer $TOKEN" -H 'X-Devcloud-Release: 1' -d '' \
+	"$URL/web/rollback")" = 202 ]
+check "rollback done, release 1 current" bash -c "
+	for i in \$(seq 100); do
+		[ \"\$(redis-cli -p $REDIS_PORT hget $(key app web) release)\" = 1 ] &&
+		[ \"\$(redis-cli -p $REDIS_PORT exists $(key deploy_lock web))\" = 0 ] && exit 0
+		sleep 0.1
+	done; exit 1"
+upload "$A/good.tgz" >/dev/null
+wait_for 10 has_event deploy.done 3 || not_ok "deploy.done for 3"
+check "keep_releases: 1 (current), 2, 3 on disk" [ "$(on_disk)" = "1 2 3 " ]
+check "keep_releases: 1, 2, 3 in Redis" [ "$(in_redis)" = "1 2 3 " ]
+for n in 4 5; do
 	upload "$A/good.tgz" >/dev/null
 	wait_for 10 has_event deploy.done $n || not_ok "deploy.done for $n"
 done
-check "keep_releases: 2 (current), 4, 5 on disk" [ "$(on_disk)" = "2 4 5 " ]
-check "keep_releases: 2, 4, 5 in Redis" [ "$(in_redis)" = "2 4 5 " ]
-check "keep_releases: the hashes of 1 and 3 are gone" \
-	[ "$(rcli exists "$(key release web 1)" "$(key release web 3)")" = 0 ]
+# each deploy of the stopped app made its release current: 5 is, and
+# the two before it are kept as rollback targets
+check "keep_releases: 3, 4, 5 (current) on disk" [ "$(on_disk)" = "3 4 5 " ]
+check "keep_releases: 3, 4, 5 in Redis" [ "$(in_redis)" = "3 4 5 " ]
+check "keep_releases: the hashes of 1 and 2 are gone" \
+	[ "$(rcli exists "$(key release web 1)" "$(key release web 2)")" = 0 ]
 ctl releases web >"$T/releases.out" 2>&1
 check "devcloudctl releases marks the current one" \
-	grep -qE '^\* 2 ' "$T/releases.out"
-check "devcloudctl releases lists 4 and 5 unmarked" bash -c \
-	"grep -qE '^  4 ' '$T/releases.out' && grep -qE '^  5 ' '$T/releases.out'"
+	grep -qE '^\* 5 ' "$T/releases.out"
+check "devcloudctl releases lists 4 unmarked" grep -qE '^  4 ' "$T/releases.out"
 
 # --- bad artifacts: refused, named, nothing left -------------------------
 # bad FILE NAME REASON: FILE is accepted as a deploy that fails with a
@@ -233,7 +248,7 @@ n=$(sed -n 's/^deploy \([0-9]*\) of web accepted$/\1/p' "$T/ctl.out")
 check "devcloudctl deploy: exit 0, done" \
 	bash -c "[ $rc = 0 ] && grep -q '^deploy $n of web done' '$T/ctl.out'"
 ctl releases web >"$T/releases.out" 2>&1
-check "devcloudctl releases lists the new one" grep -qE "^  $n " "$T/releases.out"
+check "devcloudctl releases lists the new one, current" grep -qE "^\* $n " "$T/releases.out"
 check "devcloudctl deploy of a bad artifact: exit 1 and the reason" \
 	refused 1 'failed: entry "\.\./\.\./etc/passwd": path leaves the release directory' \
 	ctl -w 20000 deploy web "$A/dotdot.tgz"

@@ -8,7 +8,7 @@
 # of it, a broken command tripping the breaker, a store that cannot be
 # written (member kept, files recoverable), kill -9 of idepool during an
 # acquire and during a release, and pool rm. Real redis-server, bus,
-# proxy, idepool, curl, and tests/apps/ide.py as the IDE.
+# proxy, idepool, curl, and deploy/ide/ide.py as the IDE.
 . "$(dirname "$0")/lib.sh"
 
 # Members are process groups of their own: idepool leaves them running
@@ -35,7 +35,7 @@ write_config
 start_daemons proxy idepool || not_ok "daemons ready"
 start events "$BIN/devcloudctl" -c "$CONF" events
 
-IDE="mkdir -p tmp && TMPDIR=\$PWD/tmp exec python3 $ROOT/tests/apps/ide.py"
+IDE="mkdir -p tmp && TMPDIR=\$PWD/tmp exec python3 $ROOT/deploy/ide/ide.py"
 # count STATE [POOL]: members of POOL (ide) in STATE
 count() {
 	ctl pool show "${2:-ide}" 2>/dev/null |
@@ -102,6 +102,10 @@ for _ in 1 2 3 4 5 6; do
 done
 check "a lease in use outlives its ttl (same member)" \
 	test "$(member_of dev-a.ide.test)" = "$MA"
+# an open exchange (an IDE's WebSocket is one) keeps it too: 4 s > ttl
+check "a lease with an exchange open for twice its ttl is kept" \
+	sh -c "test \"\$(curl -s -m 10 -H 'Host: dev-a.ide.test' http://127.0.0.1:$PROXY_PORT/sleep/4)\" = slept"
+check "... the same member after it" test "$(member_of dev-a.ide.test)" = "$MA"
 
 # A goes away: released, saved, destroyed
 if wait_for 10 sh -c "grep '\"type\":\"pool.released\"' $T/events.log | grep -q dev-a.ide.test"; then

@@ -249,7 +249,7 @@ app_state_is() { [ "$(app_state "$1")" = "$2" ]; }
 key() {
 	case "$1:$#" in
 	routes:1 | apps:1 | deadlines:1 | lastaccess:1 | transit:1 | services:1 | \
-	hosts:1 | pools:1 | domains:1 | leases:1 | leasedeadlines:1)
+	hosts:1 | deploying:1 | pools:1 | domains:1 | leases:1 | leasedeadlines:1)
 		echo "$REDIS_PREFIX$1" ;;
 	app:2 | instances:2 | host:2 | load:2 | hoststate:2 | relief:2)
 		echo "${REDIS_PREFIX}$1:$2" ;;

@@ -74,6 +74,26 @@ check "app create web" ctl app create web --domain web.test --protect on \
 check "web is woken and served on the printed HTTP port ($HTTP_PORT)" \
 	[ "$(status_of -m 20 -H 'Host: web.test' "http://127.0.0.1:$HTTP_PORT/")" = 200 ]
 
+# The demo IDE pool: a member with the developer's files, files saved
+# at release, the member made anew.
+WS=$UP_RUN/workspaces/dev-a.ide.localhost
+mkdir -p "$WS" && echo 'from the store' >"$WS/hello.txt"
+ide() { curl -s -m 20 -H 'Host: dev-a.ide.localhost' "$@"; }
+member_a() { ctl pool show ide | awk '$4 == "dev-a.ide.localhost" { print $1 }'; }
+check "the demo pool serves dev-a.ide.localhost with its files" \
+	[ "$(ide "http://127.0.0.1:$HTTP_PORT/ws/hello.txt")" = 'from the store' ]
+M1=$(member_a)
+ide -X PUT --data-binary 'written in the member' \
+	"http://127.0.0.1:$HTTP_PORT/ws/new.txt" >/dev/null
+check "pool release saves the member's files into the store" \
+	sh -c "$BIN/devcloudctl -c $CONF pool release dev-a.ide.localhost >/dev/null &&
+	grep -qx 'written in the member' $WS/new.txt"
+check "the released member is gone" wait_for 10 sh -c "! test -e $UP_RUN/pool/ide/$M1"
+check "the next visit gets a new member with both files" \
+	[ "$(ide "http://127.0.0.1:$HTTP_PORT/ws/new.txt")" = 'written in the member' ]
+check "... not the one released" [ -n "$M1" ] && [ "$(member_a)" != "$M1" ]
+MEMBERS=$(cat "$UP_RUN"/pool/ide/*/pid 2>/dev/null | awk '{ print $1 }')
+
 check "a second make up in the same run directory is refused" \
 	refused 1 'seems to be up already' up_sh
 check "an explicit base whose block is busy is refused, naming the port" \
@@ -101,6 +121,7 @@ none_is() {
 check "no pid make up recorded still runs ($(echo $pids | wc -w) of them)" \
 	none_is running "still running: pid" $pids
 check "its ports are free again" none_is listening "still busy: port" $ports
+check "no pool member still runs" none_is running "still running: member pid" $MEMBERS
 check "no pid file is left" [ -z "$(ls "$UP_RUN/pids")" ]
 
 finish

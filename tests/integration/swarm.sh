@@ -39,6 +39,8 @@ swarm_cleanup() {
 	local rc=$?
 	docker ps -aq --filter label=devcloud.app | xargs -r docker rm -f \
 		>/dev/null 2>&1
+	docker service ls -q --filter label=devcloud.app |
+		xargs -r docker service rm >/dev/null 2>&1
 	docker stack rm "$STACK" >/dev/null 2>&1
 	docker rm -f "$CLIENT" >/dev/null 2>&1
 	docker swarm leave --force >/dev/null 2>&1
@@ -149,6 +151,32 @@ fi
 check "the demo container runs" \
 	test "$(docker ps -q --filter label=devcloud.app=demo | wc -l)" -eq 1
 
+# An app with the swarm driver: autostart (in the stack) creates its
+# service on the stack's network (drivers.swarm_network), and the proxy
+# reaches it by the service's name.
+SWAPP=swapp$$
+check "a swarm-driver app registered" quiet docker run --rm \
+	--network "$STACK" -e DEVCLOUD_REDIS=redis:6379 \
+	-e DEVCLOUD_BUS_IN=tcp://bus:7400 -e DEVCLOUD_BUS_OUT=tcp://bus:7401 \
+	"devcloud:$TAG" devcloudctl app create "$SWAPP" \
+	--domain "$SWAPP.localhost" --driver swarm \
+	--image "devcloud-demo:$TAG" --cport 8080
+code=$(req -s -m 60 -o - -w '\n%{http_code}' -H "Host: $SWAPP.localhost" \
+	"$URL" >"$T/body")
+code=$(tail -n 1 "$T/body")
+if [ "$code" = 200 ]; then
+	ok "its first request creates the service and is served"
+else
+	not_ok "its first request creates the service and is served (got $code)"
+	docker service ps --no-trunc "devcloud-$SWAPP" 2>&1 | sed 's/^/# /'
+	docker service logs --tail 30 "${STACK}_autostart" 2>&1 | sed 's/^/# /'
+	docker service logs --tail 10 "${STACK}_proxy" 2>&1 | sed 's/^/# /'
+fi
+check "its service devcloud-$SWAPP is on the stack's network" bash -c \
+	"docker service inspect -f '{{range .Spec.TaskTemplate.Networks}}{{.Target}} {{end}}' \
+	devcloud-$SWAPP | xargs -n1 docker network inspect -f '{{.Name}}' |
+	grep -qx '$STACK'"
+
 # Three proxies: all running and healthy, and 30 requests all served.
 t0=$(now)
 check "docker service scale proxy=3" \
@@ -251,8 +279,10 @@ check "three proxy replicas running after the update" \
 	wait_for 30 replicas proxy 3
 
 # stack rm: no service or network of the stack left. The app containers
-# are not the stack's (autostart made them): they go first.
+# and services are not the stack's (autostart made them): they go first.
 docker ps -aq --filter label=devcloud.app | xargs -r docker rm -f >/dev/null
+docker service ls -q --filter label=devcloud.app | xargs -r docker service rm \
+	>/dev/null
 docker rm -f "$CLIENT" >/dev/null 2>&1
 t0=$(now)
 check "docker stack rm" quiet docker stack rm "$STACK"

@@ -6,7 +6,10 @@
  * replies that are not a hash of strings.
  */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -191,7 +194,79 @@ test_not_a_hash(void)
 	reply_free(r);
 }
 
+/*
+ * The release fields: "release" a number or empty, "release_path" an
+ * absolute path; app_release_apply points the record at the release's
+ * files and says which it is in the environment; app_fields never
+ * writes "release" (the deployer's alone).
+ */
+static void
+test_release(void)
+{
+	static const char *const kv[] = {"name", "web", "release", "12",
+	    "env", "A=1", "dir", "/srv/web", NULL};
+	const char *argv[APP_FIELDS_MAX];
+	size_t argvlen[APP_FIELDS_MAX];
+	char err[300], buf[APP_FIELDS_BUF];
+	redisReply *r = reply_hash(kv);
+	char root[] = "/tmp/dc-release-XXXXXX", dir[64], want[64];
+	struct app a, b;
+	int argc;
+
+	REQUIRE(mkdtemp(root) != NULL);
+	snprintf(dir, sizeof(dir), "%s/web", root);
+	REQUIRE(mkdir(dir, 0700) == 0);
+	snprintf(want, sizeof(want), "%s/web/12", root);
+	REQUIRE(mkdir(want, 0700) == 0);
+	app_defaults(&a, 60, 1000);
+	CHECK(app_from_hash(&a, r, err, sizeof(err)) == 0);
+	reply_free(r);
+	CHECK(strcmp(a.release, "12") == 0);
+	CHECK(app_set(&a, "release", "0", err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "release number");
+	CHECK(app_set(&a, "release", "1x", err, sizeof(err)) == -1);
+	CHECK(app_set(&a, "release_path", "rel", err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "absolute");
+	CHECK(app_set(&a, "release_path", "/www/rel", err, sizeof(err)) == 0);
+	b = a;
+	CHECK(app_release_apply(&b, root, err, sizeof(err)) == 0);
+	CHECK(strcmp(b.dir, want) == 0);
+	CHECK(strcmp(b.release_dir, want) == 0);
+	CHECK(strcmp(b.env, "A=1\nDEVCLOUD_RELEASE=12") == 0);
+	/* docker: the files are mounted, the directory is not the cwd */
+	b = a;
+	snprintf(b.driver, sizeof(b.driver), "docker");
+	CHECK(app_release_apply(&b, root, err, sizeof(err)) == 0);
+	CHECK(strcmp(b.dir, "/srv/web") == 0);
+	CHECK(strcmp(b.release_dir, want) == 0);
+	/* an image release has no files: nothing to run in or mount */
+	b = a;
+	snprintf(b.release, sizeof(b.release), "13");
+	CHECK(app_release_apply(&b, root, err, sizeof(err)) == 0);
+	CHECK(strcmp(b.dir, "/srv/web") == 0 && b.release_dir[0] == '\0');
+	CHECK(strcmp(b.env, "A=1\nDEVCLOUD_RELEASE=13") == 0);
+	/* no release: nothing changes */
+	b = a;
+	b.release[0] = '\0';
+	CHECK(app_release_apply(&b, root, err, sizeof(err)) == 0);
+	CHECK(strcmp(b.dir, "/srv/web") == 0 && strcmp(b.env, "A=1") == 0);
+	/* an environment with no room left: refused, left as it was */
+	b = a;
+	memset(b.env, 'x', sizeof(b.env) - 5);
+	b.env[sizeof(b.env) - 5] = '\0';
+	CHECK(app_release_apply(&b, root, err, sizeof(err)) == -1);
+	CHECK_CONTAINS(err, "DEVCLOUD_RELEASE");
+	CHECK(strlen(b.env) == sizeof(b.env) - 5);
+	CHECK(app_fields(&a, argv, argvlen, &argc, buf, sizeof(buf)) == 0);
+	for (int i = 0; i < argc; i += 2)
+		CHECK(strcmp(argv[i], "release") != 0);
+	rmdir(want);
+	rmdir(dir);
+	rmdir(root);
+}
+
 UNIT_TESTS = {
+	{"release fields", test_release},
 	{"summary read", test_summary_read},
 	{"summary defaults", test_summary_defaults},
 	{"shared rules", test_shared_rules},

@@ -32,6 +32,7 @@ static const struct field fields[] = {
 	FI(uptime_ms), FI(queued_ms), FI(start_ms), FI(ready_ms), FI(pid),
 	FS(host), FS(release), FI(from), FI(to), FS(origin), FS(metric),
 	FS(pool), FS(tier), FI(ttl_s), FI(acquire_ms),
+	FS(phase),
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -68,7 +69,11 @@ static const struct spec specs[] = {
 	{MSG_DEPLOY_STARTED, "deploy.started", "app release", ""},
 	{MSG_DEPLOY_DONE, "deploy.done", "app release duration_ms", ""},
 	{MSG_DEPLOY_FAILED, "deploy.failed", "app release reason duration_ms",
-	    ""},
+	    "phase"},
+	{MSG_DEPLOY_PROGRESS, "deploy.progress", "app release phase", "reason"},
+	{MSG_DEPLOY_SWITCHED, "deploy.switched", "app release", "from to"},
+	{MSG_DEPLOY_ROLLEDBACK, "deploy.rolledback", "app release reason",
+	    "to"},
 	{MSG_POOL_LEASED, "pool.leased",
 	    "pool domain instance addr tier ttl_s acquire_ms", ""},
 	{MSG_POOL_RELEASED, "pool.released", "pool domain instance reason",
@@ -91,6 +96,10 @@ static const struct spec specs[] = {
 	{MSG_STOP_OK, "stop.ok", "app", "state"},
 	{MSG_SCALE, "scale", "app to", "reason"},
 	{MSG_SCALE_OK, "scale.ok", "app from to", "reason"},
+	{MSG_STAGE, "stage", "app release", ""},
+	{MSG_STAGE_OK, "stage.ok", "app instance addr", "host release"},
+	{MSG_RETIRE, "retire", "app instance", "reason"},
+	{MSG_RETIRE_OK, "retire.ok", "app instance", ""},
 	{MSG_ERROR, "error", "reason", "app"},
 };
 #define NSPECS (sizeof(specs) / sizeof(specs[0]))

@@ -99,14 +99,22 @@ static const char app_usage[] =
     "options:\n"
     "  --domain D            a domain routed to the app (repeat for more;\n"
     "                        update replaces the list)\n"
-    "  --driver process|docker   (default process)\n"
+    "  --driver process|docker|swarm|kubernetes   (default process)\n"
     "  --command CMD         process: shell command; $PORT is its port\n"
     "  --port N              process: fixed port (default: a free one)\n"
     "  --dir DIR             process: working directory\n"
     "  --env K=V             extra environment (repeat for more)\n"
     "  --container C         docker: an existing container\n"
-    "  --image I             docker: or an image to create it from\n"
-    "  --cport N             docker: the port the app listens on inside\n"
+    "  --image I             docker: or an image to create it from;\n"
+    "                        swarm: its service's image\n"
+    "  --cport N             docker, swarm: the port the app listens on\n"
+    "                        inside\n"
+    "  --deployment [NS/]D   kubernetes: the Deployment it scales\n"
+    "  --service HOST:PORT   kubernetes: where the app answers (its Service)\n"
+    "  --replicas N          swarm, kubernetes: replicas while awake\n"
+    "                        (default 1)\n"
+    "  --release-path PATH   docker: where the deployed release is mounted\n"
+    "                        (read-only) in the container\n"
     "  --ttl SECONDS         idle time before it is stopped (default from\n"
     "                        autostart.default_ttl_s)\n"
     "  --ready tcp|http:/PATH   readiness check (default tcp)\n"
@@ -143,6 +151,9 @@ app_parse_options(struct app *a, int argc, char **argv)
 		{"container", required_argument, NULL, 'C'},
 		{"image", required_argument, NULL, 'i'},
 		{"cport", required_argument, NULL, 'P'},
+		{"deployment", required_argument, NULL, 'y'},
+		{"service", required_argument, NULL, 's'},
+		{"replicas", required_argument, NULL, 'R'},
 		{"ttl", required_argument, NULL, 't'},
 		{"ready", required_argument, NULL, 'r'},
 		{"start-timeout", required_argument, NULL, 'T'},
@@ -152,6 +163,7 @@ app_parse_options(struct app *a, int argc, char **argv)
 		{"max", required_argument, NULL, 'M'},
 		{"target-concurrency", required_argument, NULL, 'k'},
 		{"protect", required_argument, NULL, 'x'},
+		{"release-path", required_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0},
 	};
 	static const struct {
@@ -160,10 +172,11 @@ app_parse_options(struct app *a, int argc, char **argv)
 	} fields[] = {
 		{'D', "driver"}, {'c', "command"}, {'p', "port"}, {'w', "dir"},
 		{'C', "container"}, {'i', "image"}, {'P', "cport"},
+		{'y', "deployment"}, {'s', "service"}, {'R', "replicas"},
 		{'t', "ttl"}, {'r', "ready"}, {'T', "start_timeout"},
 		{'W', "wake_page"}, {'g', "group"}, {'m', "min_instances"},
 		{'M', "max_instances"}, {'k', "target_concurrency"},
-		{'x', "protect"},
+		{'x', "protect"}, {'R', "release_path"},
 	};
 	char domains[APP_MAX_DOMAINS * 256] = "", env[APP_TEXT_MAX] = "";
 	char err[600];

@@ -64,6 +64,8 @@ const char *ctl_hash_get(const redisReply *r, const char *field);
  * outcome from the bus) and releases APP */
 int ctl_deploy(struct ctl *c, int argc, char **argv);
 int ctl_releases(struct ctl *c, int argc, char **argv);
+/* rollback APP [N]: back to release N (by default the one before) */
+int ctl_rollback(struct ctl *c, int argc, char **argv);
 
 /* pool.c: pool create|update|rm|list|show|pause|resume|release */
 int ctl_pool(struct ctl *c, int argc, char **argv);

@@ -12,10 +12,13 @@
  * is given up.
  *
  * releases APP lists PREFIX releases:APP with each release's hash
- * (keys.h), the app's current one (its record's "release") marked "*".
+ * (keys.h) and state (ready; failed: refused before its switch; bad:
+ * rolled back), the app's current one (its record's "release") marked
+ * "*".
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,11 +79,11 @@ deploy_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
  * the HTTP status (0 if none came) with the answer's body in ANS.
  */
 static long
-deploy_upload(struct ctl *c, const char *app, FILE *f, off_t size,
+deploy_upload(struct ctl *c, const char *app, const char *what, FILE *f,
+    off_t size, const char *mem, struct curl_slist *hdr,
     struct deploy_answer *ans)
 {
 	struct deploy_progress prog = {0};
-	struct curl_slist *hdr = NULL;
 	char url[CONFIG_ADDR_MAX + 128], auth[256];
 	bool tty = isatty(STDERR_FILENO);
 	long status = 0;
@@ -91,12 +94,11 @@ deploy_upload(struct ctl *c, const char *app, FILE *f, off_t size,
 		snprintf(ans->text, sizeof(ans->text), "cannot start libcurl");
 		return 0;
 	}
-	snprintf(url, sizeof(url), "http://%s/v1/apps/%s/releases",
-	    c->cfg.deployer.d.admin, app);
+	snprintf(url, sizeof(url), "http://%s/v1/apps/%s/%s",
+	    c->cfg.deployer.d.admin, app, what);
 	/* nng's server does not answer "Expect: 100-continue": curl would
 	 * wait a second for nothing */
 	hdr = curl_slist_append(hdr, "Expect:");
-	hdr = curl_slist_append(hdr, "Content-Type: application/gzip");
 	if (c->cfg.deployer.token[0] != '\0') {
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
 		    c->cfg.deployer.token);
@@ -104,25 +106,32 @@ deploy_upload(struct ctl *c, const char *app, FILE *f, off_t size,
 	}
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_READDATA, f);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
+	if (f != NULL) {
+		curl_easy_setopt(h, CURLOPT_READDATA, f);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)size);
+	} else {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, mem ? mem : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE,
+		    (long)(mem ? strlen(mem) : 0));
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, deploy_body_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, ans);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)DEPLOY_STALL_S);
-	if (tty) {
+	if (tty && f != NULL) {
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION,
 		    deploy_progress_cb);
 		curl_easy_setopt(h, CURLOPT_XFERINFODATA, &prog);
 		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	} else {
+	} else if (f != NULL) {
 		printf("uploading %lld bytes to %s\n", (long long)size, url);
 		fflush(stdout);
 	}
 	rc = curl_easy_perform(h);
-	if (tty)
+	if (tty && f != NULL)
 		fprintf(stderr, "\n");
 	if (rc != CURLE_OK)
 		snprintf(ans->text, sizeof(ans->text), "upload to %s failed: "
@@ -174,48 +183,156 @@ deploy_wait(struct ctl *c, nng_socket s, const char *app, const char *id)
 	    c->wait_ms >= 0 ? c->wait_ms : DEPLOY_WAIT_MS, app);
 }
 
-int
-ctl_deploy(struct ctl *c, int argc, char **argv)
+/*
+ * Sends the request (an upload of F, or a rollback when F is NULL) with
+ * the headers HDR (freed here), then waits for the outcome on the bus.
+ */
+static int
+deploy_send(struct ctl *c, const char *app, const char *what, FILE *f,
+    off_t size, const char *mem, struct curl_slist *hdr)
 {
 	struct deploy_answer ans = {0};
-	const char *app, *id;
-	struct stat st;
+	const char *id;
 	nng_socket s;
 	long status;
-	FILE *f;
 	char *nl;
 
-	if (argc != 2)
-		return ctl_usage_error("usage: deploy APP FILE.tar.gz");
-	app = argv[0];
-	if (!keys_name_valid(app))
-		return ctl_usage_error("deploy: invalid app name \"%s\"", app);
-	if ((f = fopen(argv[1], "rb")) == NULL)
-		return ctl_error("deploy: cannot open %s: %s", argv[1],
-		    strerror(errno));
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return ctl_error("deploy: %s is not a regular file", argv[1]);
-	}
 	if (ctl_subscribe(c, &s, "deploy.") != 0) {
-		fclose(f);
+		curl_slist_free_all(hdr);
 		return 1;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	status = deploy_upload(c, app, f, st.st_size, &ans);
-	fclose(f);
+	status = deploy_upload(c, app, what, f, size, mem, hdr, &ans);
 	if ((nl = strchr(ans.text, '\n')) != NULL)
 		*nl = '\0';
 	if (status != 202 || strncmp(ans.text, "accepted ", 9) != 0) {
 		if (status == 0)
-			return ctl_error("deploy: %s", ans.text);
-		return ctl_error("deploy: the deployer answered %ld: %s",
-		    status, ans.text);
+			return ctl_error("%s: %s", f ? "deploy" : "rollback",
+			    ans.text);
+		return ctl_error("%s: the deployer answered %ld: %s",
+		    f || mem ? "deploy" : "rollback", status, ans.text);
 	}
 	id = ans.text + 9;
-	printf("deploy %s of %s accepted\n", id, app);
+	printf("%s %s of %s accepted\n", f || mem ? "deploy" :
+	    "rollback to release", id, app);
 	fflush(stdout);
 	return deploy_wait(c, s, app, id);
+}
+
+/* {KEY: VALUE, "sha256": SHA} (SHA may be NULL); caller frees. */
+static char *
+deploy_json(const char *key, const char *value, const char *sha)
+{
+	json_object *o = json_object_new_object();
+	char *s = NULL;
+
+	if (o == NULL)
+		return NULL;
+	json_object_object_add(o, key, json_object_new_string(value));
+	if (sha != NULL)
+		json_object_object_add(o, "sha256",
+		    json_object_new_string(sha));
+	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
+}
+
+int
+ctl_deploy(struct ctl *c, int argc, char **argv)
+{
+	static const char usage[] = "usage: deploy APP FILE.tar.gz | "
+	    "--url URL [--sha256 HEX] | --image IMAGE:TAG  [--check /PATH] "
+	    "[--wake] [--watch-ms MS]";
+	struct curl_slist *hdr = NULL;
+	const char *app, *file = NULL, *url = NULL, *sha = NULL, *img = NULL;
+	char line[400], *body;
+	struct stat st;
+	FILE *f;
+	int rv;
+
+	if (argc < 2)
+		return ctl_usage_error(usage);
+	app = argv[0];
+	if (!keys_name_valid(app))
+		return ctl_usage_error("deploy: invalid app name \"%s\"", app);
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+
+		if (strcmp(o, "--wake") == 0) {
+			hdr = curl_slist_append(hdr, "X-Devcloud-Wake: 1");
+		} else if ((strcmp(o, "--check") == 0 ||
+		    strcmp(o, "--watch-ms") == 0) && i + 1 < argc) {
+			snprintf(line, sizeof(line), "%s: %s",
+			    o[2] == 'c' ? "X-Devcloud-Check" :
+			    "X-Devcloud-Watch-Ms", argv[++i]);
+			hdr = curl_slist_append(hdr, line);
+		} else if (strcmp(o, "--url") == 0 && i + 1 < argc) {
+			url = argv[++i];
+		} else if (strcmp(o, "--image") == 0 && i + 1 < argc) {
+			img = argv[++i];
+		} else if (strcmp(o, "--sha256") == 0 && i + 1 < argc) {
+			sha = argv[++i];
+		} else if (o[0] != '-' && file == NULL) {
+			file = o;
+		} else {
+			curl_slist_free_all(hdr);
+			return ctl_usage_error(usage);
+		}
+	}
+	if ((file != NULL) + (url != NULL) + (img != NULL) != 1 ||
+	    (sha != NULL && url == NULL)) {
+		curl_slist_free_all(hdr);
+		return ctl_usage_error(usage);
+	}
+	if (url != NULL || img != NULL) {
+		if ((body = deploy_json(url ? "url" : "image", url ? url : img,
+		    sha)) == NULL) {
+			curl_slist_free_all(hdr);
+			return ctl_error("deploy: out of memory");
+		}
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		rv = deploy_send(c, app, "releases", NULL, 0, body, hdr);
+		free(body);
+		return rv;
+	}
+	if ((f = fopen(file, "rb")) == NULL) {
+		curl_slist_free_all(hdr);
+		return ctl_error("deploy: cannot open %s: %s", file,
+		    strerror(errno));
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		curl_slist_free_all(hdr);
+		return ctl_error("deploy: %s is not a regular file", file);
+	}
+	hdr = curl_slist_append(hdr, "Content-Type: application/gzip");
+	rv = deploy_send(c, app, "releases", f, st.st_size, NULL, hdr);
+	fclose(f);
+	return rv;
+}
+
+int
+ctl_rollback(struct ctl *c, int argc, char **argv)
+{
+	struct curl_slist *hdr = NULL;
+	char line[64];
+
+	if (argc < 1 || argc > 2)
+		return ctl_usage_error("usage: rollback APP [RELEASE]");
+	if (!keys_name_valid(argv[0]))
+		return ctl_usage_error("rollback: invalid app name \"%s\"",
+		    argv[0]);
+	if (argc == 2) {
+		if (argv[1][0] == '\0' || argv[1][0] == '0' ||
+		    argv[1][strspn(argv[1], "0123456789")] != '\0' ||
+		    strlen(argv[1]) > 20)
+			return ctl_usage_error("rollback: \"%s\" is not a "
+			    "release number", argv[1]);
+		snprintf(line, sizeof(line), "X-Devcloud-Release: %s",
+		    argv[1]);
+		hdr = curl_slist_append(hdr, line);
+	}
+	return deploy_send(c, argv[0], "rollback", NULL, 0, NULL, hdr);
 }
 
 /* "2026-11-30 05:34:46" (UTC) of the ms timestamp S into BUF. */
@@ -267,8 +384,8 @@ ctl_releases(struct ctl *c, int argc, char **argv)
 		redisAppendCommand(rc, "HGETALL %s", key_release(key,
 		    sizeof(key), app, strtoull(nums->element[i]->str, NULL,
 		    10)) != NULL ? key : "-");
-	printf("  %-8s %-19s %12s  %-12s  %s\n", "RELEASE", "TIME", "SIZE",
-	    "SHA256", "SOURCE");
+	printf("  %-8s %-19s %12s  %-12s  %-6s  %s\n", "RELEASE", "TIME",
+	    "SIZE", "SHA256", "STATE", "SOURCE");
 	for (size_t i = 0; i < nums->elements; i++) {
 		const char *n = nums->element[i]->str;
 
@@ -276,11 +393,11 @@ ctl_releases(struct ctl *c, int argc, char **argv)
 			ctl_error("releases: %s", rc->errstr);
 			goto done;
 		}
-		printf("%c %-8s %-19s %12s  %-12.12s  %s\n",
+		printf("%c %-8s %-19s %12s  %-12.12s  %-6s  %s\n",
 		    strcmp(n, current) == 0 ? '*' : ' ', n,
 		    releases_time(when, sizeof(when), ctl_hash_get(r, "time")),
 		    ctl_hash_get(r, "size"), ctl_hash_get(r, "sha256"),
-		    ctl_hash_get(r, "source"));
+		    ctl_hash_get(r, "state"), ctl_hash_get(r, "source"));
 		freeReplyObject(r);
 	}
 	rv = 0;

@@ -39,8 +39,15 @@ static const char usage[] =
     "  pool show|pause|resume NAME | pool release DOMAIN\n"
     "  hosts                     hosts, overloaded or not, and what the\n"
     "                            regulator last did on each\n"
-    "  deploy APP FILE.tar.gz    upload a build to the deployer and wait\n"
+    "  deploy APP FILE.tar.gz [--check /PATH] [--wake] [--watch-ms MS]\n"
+    "                            upload a build to the deployer and wait\n"
     "                            (-w, default 60 s) for its outcome\n"
+    "  deploy APP --url URL [--sha256 HEX] [...]\n"
+    "                            the same, downloaded by the deployer\n"
+    "  deploy APP --image IMAGE:TAG [...]\n"
+    "                            a docker app's new release is an image\n"
+    "  rollback APP [RELEASE]    switch APP back to RELEASE (default: the\n"
+    "                            one before the current one) and wait\n"
     "  releases APP              the app's releases, the current one\n"
     "                            marked *\n"
     "  publish FRAME             send FRAME (\"TOPIC JSON\") verbatim on the\n"
@@ -97,6 +104,7 @@ static const struct {
 	{"pool", ctl_pool},
 	{"deploy", ctl_deploy},
 	{"releases", ctl_releases},
+	{"rollback", ctl_rollback},
 	{"publish", ctl_publish_raw},
 };
 

@@ -459,6 +459,7 @@ pool_show(redisContext *rc, const char *name)
 	char kp[KEY_MAX], km[KEY_MAX], kz[KEY_MAX], kmem[KEY_MAX];
 	redisReply *spec, *ids, *r, *d;
 	long long now;
+	bool docker;
 	static const char *const fields[] = {"driver", "image", "command",
 	    "cport", "ready", "domain", "active", "inactive", "ttl",
 	    "workspace", "env", "paused", "fails", "failing"};
@@ -481,6 +482,7 @@ pool_show(redisContext *rc, const char *name)
 	}
 	if (strcmp(pool_get(spec, "removing"), "1") == 0)
 		printf("%-18s %s\n", "removing", "yes");
+	docker = strcmp(pool_get(spec, "driver"), "process") != 0;
 	freeReplyObject(spec);
 	r = redisCommand(rc, "TIME");
 	now = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ?
@@ -491,8 +493,10 @@ pool_show(redisContext *rc, const char *name)
 	ids = redisCommand(rc, "SORT %s ALPHA", km);
 	if (ids == NULL || ids->type != REDIS_REPLY_ARRAY)
 		return pool_redis_error(rc, ids, "show");
-	printf("\n%-10s %-10s %-22s %-32s %s\n", "MEMBER", "STATE", "ADDR",
-	    "DOMAIN", "LEASE LEFT");
+	/* a member's container is named by the docker driver
+	 * (member_docker.c); a process member is its directory */
+	printf("\n%-10s %-10s %-22s %-32s %-10s %s\n", "MEMBER", "STATE",
+	    "ADDR", "DOMAIN", "LEASE LEFT", "CONTAINER");
 	for (size_t i = 0; i < ids->elements; i++) {
 		const char *id = ids->element[i]->str;
 		char left[32] = "-";
@@ -513,12 +517,15 @@ pool_show(redisContext *rc, const char *name)
 				    (atoll(d->str) - now) / 1000);
 			freeReplyObject(d);
 		}
-		printf("%-10s %-10s %-22s %-32s %s%s%s\n", id,
+		printf("%-10s %-10s %-22s %-32s %-10s %s%s%s%s%s\n", id,
 		    pool_get(r, "state"), pool_get(r, "addr")[0] ?
 		    pool_get(r, "addr") : "-", pool_get(r, "domain")[0] ?
 		    pool_get(r, "domain") : "-", left,
-		    pool_get(r, "reason")[0] ? "  " : "",
-		    pool_get(r, "reason"));
+		    docker ? "devcloud-pool-" : "members_dir/",
+		    name, docker ? "-" : "/", id,
+		    pool_get(r, "reason")[0] ? "  " : "");
+		if (pool_get(r, "reason")[0] != '\0')
+			printf("%-10s %s\n", "", pool_get(r, "reason"));
 		freeReplyObject(r);
 	}
 	freeReplyObject(ids);

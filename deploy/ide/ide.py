@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A stand-in online IDE for the pool tests and bench/idepool: an HTTP
+"""A stand-in online IDE, for `make up`'s demo pool and the pool tests: an HTTP
 server that becomes ready only after READY_DELAY_MS (as a real IDE takes
 seconds to load), and lets a test act as a developer would:
 
@@ -14,6 +14,8 @@ seconds to load), and lets a test act as a developer would:
                          pid
   GET  /procs            pids of the processes this member started
   GET  /ready            200 once ready
+  GET  /sleep/SECONDS    answers after SECONDS (a long exchange, as an
+                         IDE's WebSocket is)
 
 Listens on 0.0.0.0:$PORT (or argv[1]). Before READY_DELAY_MS has passed
 it does not listen at all, like an IDE still loading.
@@ -77,6 +79,9 @@ class H(http.server.BaseHTTPRequestHandler):
         if p == "/tmp":
             names = sorted(n for n in os.listdir(TMP) if n.startswith("dev-"))
             return self.send(200, "".join(n + "\n" for n in names))
+        if p.startswith("/sleep/"):
+            time.sleep(min(float(p[7:] or 0), 60))
+            return self.send(200, "slept\n")
         if p == "/procs":
             alive = [c.pid for c in CHILDREN if c.poll() is None]
             return self.send(200, "".join("%d\n" % x for x in alive))
