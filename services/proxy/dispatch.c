@@ -80,6 +80,7 @@ dispatch_route(struct proxy_conn *c)
 			    memory_order_relaxed);
 			atomic_fetch_add_explicit(&r->app->requests_total, 1,
 			    memory_order_relaxed);
+			apps_touch(r->app);
 		}
 		dispatch_to_set(c, r->set);
 		return;
