@@ -420,11 +420,13 @@ acquire_bound(struct store *st, redisReply *r, void *arg)
 	snprintf(a->addr, sizeof(a->addr), "%s", r->element[3]->str);
 	log_info("member bound", "pool=%s domain=%s member=%s tier=%s",
 	    a->pool, a->domain, a->id, a->tier);
-	pool_refill(a->ip, p);
 	if (strcmp(a->tier, "active") == 0 && a->addr[0] != '\0') {
+		/* the refill waits for the lease (acquire_recorded): its
+		 * docker start would compete with this load for dockerd */
 		acquire_load(a);
 		return;
 	}
+	pool_refill(a->ip, p);
 	metric_add(&m_misses, 1);
 	pool_boot(a->ip, p, a->id, strcmp(a->tier, "cold") == 0,
 	    acquire_booted, a);

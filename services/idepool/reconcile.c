@@ -42,7 +42,11 @@ static int ncounted;
 /*
  * Every member of a pool: {id, state, owner, domain, alive, since, ...}.
  * KEYS
- * members, services; ARGV member template, stale before (ms).
+ * members, services; ARGV member template, stale before (ms). An owner
+ * is alive if its heartbeat is recent, or if it changed the member
+ * recently: a replica just started has written no heartbeat yet (its
+ * first comes 200 ms after its start), and its peers must not take its
+ * first members for a dead replica's.
  */
 static const char dump_script[] =
     "local out = {}\n"
@@ -52,7 +56,8 @@ static const char dump_script[] =
     "  local alive = '1'\n"
     "  if v[2] and v[2] ~= '' then\n"
     "    local hb = redis.call('ZSCORE', KEYS[2], v[2])\n"
-    "    if not hb or tonumber(hb) < tonumber(ARGV[2]) then alive = '0' end\n"
+    "    if (not hb or tonumber(hb) < tonumber(ARGV[2])) and\n"
+    "      (tonumber(v[4]) or 0) < tonumber(ARGV[2]) then alive = '0' end\n"
     "  end\n"
     "  out[#out + 1] = id\n"
     "  out[#out + 1] = v[1] or ''\n"

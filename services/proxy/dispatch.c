@@ -65,6 +65,23 @@ dispatch_route(struct proxy_conn *c)
 	char detail[512];
 
 	if (r != NULL && r->set->n > 0) {
+		struct proxy_app *was = c->ex.app;
+
+		/* A request held for a pool goes to the domain's lease now:
+		 * it counts for the lease, whose deadline the flush pushes
+		 * while it is in flight (a WebSocket opened by the first
+		 * request keeps the member). Lease objects are never freed. */
+		if (was != NULL && was->kind == PROXY_POOL && r->app != NULL &&
+		    r->app->kind == PROXY_LEASE) {
+			atomic_fetch_sub_explicit(&was->inflight, 1,
+			    memory_order_relaxed);
+			c->ex.app = r->app;
+			atomic_fetch_add_explicit(&r->app->inflight, 1,
+			    memory_order_relaxed);
+			atomic_fetch_add_explicit(&r->app->requests_total, 1,
+			    memory_order_relaxed);
+			apps_touch(r->app);
+		}
 		dispatch_to_set(c, r->set);
 		return;
 	}

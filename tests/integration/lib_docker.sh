@@ -90,7 +90,13 @@ docker_bridge() {
 		ip -4 route | grep -q "^172\.30\.$n\." && continue
 		ip link add name "$br" type bridge 2>/dev/null || return 1
 		DOCKER_BRIDGE=$br
-		ip addr add "172.30.$n.1/24" dev "$br" &&
+		# An address of its own, as Docker gives docker0: else the
+		# bridge takes its lowest port's, which changes as containers
+		# come and go, and a container's ARP entry for the host goes
+		# stale: its answers are lost for up to a minute.
+		ip link set dev "$br" address "$(printf '02:dc:%02x:%02x:%02x:%02x' \
+			$((RANDOM % 256)) $((RANDOM % 256)) $((RANDOM % 256)) $((RANDOM % 256)))" &&
+			ip addr add "172.30.$n.1/24" dev "$br" &&
 			ip link set "$br" up && return 0
 		return 1
 	done
