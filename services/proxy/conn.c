@@ -36,6 +36,7 @@
  * queued (conn_update). One timer per connection serves every timeout;
  * it is re-armed lazily, so the warm path rarely touches the timer heap.
  */
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -467,6 +468,36 @@ conn_client_drain(struct proxy_stream *s, int status)
 	}
 }
 
+/*
+ * PEER's address as text, for X-Forwarded-For and logs. IPv4 by hand:
+ * uv_ip4_name goes through snprintf, and was a sixth of the
+ * instructions the proxy spent on a one-request connection.
+ */
+static void
+conn_peer_name(struct proxy_conn *c, const struct sockaddr *peer)
+{
+	const unsigned char *b;
+	char *o = c->peer;
+
+	if (peer->sa_family == AF_INET6) {
+		uv_ip6_name((const struct sockaddr_in6 *)peer, c->peer,
+		    sizeof(c->peer));
+		return;
+	}
+	b = (const unsigned char *)&((const struct sockaddr_in *)peer)->
+	    sin_addr;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+
+		if (v >= 100)
+			*o++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*o++ = (char)('0' + v / 10 % 10);
+		*o++ = (char)('0' + v % 10);
+		*o++ = i < 3 ? '.' : '\0';
+	}
+}
+
 void
 conn_accept(struct proxy_worker *w, int fd, const struct sockaddr *peer)
 {
@@ -494,12 +525,7 @@ conn_accept(struct proxy_worker *w, int fd, const struct sockaddr *peer)
 		free(c);
 		return;
 	}
-	if (peer->sa_family == AF_INET6)
-		uv_ip6_name((const struct sockaddr_in6 *)peer, c->peer,
-		    sizeof(c->peer));
-	else
-		uv_ip4_name((const struct sockaddr_in *)peer, c->peer,
-		    sizeof(c->peer));
+	conn_peer_name(c, peer);
 	loop_timer_init(&c->timer);
 	LIST_INSERT_HEAD(&w->conns, c, link);
 	stat_gauge(&w->stats.conns, 1);
