@@ -282,6 +282,7 @@ loop_run_once(struct loop *l, int max_wait, void (*on_wake)(struct loop *l))
 		timeout = max_wait;
 	n = epoll_wait(l->epfd, ev, LOOP_EVENTS, timeout);
 	loop_clock(l);
+	l->round++;
 	for (int i = 0; i < n; i++) {
 		struct loop_io *io = ev[i].data.ptr;
 

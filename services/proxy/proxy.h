@@ -400,6 +400,7 @@ struct loop {
 	int evfd;			/* eventfd: wake-ups from other threads */
 	uint64_t now;			/* monotonic ms, read once per round */
 	uint64_t now_us;		/* the same reading in microseconds */
+	uint64_t round;			/* rounds run so far */
 	struct loop_timer **heap;
 	size_t ntimers, heapcap;
 	struct loop_task *tasks, *tasks_tail;	/* run after this round */
@@ -962,6 +963,9 @@ struct proxy_worker {
 	struct loop_timer drain_timer;	/* the drain's deadline */
 	struct loop_task drain_task;	/* looks whether any is left */
 	bool accept_paused;		/* out of descriptors */
+	unsigned accept_max;		/* accepts per listener event */
+	bool accept_full;		/* the last event used them all */
+	uint64_t accept_round;		/* the loop round of that event */
 	struct wmsg stop;		/* preallocated WMSG_STOP / _DRAIN */
 	struct proxy_stats stats;
 };
