@@ -407,7 +407,8 @@ struct loop {
 	struct loop_task *defers;	/* then these (frees) */
 	int nalive;			/* outside work the loop waits for */
 	bool stop;
-	atomic_bool woken;		/* an eventfd write is pending */
+	atomic_bool woken;		/* a wake-up is owed to on_wake */
+	atomic_bool sleeping;		/* in (or entering) epoll_wait */
 };
 
 int loop_init(struct loop *l);
