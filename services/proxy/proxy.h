@@ -788,6 +788,8 @@ void conn_reject(struct proxy_conn *c, int status, const char *why);
  * request, the app is ready (204). */
 void conn_wake_answer(struct proxy_conn *c, bool page);
 void conn_close(struct proxy_conn *c);
+/* Closes every connection and frees the closed ones kept for reuse (the
+ * worker is stopping). */
 void conn_close_all(struct proxy_worker *w);
 
 /* ------------------------------------------------------------------ */
@@ -964,6 +966,8 @@ struct proxy_worker {
 	struct loop_timer drain_timer;	/* the drain's deadline */
 	struct loop_task drain_task;	/* looks whether any is left */
 	bool accept_paused;		/* out of descriptors */
+	struct proxy_conn *conn_free;	/* closed ones to reuse (conn.c) */
+	size_t nconn_free;
 	unsigned accept_max;		/* accepts per listener event */
 	bool accept_full;		/* the last event used them all */
 	uint64_t accept_round;		/* the loop round of that event */
