@@ -89,16 +89,24 @@ loop_mod(struct loop *l, struct loop_io *io, uint32_t events)
 	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, io->fd, &ev);
 }
 
+/*
+ * One eventfd write per wake-up, and none for a loop that is running a
+ * round: it looks at WOKEN before it sleeps again. The two sides each
+ * store their flag and then read the other's (sequentially consistent),
+ * so either the loop sees WOKEN and does not block, or the waker sees
+ * SLEEPING and writes. Under load the loop is seldom asleep, and a
+ * connection handed to it costs no system call on either side.
+ */
 void
 loop_wake(struct loop *l)
 {
 	uint64_t one = 1;
 
-	/* One write per wake-up: the loop clears the flag before it reads
-	 * what it was woken for, so whatever comes after is seen by the
-	 * next turn. EAGAIN means a wake-up is pending already: as good. */
 	if (atomic_exchange(&l->woken, true))
+		return;			/* owed already */
+	if (!atomic_load(&l->sleeping))
 		return;
+	/* EAGAIN means a wake-up is pending already: as good. */
 	if (write(l->evfd, &one, sizeof(one)) < 0)
 		return;
 }
@@ -272,6 +280,7 @@ loop_run_once(struct loop *l, int max_wait, void (*on_wake)(struct loop *l))
 {
 	struct epoll_event ev[LOOP_EVENTS];
 	int timeout = -1, n;
+	bool sleep;
 
 	if (l->tasks != NULL || l->defers != NULL)
 		timeout = 0;
@@ -280,8 +289,17 @@ loop_run_once(struct loop *l, int max_wait, void (*on_wake)(struct loop *l))
 		    (int)(l->heap[0]->due - l->now) : 0;
 	if (max_wait >= 0 && (timeout < 0 || timeout > max_wait))
 		timeout = max_wait;
+	/* a round that will not block needs no eventfd write to end */
+	if ((sleep = timeout != 0)) {
+		atomic_store(&l->sleeping, true);
+		if (atomic_load(&l->woken))
+			timeout = 0;
+	}
 	n = epoll_wait(l->epfd, ev, LOOP_EVENTS, timeout);
+	if (sleep)
+		atomic_store(&l->sleeping, false);
 	loop_clock(l);
+	l->round++;
 	for (int i = 0; i < n; i++) {
 		struct loop_io *io = ev[i].data.ptr;
 
@@ -291,14 +309,16 @@ loop_run_once(struct loop *l, int max_wait, void (*on_wake)(struct loop *l))
 			/* EAGAIN (nothing to read) changes nothing */
 			if (read(l->evfd, &v, sizeof(v)) < 0)
 				v = 0;
-			atomic_store(&l->woken, false);
-			on_wake(l);
 			continue;
 		}
 		/* closed earlier in this batch: skip it */
 		if (io->fd >= 0)
 			io->cb(io, ev[i].events);
 	}
+	/* cleared before on_wake reads what it was woken for, so whatever
+	 * comes after is seen by the next round */
+	if (atomic_exchange(&l->woken, false))
+		on_wake(l);
 	loop_run_timers(l);
 	loop_run_tasks(l);
 	loop_run_defers(l);

@@ -406,13 +406,15 @@ struct loop {
 	int evfd;			/* eventfd: wake-ups from other threads */
 	uint64_t now;			/* monotonic ms, read once per round */
 	uint64_t now_us;		/* the same reading in microseconds */
+	uint64_t round;			/* rounds run so far */
 	struct loop_timer **heap;
 	size_t ntimers, heapcap;
 	struct loop_task *tasks, *tasks_tail;	/* run after this round */
 	struct loop_task *defers;	/* then these (frees) */
 	int nalive;			/* outside work the loop waits for */
 	bool stop;
-	atomic_bool woken;		/* an eventfd write is pending */
+	atomic_bool woken;		/* a wake-up is owed to on_wake */
+	atomic_bool sleeping;		/* in (or entering) epoll_wait */
 };
 
 int loop_init(struct loop *l);
@@ -792,6 +794,8 @@ void conn_reject(struct proxy_conn *c, int status, const char *why);
  * request, the app is ready (204). */
 void conn_wake_answer(struct proxy_conn *c, bool page);
 void conn_close(struct proxy_conn *c);
+/* Closes every connection and frees the closed ones kept for reuse (the
+ * worker is stopping). */
 void conn_close_all(struct proxy_worker *w);
 
 /* ------------------------------------------------------------------ */
@@ -968,6 +972,11 @@ struct proxy_worker {
 	struct loop_timer drain_timer;	/* the drain's deadline */
 	struct loop_task drain_task;	/* looks whether any is left */
 	bool accept_paused;		/* out of descriptors */
+	struct proxy_conn *conn_free;	/* closed ones to reuse (conn.c) */
+	size_t nconn_free;
+	unsigned accept_max;		/* accepts per listener event */
+	bool accept_full;		/* the last event used them all */
+	uint64_t accept_round;		/* the loop round of that event */
 	struct wmsg stop;		/* preallocated WMSG_STOP / _DRAIN */
 	struct proxy_stats stats;
 };
