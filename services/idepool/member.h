@@ -212,5 +212,13 @@ int member_tar_replace(int fd, const char *dest, int64_t max_bytes,
     char *err, size_t errlen);
 int member_tar_merge(int fd, const char *dir, int64_t max_bytes, char *err,
     size_t errlen);
+/* A local copy of a workspace's files between two directories of this
+ * host, by the same checks: J's files (J->path) into the member's DIR
+ * (a load: merged in), or DIR's into J->path (a save: swapped in). WHAT
+ * names the member in errors. J's result is filled either way. */
+void member_copy_load(struct member_job *j, const char *dir,
+    const char *what);
+void member_copy_save(struct member_job *j, const char *dir,
+    const char *what);
 
 #endif

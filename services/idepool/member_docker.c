@@ -455,56 +455,21 @@ static void
 md_bind_load(struct md_ctx *c)
 {
 	struct member_job *j = c->j;
-	char why[MEMBER_ERR_MAX];
 	struct stat st;
-	int64_t bytes;
-	int fd;
 
-	if ((fd = member_tar_pack(j->path, "", 0, 0, j->max_bytes, &bytes,
-	    why, sizeof(why))) < 0) {
-		member_fail(j, "load into %s refused: %s", c->name, why);
-		return;
-	}
-	if (member_tar_merge(fd, c->bind, j->max_bytes, why,
-	    sizeof(why)) < 0) {
-		member_fail(j, "load into %s failed: %s", c->name, why);
-		close(fd);
-		return;
-	}
-	close(fd);
-	if (lstat(c->bind, &st) == 0 && st.st_uid != 0 &&
+	member_copy_load(j, c->bind, c->name);
+	if (j->res.ok && lstat(c->bind, &st) == 0 && st.st_uid != 0 &&
 	    nftw(c->bind, md_bind_chown, 16, FTW_PHYS) != 0) {
+		j->res.ok = false;
 		member_fail(j, "load into %s: cannot give the files to uid "
 		    "%ld: %s", c->name, (long)st.st_uid, strerror(errno));
-		return;
 	}
-	j->res.bytes = bytes;
-	j->res.ok = true;
 }
 
 static void
 md_bind_save(struct md_ctx *c)
 {
-	struct member_job *j = c->j;
-	char why[MEMBER_ERR_MAX];
-	int64_t bytes;
-	int fd;
-
-	if ((fd = member_tar_pack(c->bind, "", 0, 0, j->max_bytes, &bytes,
-	    why, sizeof(why))) < 0) {
-		member_fail(j, "save of %s refused: %s", c->name, why);
-		return;
-	}
-	if (member_tar_replace(fd, j->path, j->max_bytes, why,
-	    sizeof(why)) < 0) {
-		member_fail(j, "save of %s into %s failed: %s", c->name,
-		    j->path, why);
-		close(fd);
-		return;
-	}
-	close(fd);
-	j->res.bytes = bytes;
-	j->res.ok = true;
+	member_copy_save(c->j, c->bind, c->name);
 }
 
 static void

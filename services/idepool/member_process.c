@@ -301,33 +301,20 @@ static void
 mp_load(struct member_job *j)
 {
 	char ws[POOL_PATH_MAX], path[PATH_MAX], why[MEMBER_ERR_MAX];
-	int64_t bytes;
-	int fd;
+	char what[MEMBER_ID_MAX + 8];
 
 	mp_workspace(&j->spec, ws, sizeof(ws), why, sizeof(why));
 	mp_path(j->drv, &j->spec, j->id, ws, path, sizeof(path));
-	if ((fd = member_tar_pack(j->path, "", 0, 0, j->max_bytes, &bytes, why,
-	    sizeof(why))) < 0) {
-		member_fail(j, "load into member %s refused: %s", j->id, why);
-		return;
-	}
-	if (member_tar_merge(fd, path, j->max_bytes, why, sizeof(why)) < 0) {
-		member_fail(j, "load into member %s failed: %s", j->id, why);
-		close(fd);
-		return;
-	}
-	close(fd);
-	j->res.bytes = bytes;
-	j->res.ok = true;
+	snprintf(what, sizeof(what), "member %s", j->id);
+	member_copy_load(j, path, what);
 }
 
 static void
 mp_save(struct member_job *j)
 {
 	char ws[POOL_PATH_MAX], path[PATH_MAX], why[MEMBER_ERR_MAX];
+	char what[MEMBER_ID_MAX + 8];
 	struct stat st = {.st_mode = S_IFDIR};
-	int64_t bytes;
-	int fd;
 
 	mp_workspace(&j->spec, ws, sizeof(ws), why, sizeof(why));
 	mp_path(j->drv, &j->spec, j->id, ws, path, sizeof(path));
@@ -337,21 +324,8 @@ mp_save(struct member_job *j)
 		    S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
 		return;
 	}
-	if ((fd = member_tar_pack(path, "", 0, 0, j->max_bytes, &bytes, why,
-	    sizeof(why))) < 0) {
-		member_fail(j, "save of member %s refused: %s", j->id, why);
-		return;
-	}
-	if (member_tar_replace(fd, j->path, j->max_bytes, why,
-	    sizeof(why)) < 0) {
-		member_fail(j, "save of member %s into %s failed: %s", j->id,
-		    j->path, why);
-		close(fd);
-		return;
-	}
-	close(fd);
-	j->res.bytes = bytes;
-	j->res.ok = true;
+	snprintf(what, sizeof(what), "member %s", j->id);
+	member_copy_save(j, path, what);
 }
 
 static void

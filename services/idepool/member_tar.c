@@ -827,3 +827,49 @@ done:
 	artifact_remove(tmp, why, sizeof(why));
 	return rc;
 }
+
+void
+member_copy_load(struct member_job *j, const char *dir, const char *what)
+{
+	char why[MEMBER_ERR_MAX];
+	int64_t bytes;
+	int fd;
+
+	if ((fd = member_tar_pack(j->path, "", 0, 0, j->max_bytes, &bytes, why,
+	    sizeof(why))) < 0) {
+		member_fail(j, "load into %s refused: %s", what, why);
+		return;
+	}
+	if (member_tar_merge(fd, dir, j->max_bytes, why, sizeof(why)) < 0) {
+		member_fail(j, "load into %s failed: %s", what, why);
+		close(fd);
+		return;
+	}
+	close(fd);
+	j->res.bytes = bytes;
+	j->res.ok = true;
+}
+
+void
+member_copy_save(struct member_job *j, const char *dir, const char *what)
+{
+	char why[MEMBER_ERR_MAX];
+	int64_t bytes;
+	int fd;
+
+	if ((fd = member_tar_pack(dir, "", 0, 0, j->max_bytes, &bytes, why,
+	    sizeof(why))) < 0) {
+		member_fail(j, "save of %s refused: %s", what, why);
+		return;
+	}
+	if (member_tar_replace(fd, j->path, j->max_bytes, why,
+	    sizeof(why)) < 0) {
+		member_fail(j, "save of %s into %s failed: %s", what, j->path,
+		    why);
+		close(fd);
+		return;
+	}
+	close(fd);
+	j->res.bytes = bytes;
+	j->res.ok = true;
+}
